@@ -1,0 +1,233 @@
+// Package app carries out the phases of an app — init, generate, apply, delete — as functions
+// that the CLI and the tests call alike.
+package app
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/kfdeploy/kfdeploy/jsonnet"
+	"github.com/kfdeploy/kfdeploy/pkg/config"
+	"github.com/kfdeploy/kfdeploy/pkg/fsutil"
+	"github.com/kfdeploy/kfdeploy/pkg/manifest"
+	"github.com/kfdeploy/kfdeploy/pkg/render"
+	"github.com/kfdeploy/kfdeploy/pkg/secrets"
+)
+
+// ManifestsDir is where generate writes, inside the app directory.
+const ManifestsDir = "manifests"
+
+// stampFile records what a generate was made from, so apply can tell stale manifests.
+const stampFile = ".kfdeploy-generated.json"
+
+type stamp struct {
+	Inputs     string   `json:"inputs"`
+	Components []string `json:"components"`
+}
+
+// GenerateResult lists what generate wrote.
+type GenerateResult struct {
+	Dir        string
+	Components []ComponentOutput
+}
+
+// ComponentOutput is one component's manifest file.
+type ComponentOutput struct {
+	Name    string
+	File    string
+	Objects int
+}
+
+// Generate renders every component of the app into APP_DIR/manifests/<component>.yaml. All
+// components are rendered before anything is written, and the directory is swapped in whole:
+// a failing render leaves the previous manifests as they were.
+func Generate(appDir string) (*GenerateResult, error) {
+	app, err := config.Load(appDir)
+	if err != nil {
+		return nil, err
+	}
+	store, err := secrets.Load(appDir)
+	if err != nil {
+		return nil, err
+	}
+	objsByComponent, err := renderAll(app, appDir, store)
+	if err != nil {
+		return nil, err
+	}
+	files := map[string][]byte{}
+	res := &GenerateResult{Dir: filepath.Join(appDir, ManifestsDir)}
+	for _, c := range app.Spec.Components {
+		data, err := manifest.Encode(objsByComponent[c.Name])
+		if err != nil {
+			return nil, fmt.Errorf("component %s: %w", c.Name, err)
+		}
+		file := c.Name + ".yaml"
+		files[file] = data
+		res.Components = append(res.Components, ComponentOutput{Name: c.Name, File: filepath.Join(res.Dir, file), Objects: len(objsByComponent[c.Name])})
+	}
+	digest, err := inputsDigest(appDir)
+	if err != nil {
+		return nil, err
+	}
+	st, err := json.MarshalIndent(stamp{Inputs: digest, Components: app.ComponentNames()}, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", stampFile, err)
+	}
+	files[stampFile] = append(st, '\n')
+	// Passwords first: manifests must never refer to a value that was not stored.
+	if err := store.Save(); err != nil {
+		return nil, err
+	}
+	if err := fsutil.ReplaceDir(res.Dir, files, 0o644); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// renderAll renders each component and rejects an object that two components both define.
+func renderAll(app *config.App, appDir string, store *secrets.Store) (map[string][]*unstructured.Unstructured, error) {
+	r := render.New(jsonnet.Library, appDir)
+	out := map[string][]*unstructured.Unstructured{}
+	owner := map[manifest.ID]string{}
+	var errs []error
+	for _, c := range app.Spec.Components {
+		info, err := r.Describe(c.Name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		env := render.Env{App: app.Metadata.Name, Namespace: app.Spec.Namespace, Platform: app.Spec.Platform, Secrets: map[string]string{}}
+		for name := range info.Secrets {
+			ph, err := store.Ensure(c.Name, name)
+			if err != nil {
+				return nil, err
+			}
+			env.Secrets[name] = ph
+		}
+		objs, err := r.Render(c.Name, c.Params, env)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, o := range objs {
+			id := manifest.IDOf(o)
+			if prev, dup := owner[id]; dup {
+				errs = append(errs, fmt.Errorf("%s is defined by both component %s and component %s: rename one", id, prev, c.Name))
+			}
+			owner[id] = c.Name
+		}
+		out[c.Name] = objs
+	}
+	return out, errors.Join(errs...)
+}
+
+// LoadManifests reads the generated manifests in component order, refusing when app.yaml or the
+// app's components changed after they were generated.
+func LoadManifests(appDir string) ([]*unstructured.Unstructured, error) {
+	dir := filepath.Join(appDir, ManifestsDir)
+	data, err := os.ReadFile(filepath.Join(dir, stampFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s has no generated manifests: run 'kfdeploy generate' first", dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read manifests: %w", err)
+	}
+	var st stamp
+	if err := json.Unmarshal(data, &st); err != nil {
+		return nil, fmt.Errorf("%s: %w: run 'kfdeploy generate' again", filepath.Join(dir, stampFile), err)
+	}
+	digest, err := inputsDigest(appDir)
+	if err != nil {
+		return nil, err
+	}
+	if digest != st.Inputs {
+		return nil, fmt.Errorf("app.yaml or the app's components changed since the manifests were generated: run 'kfdeploy generate', review manifests/, then apply")
+	}
+	var objs []*unstructured.Unstructured
+	for _, name := range st.Components {
+		path := filepath.Join(dir, name+".yaml")
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read manifests: %w (run 'kfdeploy generate' again)", err)
+		}
+		docs, err := manifest.Decode(path, data)
+		if err != nil {
+			return nil, err
+		}
+		objs = append(objs, docs...)
+	}
+	return objs, nil
+}
+
+// inputsDigest hashes everything a generate depends on: app.yaml, the app's components/ and
+// lib/, and the built-in library of this binary.
+func inputsDigest(appDir string) (string, error) {
+	h := sha256.New()
+	add := func(name string, r io.Reader) error {
+		fmt.Fprintf(h, "%s\x00", name)
+		_, err := io.Copy(h, r)
+		return err
+	}
+	f, err := os.Open(filepath.Join(appDir, config.FileName))
+	if err != nil {
+		return "", fmt.Errorf("digest inputs: %w", err)
+	}
+	err = add(config.FileName, f)
+	f.Close()
+	if err != nil {
+		return "", fmt.Errorf("digest inputs: %w", err)
+	}
+	for _, sub := range []string{"components", "lib"} {
+		root := filepath.Join(appDir, sub)
+		if err := hashTree(os.DirFS(root), sub+"/", add); err != nil {
+			return "", fmt.Errorf("digest %s: %w", root, err)
+		}
+	}
+	if err := hashTree(jsonnet.Library, "<builtin>/", add); err != nil {
+		return "", fmt.Errorf("digest built-in library: %w", err)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func hashTree(fsys fs.FS, prefix string, add func(string, io.Reader) error) error {
+	var paths []string
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && p == "." {
+				return fs.SkipAll
+			}
+			return err
+		}
+		if !d.IsDir() && !strings.HasPrefix(d.Name(), ".") {
+			paths = append(paths, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		f, err := fsys.Open(p)
+		if err != nil {
+			return err
+		}
+		err = add(prefix+p, f)
+		f.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

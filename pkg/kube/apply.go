@@ -1,0 +1,482 @@
+package kube
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/kfdeploy/kfdeploy/pkg/manifest"
+	"github.com/kfdeploy/kfdeploy/pkg/progress"
+)
+
+// DryRun selects how much of an apply reaches the cluster.
+type DryRun string
+
+const (
+	DryRunNone   DryRun = ""
+	DryRunClient DryRun = "client" // nothing is sent; report what would be applied
+	DryRunServer DryRun = "server" // the server validates and computes, nothing persists
+)
+
+// ApplyOptions tune an apply.
+type ApplyOptions struct {
+	DryRun         DryRun
+	ForceConflicts bool
+	Prune          bool
+	Concurrency    int
+	Wait           bool
+	Timeout        time.Duration
+}
+
+// ObjectResult is what happened to one object.
+type ObjectResult struct {
+	ID     string          `json:"id"`
+	Action progress.Action `json:"action"`
+	Detail string          `json:"detail,omitempty"`
+}
+
+// Result summarises an apply or delete.
+type Result struct {
+	Objects []ObjectResult `json:"objects"`
+	mu      sync.Mutex
+}
+
+func (r *Result) add(rep progress.Reporter, id manifest.ID, action progress.Action, detail string) {
+	r.mu.Lock()
+	r.Objects = append(r.Objects, ObjectResult{ID: id.String(), Action: action, Detail: detail})
+	r.mu.Unlock()
+	rep.Object(id.String(), action, detail)
+}
+
+// Counts tallies the objects per action.
+func (r *Result) Counts() map[progress.Action]int {
+	counts := map[progress.Action]int{}
+	for _, o := range r.Objects {
+		counts[o.Action]++
+	}
+	return counts
+}
+
+// Kept lists the objects that were kept.
+func (r *Result) Kept() []string {
+	var kept []string
+	for _, o := range r.Objects {
+		if o.Action == progress.Kept {
+			kept = append(kept, o.ID)
+		}
+	}
+	return kept
+}
+
+// planned is one object to apply with its resolved mapping.
+type planned struct {
+	obj     *unstructured.Unstructured
+	id      manifest.ID
+	mapping *meta.RESTMapping
+}
+
+// Apply makes the cluster hold objs as the app s: server-side apply level by level (objects of
+// a level concurrently), CRDs Established before their custom resources, the ApplySet inventory
+// updated before members are written (so an interrupted run is pruned correctly later), then
+// pruning of members that are no longer wanted, then waiting for readiness.
+func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Unstructured, opts ApplyOptions, rep progress.Reporter) (*Result, error) {
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 8
+	}
+	res := &Result{}
+	desired := make([]*unstructured.Unstructured, len(objs))
+	for i, o := range objs {
+		desired[i] = c.label(s, o)
+	}
+	manifest.Sort(desired)
+	levels := manifest.ByLevel(desired)
+
+	// Kinds that a CRD of this app defines can only be mapped once the CRD is installed.
+	crdKinds := crdProvidedKinds(levels[manifest.LevelFoundation])
+	plans := make([][]planned, manifest.NumLevels)
+	var mapErrs []error
+	for l, level := range levels {
+		for _, o := range level {
+			id := manifest.IDOf(o)
+			if crdKinds.Has(id.GroupKind()) {
+				plans[l] = append(plans[l], planned{obj: o, id: id})
+				continue
+			}
+			p, err := c.plan(s, o)
+			if err != nil {
+				mapErrs = append(mapErrs, err)
+				continue
+			}
+			plans[l] = append(plans[l], p)
+		}
+	}
+	if err := errors.Join(mapErrs...); err != nil {
+		return res, err
+	}
+	if opts.DryRun == DryRunClient {
+		for _, level := range plans {
+			for _, p := range level {
+				res.add(rep, p.id, progress.Configured, "dry run: not sent")
+			}
+		}
+		return res, nil
+	}
+
+	inv, err := c.ReadInventory(ctx, s)
+	if err != nil {
+		return res, err
+	}
+	desiredKinds, desiredNSs := kindsAndNamespaces(desired, s.Namespace)
+
+	// Namespaces first: the inventory and most members live in them.
+	var namespaces, rest []planned
+	for _, p := range plans[manifest.LevelFoundation] {
+		if p.id.Kind == "Namespace" && p.id.Group == "" {
+			namespaces = append(namespaces, p)
+		} else {
+			rest = append(rest, p)
+		}
+	}
+	plans[manifest.LevelFoundation] = rest
+	created, err := c.missingNamespaces(ctx, namespaces)
+	if err != nil {
+		return res, err
+	}
+	existing := map[manifest.ID]member{}
+	if inv.Exists {
+		existing, err = c.listMembers(ctx, s, inv.GroupKinds, inv.Namespaces)
+		if err != nil {
+			return res, err
+		}
+	}
+	if err := c.applyLevel(ctx, namespaces, existing, opts, res, rep); err != nil {
+		return res, err
+	}
+	if opts.DryRun == DryRunServer && len(created) > 0 {
+		// A dry-run namespace is not persisted, so nothing inside it can be dry-run.
+		for l := range plans {
+			remaining := plans[l][:0]
+			for _, p := range plans[l] {
+				if created.Has(p.obj.GetNamespace()) || (p.mapping == nil && p.obj.GetNamespace() == "") {
+					res.add(rep, p.id, progress.Created, "dry run: its namespace does not exist yet, not validated")
+					continue
+				}
+				remaining = append(remaining, p)
+			}
+			plans[l] = remaining
+		}
+	}
+
+	// Record the union of old and new kinds before writing members: a run interrupted after
+	// this point still finds everything it may have written.
+	union := inv
+	union.GroupKinds = unionKinds(inv.GroupKinds, desiredKinds)
+	union.Namespaces = sets.List(sets.New(inv.Namespaces...).Insert(desiredNSs...))
+	union.CreatedNamespaces = sets.List(sets.New(inv.CreatedNamespaces...).Insert(sets.List(created)...))
+	if opts.DryRun == DryRunNone {
+		if err := c.WriteInventory(ctx, s, union, false); err != nil {
+			return res, err
+		}
+	}
+
+	for l := range plans {
+		if len(plans[l]) == 0 {
+			continue
+		}
+		rep.Step("applying %s (%d objects)", levelName(l), len(plans[l]))
+		if err := c.mapDeferred(s, plans[l]); err != nil {
+			if opts.DryRun != DryRunServer {
+				return res, err
+			}
+			plans[l] = c.skipUnmapped(plans[l], res, rep)
+		}
+		if err := c.applyLevel(ctx, plans[l], existing, opts, res, rep); err != nil {
+			return res, err
+		}
+		if l == manifest.LevelFoundation && len(crdKinds) > 0 && opts.DryRun == DryRunNone {
+			if err := c.waitCRDsEstablished(ctx, plans[l], opts.Timeout); err != nil {
+				return res, err
+			}
+			c.Mapper.Reset()
+		}
+	}
+	if opts.DryRun == DryRunServer {
+		return res, nil
+	}
+
+	final := union
+	if opts.Prune {
+		keptKinds, err := c.prune(ctx, existing, desired, res, rep)
+		if err != nil {
+			return res, err
+		}
+		final.GroupKinds = unionKinds(desiredKinds, keptKinds)
+		final.Namespaces = sets.List(sets.New(desiredNSs...).Insert(s.Namespace))
+	}
+	if err := c.WriteInventory(ctx, s, final, false); err != nil {
+		return res, err
+	}
+	if opts.Wait {
+		all := make([]planned, 0, len(desired))
+		for _, level := range plans {
+			all = append(all, level...)
+		}
+		all = append(all, namespaces...)
+		if err := c.waitReady(ctx, s, all, opts.Timeout, rep); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// label returns a copy of o carrying the set's labels.
+func (c *Client) label(s ApplySet, o *unstructured.Unstructured) *unstructured.Unstructured {
+	o = o.DeepCopy()
+	labels := o.GetLabels()
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[LabelPartOf] = s.ID()
+	labels[LabelApp] = s.App
+	o.SetLabels(labels)
+	return o
+}
+
+// plan resolves the mapping of o and fills in or clears its namespace by the kind's scope.
+func (c *Client) plan(s ApplySet, o *unstructured.Unstructured) (planned, error) {
+	id := manifest.IDOf(o)
+	m, err := c.Mapping(o.GroupVersionKind())
+	if err != nil {
+		return planned{}, fmt.Errorf("%s: %w", id, err)
+	}
+	if isNamespaced(m) {
+		if o.GetNamespace() == "" {
+			o.SetNamespace(s.Namespace)
+		}
+	} else {
+		o.SetNamespace("")
+	}
+	return planned{obj: o, id: manifest.IDOf(o), mapping: m}, nil
+}
+
+// mapDeferred maps the custom resources whose CRDs were installed earlier in this run.
+func (c *Client) mapDeferred(s ApplySet, level []planned) error {
+	var errs []error
+	for i := range level {
+		if level[i].mapping != nil {
+			continue
+		}
+		p, err := c.plan(s, level[i].obj)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		level[i] = p
+	}
+	return errors.Join(errs...)
+}
+
+// skipUnmapped drops, in a server dry run, the custom resources whose CRDs are not installed.
+func (c *Client) skipUnmapped(level []planned, res *Result, rep progress.Reporter) []planned {
+	remaining := level[:0]
+	for _, p := range level {
+		if p.mapping == nil {
+			res.add(rep, p.id, progress.Created, "dry run: its CustomResourceDefinition is not installed yet, not validated")
+			continue
+		}
+		remaining = append(remaining, p)
+	}
+	return remaining
+}
+
+// applyLevel server-side applies a level's objects with bounded concurrency. Every object is
+// tried; the errors of all failures are returned together.
+func (c *Client) applyLevel(ctx context.Context, level []planned, existing map[manifest.ID]member, opts ApplyOptions, res *Result, rep progress.Reporter) error {
+	var mu sync.Mutex
+	var errs []error
+	g := errgroup.Group{}
+	g.SetLimit(opts.Concurrency)
+	for _, p := range level {
+		g.Go(func() error {
+			action, err := c.applyOne(ctx, p, existing, opts)
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+				res.add(rep, p.id, progress.Failed, "")
+				return nil
+			}
+			res.add(rep, p.id, action, "")
+			return nil
+		})
+	}
+	_ = g.Wait()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("apply interrupted: %w", err)
+	}
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	return errors.Join(errs...)
+}
+
+func (c *Client) applyOne(ctx context.Context, p planned, existing map[manifest.ID]member, opts ApplyOptions) (progress.Action, error) {
+	applyOpts := metav1.ApplyOptions{FieldManager: FieldManager, Force: opts.ForceConflicts}
+	if opts.DryRun == DryRunServer {
+		applyOpts.DryRun = []string{metav1.DryRunAll}
+	}
+	out, err := c.resourceFor(p.mapping, p.obj.GetNamespace()).Apply(ctx, p.obj.GetName(), p.obj, applyOpts)
+	if err != nil {
+		return progress.Failed, describeApplyError(p.id, err)
+	}
+	if prev, ok := existing[p.id]; ok {
+		if prev.meta.ResourceVersion == out.GetResourceVersion() {
+			return progress.Unchanged, nil
+		}
+		return progress.Configured, nil
+	}
+	// Not a member before: created, unless another manager already had it (adopted).
+	for _, f := range out.GetManagedFields() {
+		if f.Manager != FieldManager {
+			return progress.Configured, nil
+		}
+	}
+	return progress.Created, nil
+}
+
+// describeApplyError names the object and, for conflicts, each field and its manager.
+func describeApplyError(id manifest.ID, err error) error {
+	var status apierrors.APIStatus
+	if apierrors.IsConflict(err) && errors.As(err, &status) && status.Status().Details != nil {
+		var fields []string
+		for _, cause := range status.Status().Details.Causes {
+			if cause.Type == metav1.CauseTypeFieldManagerConflict {
+				fields = append(fields, fmt.Sprintf("%s (%s)", cause.Field, strings.TrimPrefix(cause.Message, "conflict with ")))
+			}
+		}
+		if len(fields) > 0 {
+			return fmt.Errorf("apply %s: conflict: fields owned by another manager: %s; rerun with --force-conflicts to take them over",
+				id, strings.Join(fields, ", "))
+		}
+	}
+	if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
+		return fmt.Errorf("apply %s: rejected by the API server: %s", id, err.Error())
+	}
+	if apierrors.IsForbidden(err) {
+		return fmt.Errorf("apply %s: forbidden: %s (run 'kfdeploy preflight' to list missing permissions)", id, err.Error())
+	}
+	return fmt.Errorf("apply %s: %w", id, err)
+}
+
+// missingNamespaces returns the namespaces among plans that do not exist yet.
+func (c *Client) missingNamespaces(ctx context.Context, plans []planned) (sets.Set[string], error) {
+	missing := sets.New[string]()
+	for _, p := range plans {
+		_, err := c.Typed.CoreV1().Namespaces().Get(ctx, p.id.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			missing.Insert(p.id.Name)
+		case err != nil:
+			return nil, fmt.Errorf("get namespace %s: %w", p.id.Name, err)
+		}
+	}
+	return missing, nil
+}
+
+// waitCRDsEstablished waits until every CRD applied in this level is Established.
+func (c *Client) waitCRDsEstablished(ctx context.Context, level []planned, timeout time.Duration) error {
+	crdResource := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+	for _, p := range level {
+		if p.id.Kind != "CustomResourceDefinition" {
+			continue
+		}
+		err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+			u, err := c.Dynamic.Resource(crdResource).Get(ctx, p.id.Name, metav1.GetOptions{})
+			if err != nil {
+				return false, nil //nolint:nilerr // not visible yet: keep polling
+			}
+			conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+			for _, c := range conds {
+				cond, _ := c.(map[string]any)
+				if cond["type"] == "Established" && cond["status"] == "True" {
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+		if err != nil {
+			return fmt.Errorf("CustomResourceDefinition %s is not Established after %s: %w", p.id.Name, timeout, err)
+		}
+	}
+	return nil
+}
+
+// prune deletes members that are no longer wanted, except those teardown keeps, whose kinds it
+// returns so that the inventory goes on listing them.
+func (c *Client) prune(ctx context.Context, existing map[manifest.ID]member, desired []*unstructured.Unstructured, res *Result, rep progress.Reporter) ([]schema.GroupKind, error) {
+	want := sets.New[manifest.ID]()
+	for _, o := range desired {
+		want.Insert(manifest.IDOf(o))
+	}
+	var stale []member
+	for id, m := range existing {
+		if !want.Has(id) {
+			stale = append(stale, m)
+		}
+	}
+	var keptKinds []schema.GroupKind
+	var errs []error
+	for _, m := range sortForDelete(stale) {
+		if reason := keepReason(m, false); reason != "" {
+			keptKinds = append(keptKinds, m.id.GroupKind())
+			res.add(rep, m.id, progress.Kept, reason+", no longer in the app")
+			continue
+		}
+		if err := c.deleteMember(ctx, m); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		res.add(rep, m.id, progress.Pruned, "")
+	}
+	return keptKinds, errors.Join(errs...)
+}
+
+func crdProvidedKinds(objs []*unstructured.Unstructured) sets.Set[schema.GroupKind] {
+	kinds := sets.New[schema.GroupKind]()
+	for _, o := range objs {
+		if o.GetKind() != "CustomResourceDefinition" {
+			continue
+		}
+		group, _, _ := unstructured.NestedString(o.Object, "spec", "group")
+		kind, _, _ := unstructured.NestedString(o.Object, "spec", "names", "kind")
+		kinds.Insert(schema.GroupKind{Group: group, Kind: kind})
+	}
+	return kinds
+}
+
+func kindsAndNamespaces(objs []*unstructured.Unstructured, defaultNS string) ([]schema.GroupKind, []string) {
+	kinds := sets.New[schema.GroupKind]()
+	nss := sets.New(defaultNS)
+	for _, o := range objs {
+		kinds.Insert(o.GroupVersionKind().GroupKind())
+		if ns := o.GetNamespace(); ns != "" {
+			nss.Insert(ns)
+		}
+	}
+	return unionKinds(kinds.UnsortedList(), nil), sets.List(nss)
+}
+
+func levelName(l int) string {
+	return [...]string{"namespaces and CRDs", "configuration, RBAC, storage and services", "workloads", "webhooks and API services", "custom resources"}[l]
+}

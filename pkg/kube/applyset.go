@@ -1,0 +1,145 @@
+package kube
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/sets"
+	applycorev1 "k8s.io/client-go/applyconfigurations/core/v1"
+)
+
+// ApplySet labels and annotations of KEP-3659, so that kubectl's --applyset understands the
+// inventory kfdeploy keeps in the cluster.
+const (
+	LabelApplySetID         = "applyset.kubernetes.io/id"
+	LabelPartOf             = "applyset.kubernetes.io/part-of"
+	AnnotationTooling       = "applyset.kubernetes.io/tooling"
+	AnnotationGroupKinds    = "applyset.kubernetes.io/contains-group-kinds"
+	AnnotationAddNamespaces = "applyset.kubernetes.io/additional-namespaces"
+	tooling                 = "kfdeploy/v1"
+	LabelApp                = "kfdeploy.dev/app"
+	annotationCreatedNSs    = "kfdeploy.dev/created-namespaces"
+	AnnotationKeepOnDelete  = "kfdeploy.dev/keep-on-delete"
+	FieldManager            = "kfdeploy"
+	parentNamePrefix        = "kfdeploy-"
+	parentKind, parentGroup = "Secret", ""
+)
+
+// ApplySet identifies an app's inventory: a parent Secret in the app's namespace whose labels
+// and annotations list what the app owns; members carry the part-of label.
+type ApplySet struct {
+	App       string
+	Namespace string
+}
+
+// ParentName is the name of the parent Secret.
+func (s ApplySet) ParentName() string { return parentNamePrefix + s.App }
+
+// ID is the KEP-3659 id: base64url(sha256(name.namespace.kind.group)), wrapped as applyset-…-v1.
+func (s ApplySet) ID() string {
+	sum := sha256.Sum256([]byte(strings.Join([]string{s.ParentName(), s.Namespace, parentKind, parentGroup}, ".")))
+	return "applyset-" + base64.RawURLEncoding.EncodeToString(sum[:]) + "-v1"
+}
+
+// Selector selects the members of the set.
+func (s ApplySet) Selector() string { return LabelPartOf + "=" + s.ID() }
+
+// Inventory is what the parent records.
+type Inventory struct {
+	Exists            bool
+	GroupKinds        []schema.GroupKind
+	Namespaces        []string // the parent's namespace first, then additional namespaces
+	CreatedNamespaces []string // namespaces that did not exist before kfdeploy applied them
+}
+
+// ReadInventory reads the parent; a missing parent is an empty inventory.
+func (c *Client) ReadInventory(ctx context.Context, s ApplySet) (Inventory, error) {
+	parent, err := c.Typed.CoreV1().Secrets(s.Namespace).Get(ctx, s.ParentName(), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return Inventory{Namespaces: []string{s.Namespace}}, nil
+	}
+	if err != nil {
+		return Inventory{}, fmt.Errorf("read inventory %s/%s: %w", s.Namespace, s.ParentName(), err)
+	}
+	if id := parent.Labels[LabelApplySetID]; id != s.ID() {
+		return Inventory{}, fmt.Errorf("secret %s/%s is not the inventory of app %s (label %s is %q, expected %q): rename the app or remove that secret",
+			s.Namespace, s.ParentName(), s.App, LabelApplySetID, id, s.ID())
+	}
+	if t := parent.Annotations[AnnotationTooling]; t != "" && !strings.HasPrefix(t, "kfdeploy/") {
+		return Inventory{}, fmt.Errorf("applyset %s/%s is managed by %q, not kfdeploy: manage it with that tool", s.Namespace, s.ParentName(), t)
+	}
+	inv := Inventory{Exists: true, GroupKinds: parseKinds(parent.Annotations[AnnotationGroupKinds])}
+	inv.Namespaces = append([]string{s.Namespace}, splitList(parent.Annotations[AnnotationAddNamespaces])...)
+	inv.CreatedNamespaces = splitList(parent.Annotations[annotationCreatedNSs])
+	return inv, nil
+}
+
+// WriteInventory creates or updates the parent (server-side apply) with the given contents.
+func (c *Client) WriteInventory(ctx context.Context, s ApplySet, inv Inventory, dryRun bool) error {
+	kinds := make([]string, 0, len(inv.GroupKinds))
+	for _, gk := range inv.GroupKinds {
+		kinds = append(kinds, kindString(gk))
+	}
+	additional := sets.New(inv.Namespaces...)
+	additional.Delete(s.Namespace, "")
+	annotations := map[string]string{
+		AnnotationTooling:       tooling,
+		AnnotationGroupKinds:    strings.Join(sets.List(sets.New(kinds...)), ","),
+		AnnotationAddNamespaces: strings.Join(sets.List(additional), ","),
+	}
+	if len(inv.CreatedNamespaces) > 0 {
+		annotations[annotationCreatedNSs] = strings.Join(sets.List(sets.New(inv.CreatedNamespaces...)), ",")
+	}
+	parent := applycorev1.Secret(s.ParentName(), s.Namespace).
+		WithLabels(map[string]string{LabelApplySetID: s.ID(), LabelApp: s.App}).
+		WithAnnotations(annotations).
+		WithType(corev1.SecretTypeOpaque)
+	opts := metav1.ApplyOptions{FieldManager: FieldManager, Force: true}
+	if dryRun {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	if _, err := c.Typed.CoreV1().Secrets(s.Namespace).Apply(ctx, parent, opts); err != nil {
+		return fmt.Errorf("write inventory %s/%s: %w", s.Namespace, s.ParentName(), err)
+	}
+	return nil
+}
+
+// DeleteInventory removes the parent.
+func (c *Client) DeleteInventory(ctx context.Context, s ApplySet) error {
+	err := c.Typed.CoreV1().Secrets(s.Namespace).Delete(ctx, s.ParentName(), metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete inventory %s/%s: %w", s.Namespace, s.ParentName(), err)
+	}
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func unionKinds(a, b []schema.GroupKind) []schema.GroupKind {
+	seen := map[schema.GroupKind]bool{}
+	var out []schema.GroupKind
+	for _, gk := range append(append([]schema.GroupKind{}, a...), b...) {
+		if !seen[gk] {
+			seen[gk] = true
+			out = append(out, gk)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return kindString(out[i]) < kindString(out[j]) })
+	return out
+}

@@ -1,0 +1,247 @@
+package kube
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/sets"
+
+	"github.com/kfdeploy/kfdeploy/pkg/manifest"
+	"github.com/kfdeploy/kfdeploy/pkg/progress"
+)
+
+// DeleteOptions tune a delete.
+type DeleteOptions struct {
+	Purge       bool // also delete PVCs, PVs and generated secrets
+	Timeout     time.Duration
+	Concurrency int
+	DryRun      bool
+}
+
+// ErrNotFoundApp means there was no inventory for the app: nothing to delete.
+var ErrNotFoundApp = errors.New("no such app in the cluster")
+
+// Delete removes the members of the set found in the cluster (so it works without the app
+// directory): custom resources first, then the levels in reverse, each level waited for until
+// gone; PVCs, PVs and objects annotated keep-on-delete stay unless Purge. The namespace goes
+// last, only if kfdeploy created it and nothing kept lives in it. The inventory stays while it
+// lists kept objects, so that a later delete --purge finds them.
+func (c *Client) Delete(ctx context.Context, s ApplySet, opts DeleteOptions, rep progress.Reporter) (*Result, error) {
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 8
+	}
+	res := &Result{}
+	inv, err := c.ReadInventory(ctx, s)
+	if err != nil {
+		return res, err
+	}
+	if !inv.Exists {
+		return res, ErrNotFoundApp
+	}
+	members, err := c.listMembers(ctx, s, inv.GroupKinds, inv.Namespaces)
+	if err != nil {
+		return res, err
+	}
+	var doomed, namespaces []member
+	kept := map[manifest.ID]member{}
+	for _, m := range members {
+		switch {
+		case m.id.Kind == "Namespace" && m.id.Group == "":
+			namespaces = append(namespaces, m)
+		case keepReason(m, opts.Purge) != "":
+			kept[m.id] = m
+		default:
+			doomed = append(doomed, m)
+		}
+	}
+	for _, id := range sortedIDs(kept) {
+		res.add(rep, id, progress.Kept, keepReason(kept[id], false)+"; delete --purge removes it")
+	}
+	if opts.DryRun {
+		for _, m := range sortForDelete(append(doomed, namespaces...)) {
+			res.add(rep, m.id, progress.Deleted, "dry run: not sent")
+		}
+		return res, nil
+	}
+
+	var byLevel [manifest.NumLevels][]member
+	for _, m := range doomed {
+		l := manifest.Level(m.id.GroupKind())
+		byLevel[l] = append(byLevel[l], m)
+	}
+	for l := manifest.NumLevels - 1; l >= 0; l-- {
+		if len(byLevel[l]) == 0 {
+			continue
+		}
+		rep.Step("deleting %s (%d objects)", levelName(l), len(byLevel[l]))
+		if err := c.deleteAndWait(ctx, byLevel[l], opts, res, rep); err != nil {
+			return res, err
+		}
+	}
+
+	keptNamespaces := sets.New[string]()
+	for id := range kept {
+		keptNamespaces.Insert(id.Namespace)
+	}
+	created := sets.New(inv.CreatedNamespaces...)
+	var doomedNS []member
+	for _, ns := range namespaces {
+		switch {
+		case keptNamespaces.Has(ns.id.Name):
+			kept[ns.id] = ns
+			res.add(rep, ns.id, progress.Kept, "it holds kept objects")
+		case !created.Has(ns.id.Name):
+			kept[ns.id] = ns
+			res.add(rep, ns.id, progress.Kept, "it existed before kfdeploy applied it")
+		default:
+			doomedNS = append(doomedNS, ns)
+		}
+	}
+
+	if len(kept) > 0 {
+		var kinds []schema.GroupKind
+		nss := sets.New(s.Namespace)
+		for id := range kept {
+			kinds = append(kinds, id.GroupKind())
+			if id.Namespace != "" {
+				nss.Insert(id.Namespace)
+			}
+		}
+		inv.GroupKinds = unionKinds(kinds, nil)
+		inv.Namespaces = sets.List(nss)
+		if err := c.WriteInventory(ctx, s, inv, false); err != nil {
+			return res, err
+		}
+	} else if err := c.DeleteInventory(ctx, s); err != nil {
+		return res, err
+	}
+	if len(doomedNS) > 0 {
+		rep.Step("deleting namespaces (%d)", len(doomedNS))
+		if err := c.deleteAndWait(ctx, doomedNS, opts, res, rep); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// keepReason says why teardown keeps an object, or "" when it may go.
+func keepReason(m member, purge bool) string {
+	if purge {
+		return ""
+	}
+	switch {
+	case m.id.Group == "" && m.id.Kind == "PersistentVolumeClaim":
+		return "PersistentVolumeClaim holds data"
+	case m.id.Group == "" && m.id.Kind == "PersistentVolume":
+		return "PersistentVolume holds data"
+	case m.meta.Annotations[AnnotationKeepOnDelete] == "true":
+		return "annotated " + AnnotationKeepOnDelete
+	}
+	return ""
+}
+
+// deleteAndWait deletes members concurrently and waits until they are gone; on timeout it names
+// the objects that remain and the finalizers holding them.
+func (c *Client) deleteAndWait(ctx context.Context, members []member, opts DeleteOptions, res *Result, rep progress.Reporter) error {
+	g := errgroup.Group{}
+	g.SetLimit(opts.Concurrency)
+	errs := make([]error, len(members))
+	for i, m := range members {
+		g.Go(func() error {
+			errs[i] = c.deleteMember(ctx, m)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	remaining := members
+	deadline := time.Now().Add(opts.Timeout)
+	for {
+		var still []member
+		for _, m := range remaining {
+			live, err := c.Metadata.Resource(m.mapping.Resource).Namespace(m.id.Namespace).Get(ctx, m.id.Name, metav1.GetOptions{})
+			switch {
+			case apierrors.IsNotFound(err):
+				res.add(rep, m.id, progress.Deleted, "")
+			case err != nil:
+				return fmt.Errorf("check %s is gone: %w", m.id, err)
+			case live.UID != m.meta.UID && m.meta.UID != "":
+				res.add(rep, m.id, progress.Deleted, "") // a new object of the same name is not ours
+			default:
+				m.meta = live.ObjectMeta
+				still = append(still, m)
+			}
+		}
+		if len(still) == 0 {
+			return nil
+		}
+		remaining = still
+		if time.Now().After(deadline) {
+			return stuckError(remaining, opts.Timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("delete interrupted: %w", ctx.Err())
+		case <-time.After(pollInterval):
+		}
+	}
+}
+
+func (c *Client) deleteMember(ctx context.Context, m member) error {
+	policy := metav1.DeletePropagationBackground
+	pre := metav1.Preconditions{}
+	if m.meta.UID != "" {
+		pre.UID = &m.meta.UID
+	}
+	err := c.Metadata.Resource(m.mapping.Resource).Namespace(m.id.Namespace).Delete(ctx, m.id.Name,
+		metav1.DeleteOptions{PropagationPolicy: &policy, Preconditions: &pre})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return fmt.Errorf("delete %s: %w", m.id, err)
+	}
+	return nil
+}
+
+func stuckError(stuck []member, timeout time.Duration) error {
+	lines := make([]string, 0, len(stuck))
+	for _, m := range stuck {
+		line := m.id.String()
+		if len(m.meta.Finalizers) > 0 {
+			line += " (finalizers: " + strings.Join(m.meta.Finalizers, ", ") + ")"
+		}
+		lines = append(lines, line)
+	}
+	sort.Strings(lines)
+	return fmt.Errorf("%d objects still present after %s; remove the finalizers if their controllers are gone, then rerun delete:\n  %s",
+		len(lines), timeout, strings.Join(lines, "\n  "))
+}
+
+// sortForDelete orders members for deletion: custom resources first, then levels in reverse.
+func sortForDelete(ms []member) []member {
+	sort.Slice(ms, func(i, j int) bool {
+		li, lj := manifest.Level(ms[i].id.GroupKind()), manifest.Level(ms[j].id.GroupKind())
+		if li != lj {
+			return li > lj
+		}
+		return ms[i].id.String() < ms[j].id.String()
+	})
+	return ms
+}
+
+func sortedIDs(m map[manifest.ID]member) []manifest.ID {
+	ids := make([]manifest.ID, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i].String() < ids[j].String() })
+	return ids
+}

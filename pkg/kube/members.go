@@ -1,0 +1,71 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/kfdeploy/kfdeploy/pkg/manifest"
+)
+
+// member is a live object of the set, as metadata.
+type member struct {
+	id      manifest.ID
+	mapping *meta.RESTMapping
+	meta    metav1.ObjectMeta
+}
+
+// listPageSize bounds each list response; large sets are read in pages.
+const listPageSize = 500
+
+// listMembers lists, with the metadata client, every object labelled as part of the set, for
+// each kind and namespace the inventory names: one paginated list per (kind, namespace).
+func (c *Client) listMembers(ctx context.Context, s ApplySet, kinds []schema.GroupKind, namespaces []string) (map[manifest.ID]member, error) {
+	var mu sync.Mutex
+	found := map[manifest.ID]member{}
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for _, gk := range kinds {
+		m, err := c.Mapper.RESTMapping(gk)
+		if meta.IsNoMatchError(err) {
+			continue // the kind is gone (its CRD was deleted), and so are its objects
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list members of kind %s: %w", kindString(gk), err)
+		}
+		scopes := []string{""}
+		if isNamespaced(m) {
+			scopes = namespaces
+		}
+		for _, ns := range scopes {
+			g.Go(func() error {
+				opts := metav1.ListOptions{LabelSelector: s.Selector(), Limit: listPageSize}
+				for {
+					list, err := c.Metadata.Resource(m.Resource).Namespace(ns).List(ctx, opts)
+					if err != nil {
+						return fmt.Errorf("list %s in %q: %w", kindString(gk), ns, err)
+					}
+					mu.Lock()
+					for _, item := range list.Items {
+						id := manifest.ID{Group: gk.Group, Kind: gk.Kind, Namespace: item.Namespace, Name: item.Name}
+						found[id] = member{id: id, mapping: m, meta: item.ObjectMeta}
+					}
+					mu.Unlock()
+					if list.Continue == "" {
+						return nil
+					}
+					opts.Continue = list.Continue
+				}
+			})
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return found, nil
+}
