@@ -54,3 +54,12 @@ func Apply(ctx context.Context, c *kube.Client, l *Loaded, opts kube.ApplyOption
 	}
 	return res, nil
 }
+
+// Diff shows what applying the loaded app would change.
+func Diff(ctx context.Context, c *kube.Client, l *Loaded, prune bool) ([]kube.ObjectDiff, error) {
+	diffs, err := c.Diff(ctx, l.ApplySet(), l.Objects, prune, 16)
+	if err != nil {
+		return nil, fmt.Errorf("diff app %s: %w", l.App.Metadata.Name, err)
+	}
+	return diffs, nil
+}

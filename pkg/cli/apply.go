@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"os"
+
 	"fmt"
+	"golang.org/x/term"
 	"io"
 	"time"
 
@@ -46,13 +49,14 @@ waits until every object is ready.`,
 			if err != nil {
 				return err
 			}
-			out, rep := reportTarget(g, f.output)
+			out, rep, done := reportTarget(g, f.output)
 			c, err := g.connect(cmd.Context())
 			if err != nil {
 				return err
 			}
 			started := time.Now()
 			res, runErr := app.Apply(cmd.Context(), c, loaded, opts, rep)
+			done()
 			report := newRunReport("apply", loaded.ApplySet(), f.dryRun, res, started, runErr)
 			if f.output == "json" {
 				if err := report.writeJSON(out); err != nil {
@@ -102,10 +106,15 @@ func (f *applyFlags) options() (kube.ApplyOptions, error) {
 }
 
 // reportTarget returns where the result goes and the progress reporter: with -o json the
-// document owns stdout and progress moves to stderr.
-func reportTarget(g *globalOptions, output string) (io.Writer, progress.Reporter) {
+// document owns stdout and progress moves to stderr; on a terminal progress is a live line.
+// done must be called before the result is printed.
+func reportTarget(g *globalOptions, output string) (out io.Writer, rep progress.Reporter, done func()) {
 	if output == "json" {
-		return g.streams.Out, progress.NewLines(g.streams.ErrOut, true)
+		return g.streams.Out, progress.NewLines(g.streams.ErrOut, true), func() {}
 	}
-	return g.streams.Out, progress.NewLines(g.streams.Out, true)
+	if f, ok := g.streams.Out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		live := progress.NewLive(g.streams.Out)
+		return g.streams.Out, live, live.Close
+	}
+	return g.streams.Out, progress.NewLines(g.streams.Out, true), func() {}
 }

@@ -54,13 +54,14 @@ and generated secrets stay, and are listed, unless --purge is given.`,
 			if err := f.confirm(g, set); err != nil {
 				return err
 			}
-			out, rep := reportTarget(g, f.output)
+			out, rep, done := reportTarget(g, f.output)
 			c, err := g.connect(cmd.Context())
 			if err != nil {
 				return err
 			}
 			started := time.Now()
 			res, runErr := app.Delete(cmd.Context(), c, set, kube.DeleteOptions{Purge: f.purge, Timeout: f.timeout, DryRun: f.dryRun}, rep)
+			done()
 			if errors.Is(runErr, kube.ErrNotFoundApp) {
 				runErr = nil
 				if f.output != "json" {

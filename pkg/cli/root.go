@@ -81,6 +81,7 @@ tears it down again:
 		newGenerateCommand(g),
 		newApplyCommand(g),
 		newDeleteCommand(g),
+		newDiffCommand(g),
 		newStatusCommand(g),
 		newVersionCommand(g),
 	)

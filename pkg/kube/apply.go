@@ -135,13 +135,7 @@ func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Uns
 		return res, nil
 	}
 
-	inv, err := c.ReadInventory(ctx, s)
-	if err != nil {
-		return res, err
-	}
-	desiredKinds, desiredNSs := kindsAndNamespaces(desired, s.Namespace)
-
-	// Namespaces first: the inventory and most members live in them.
+	// Namespaces first: the lock, the inventory and most members live in them.
 	var namespaces, rest []planned
 	for _, p := range plans[manifest.LevelFoundation] {
 		if p.id.Kind == "Namespace" && p.id.Group == "" {
@@ -151,10 +145,26 @@ func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Uns
 		}
 	}
 	plans[manifest.LevelFoundation] = rest
-	created, err := c.missingNamespaces(ctx, namespaces)
+	nsBefore, created, err := c.namespacesBefore(ctx, namespaces)
 	if err != nil {
 		return res, err
 	}
+	if opts.DryRun == DryRunNone {
+		// Applying a namespace twice is harmless, so two runs may both get this far.
+		if err := c.applyLevel(ctx, namespaces, nsBefore, opts, res, rep); err != nil {
+			return res, err
+		}
+		lock, err := c.AcquireLock(ctx, s)
+		if err != nil {
+			return res, err
+		}
+		defer lock.Release()
+	}
+	inv, err := c.ReadInventory(ctx, s)
+	if err != nil {
+		return res, err
+	}
+	desiredKinds, desiredNSs := kindsAndNamespaces(desired, s.Namespace)
 	existing := map[manifest.ID]member{}
 	if inv.Exists {
 		existing, err = c.listMembers(ctx, s, inv.GroupKinds, inv.Namespaces)
@@ -162,8 +172,10 @@ func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Uns
 			return res, err
 		}
 	}
-	if err := c.applyLevel(ctx, namespaces, existing, opts, res, rep); err != nil {
-		return res, err
+	if opts.DryRun == DryRunServer {
+		if err := c.applyLevel(ctx, namespaces, nsBefore, opts, res, rep); err != nil {
+			return res, err
+		}
 	}
 	if opts.DryRun == DryRunServer && len(created) > 0 {
 		// A dry-run namespace is not persisted, so nothing inside it can be dry-run.
@@ -379,19 +391,23 @@ func describeApplyError(id manifest.ID, err error) error {
 	return fmt.Errorf("apply %s: %w", id, err)
 }
 
-// missingNamespaces returns the namespaces among plans that do not exist yet.
-func (c *Client) missingNamespaces(ctx context.Context, plans []planned) (sets.Set[string], error) {
+// namespacesBefore reads the app's namespaces before they are applied: the live ones (to tell
+// unchanged from configured) and the names of those that do not exist yet.
+func (c *Client) namespacesBefore(ctx context.Context, plans []planned) (map[manifest.ID]member, sets.Set[string], error) {
+	live := map[manifest.ID]member{}
 	missing := sets.New[string]()
 	for _, p := range plans {
-		_, err := c.Typed.CoreV1().Namespaces().Get(ctx, p.id.Name, metav1.GetOptions{})
+		ns, err := c.Typed.CoreV1().Namespaces().Get(ctx, p.id.Name, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
 			missing.Insert(p.id.Name)
 		case err != nil:
-			return nil, fmt.Errorf("get namespace %s: %w", p.id.Name, err)
+			return nil, nil, fmt.Errorf("get namespace %s: %w", p.id.Name, err)
+		default:
+			live[p.id] = member{id: p.id, mapping: p.mapping, meta: ns.ObjectMeta}
 		}
 	}
-	return missing, nil
+	return live, missing, nil
 }
 
 // waitCRDsEstablished waits until every CRD applied in this level is Established.

@@ -33,6 +33,7 @@ type Client struct {
 	Metadata  metadata.Interface
 	Discovery discovery.CachedDiscoveryInterface
 	Mapper    meta.ResettableRESTMapper
+	probe     kubernetes.Interface // without retries, for the first contact
 }
 
 // Client-side rate limits: high enough that the server's priority and fairness, not the client,
@@ -71,7 +72,12 @@ func NewClient(getter genericclioptions.RESTClientGetter) (*Client, error) {
 }
 
 // NewClientFromConfig builds the clients from a rest.Config and a discovery-backed mapper.
+// Requests are retried while the API server is unreachable (see retryTransport), except the
+// first contact in ServerVersion, which must fail fast.
 func NewClientFromConfig(cfg *rest.Config, disc discovery.CachedDiscoveryInterface, mapper meta.ResettableRESTMapper) (*Client, error) {
+	probe := cfg
+	cfg = rest.CopyConfig(cfg)
+	cfg.Wrap(withRetry)
 	typed, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
@@ -84,7 +90,11 @@ func NewClientFromConfig(cfg *rest.Config, disc discovery.CachedDiscoveryInterfa
 	if err != nil {
 		return nil, fmt.Errorf("metadata client: %w", err)
 	}
-	return &Client{Config: cfg, Typed: typed, Dynamic: dyn, Metadata: md, Discovery: disc, Mapper: mapper}, nil
+	probeClient, err := kubernetes.NewForConfig(probe)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	return &Client{Config: cfg, Typed: typed, Dynamic: dyn, Metadata: md, Discovery: disc, Mapper: mapper, probe: probeClient}, nil
 }
 
 // ServerVersion asks the API server for its version; a failure to connect becomes one line
@@ -92,7 +102,7 @@ func NewClientFromConfig(cfg *rest.Config, disc discovery.CachedDiscoveryInterfa
 func (c *Client) ServerVersion(ctx context.Context) (*version.Info, error) {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	body, err := c.Typed.Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Raw()
+	body, err := c.probe.Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Raw()
 	if err != nil {
 		return nil, Unreachable(c.Config.Host, err)
 	}

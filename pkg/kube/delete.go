@@ -46,6 +46,13 @@ func (c *Client) Delete(ctx context.Context, s ApplySet, opts DeleteOptions, rep
 	if !inv.Exists {
 		return res, ErrNotFoundApp
 	}
+	if !opts.DryRun {
+		lock, err := c.AcquireLock(ctx, s)
+		if err != nil {
+			return res, err
+		}
+		defer lock.Release()
+	}
 	members, err := c.listMembers(ctx, s, inv.GroupKinds, inv.Namespaces)
 	if err != nil {
 		return res, err

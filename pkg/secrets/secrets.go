@@ -126,22 +126,3 @@ func (s *Store) Resolve(objs []*unstructured.Unstructured) ([]*unstructured.Unst
 	}
 	return out, nil
 }
-
-// Redact replaces the values of a Secret's data and stringData with a marker, for printing.
-func Redact(o *unstructured.Unstructured) *unstructured.Unstructured {
-	if o.GetKind() != "Secret" {
-		return o
-	}
-	c := o.DeepCopy()
-	for _, field := range []string{"data", "stringData"} {
-		m, found, _ := unstructured.NestedMap(c.Object, field)
-		if !found {
-			continue
-		}
-		for k := range m {
-			m[k] = "<redacted>"
-		}
-		_ = unstructured.SetNestedMap(c.Object, m, field)
-	}
-	return c
-}
