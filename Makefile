@@ -25,7 +25,7 @@ e2e: build
 	$(CLUSTER) up
 	trap '$(CLUSTER) down' EXIT; \
 	eval "$$($(CLUSTER) env)"; \
-	KFDEPLOY_BIN=$(CURDIR)/$(BIN) $(GO) test -tags e2e $(E2E_FLAGS) -count=1 -v ./test/e2e/...
+	KFDEPLOY_BIN=$(CURDIR)/$(BIN) KFDEPLOY_TESTCLUSTER=$(CURDIR)/$(CLUSTER) $(GO) test -tags e2e $(E2E_FLAGS) -count=1 -v ./test/e2e/...
 
 ## demo: a local simulated GPU cluster, then init/generate/apply/status of an app
 demo: build

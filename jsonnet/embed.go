@@ -6,5 +6,5 @@ import "embed"
 // Library holds lib/ (imported as 'kfdeploy/<file>') and components/ (one component per
 // <name>.jsonnet file or <name>/main.jsonnet directory).
 //
-//go:embed lib components
+//go:embed lib components presets.json
 var Library embed.FS

@@ -5,20 +5,19 @@ local k = import 'kfdeploy/k.libsonnet';
   description: 'Platform namespace, service account and namespace-scoped RBAC',
   params: {
     serviceAccount: { default: 'kubeflow', description: 'Name of the platform service account' },
+    namespaceLabels: {
+      default: {},
+      description: "Extra labels for the namespace, e.g. {'katib.kubeflow.org/metrics-collector-injection': 'enabled'} to let Katib collect metrics of trials in it",
+    },
   },
   render(p, env):: [
-    k.namespace(env.namespace, labels=k.labels('core', env.namespace)),
+    k.namespace(env.namespace, labels=k.labels('core', env.namespace) + p.namespaceLabels),
     k.serviceAccount(p.serviceAccount, env.namespace, k.labels('core')),
-    k.object('rbac.authorization.k8s.io/v1', 'Role', p.serviceAccount, env.namespace, k.labels('core')) + {
+    k.role(p.serviceAccount, env.namespace, [
       // Read-only view of the namespace's workloads: what the dashboards need, nothing more.
-      rules: [
-        { apiGroups: [''], resources: ['pods', 'pods/log', 'services', 'events', 'persistentvolumeclaims', 'configmaps'], verbs: ['get', 'list', 'watch'] },
-        { apiGroups: ['apps'], resources: ['deployments', 'statefulsets'], verbs: ['get', 'list', 'watch'] },
-      ],
-    },
-    k.object('rbac.authorization.k8s.io/v1', 'RoleBinding', p.serviceAccount, env.namespace, k.labels('core')) + {
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: p.serviceAccount },
-      subjects: [{ kind: 'ServiceAccount', name: p.serviceAccount, namespace: env.namespace }],
-    },
+      k.rule([''], ['pods', 'pods/log', 'services', 'events', 'persistentvolumeclaims', 'configmaps'], k.read),
+      k.rule(['apps'], ['deployments', 'statefulsets'], k.read),
+    ], k.labels('core')),
+    k.roleBinding(p.serviceAccount, env.namespace, p.serviceAccount, [p.serviceAccount], k.labels('core')),
   ],
 }

@@ -1,12 +1,13 @@
 // jupyter: a single notebook server with a persistent volume for user data; the parameters are
 // the spawner options of the Kubeflow v0.3 JupyterHub (image, CPU, memory, GPUs).
+local images = import 'kfdeploy/images.libsonnet';
 local k = import 'kfdeploy/k.libsonnet';
 
 {
-  description: 'Jupyter notebook server (Deployment, Service, PersistentVolumeClaim for user data)',
+  description: 'Jupyter notebook server (Deployment, Service, PersistentVolumeClaim for user data), routed by ambassador at /notebook/<name>/',
   params: {
     name: { default: 'jupyter', description: 'Name of the notebook server objects' },
-    image: { default: 'quay.io/jupyter/scipy-notebook:2024-12-09', description: 'Notebook image' },
+    image: { default: images.notebookScipy, description: 'Notebook image' },
     cpu: { default: '500m', description: 'CPU request' },
     memory: { default: '1Gi', description: 'Memory request and limit' },
     gpus: { default: 0, description: 'GPUs (resource gpuResource) for the notebook' },
@@ -18,20 +19,30 @@ local k = import 'kfdeploy/k.libsonnet';
   render(p, env)::
     local labels = k.labels('jupyter', p.name);
     local selector = k.selector('jupyter', p.name);
+    local base = '/notebook/' + p.name + '/';
     [
       k.pvc(p.name + '-data', env.namespace, p.storageSize, p.storageClass, labels=labels),
-      k.service(p.name, env.namespace, selector, [{ name: 'http', port: 80, targetPort: 'http' }], p.serviceType, labels),
+      k.service(p.name,
+                env.namespace,
+                selector,
+                [{ name: 'http', port: 80, targetPort: 'http' }],
+                p.serviceType,
+                labels,
+                // The server's base URL is the route's prefix, so the path is forwarded unchanged.
+                k.ambassadorConfig([k.mapping(p.name, base, p.name, env.namespace, 80, rewrite='', websocket=true)])),
       k.deployment(p.name, env.namespace, selector, {
-        securityContext: { fsGroup: 100 },
+        securityContext: k.podSecurityContext(fsGroup=100),
+        // The notebook never needs the Kubernetes API.
+        automountServiceAccountToken: false,
         enableServiceLinks: false,
         containers: [{
           name: 'notebook',
           image: p.image,
-          args: ['start-notebook.py', '--ServerApp.base_url=/notebook/' + p.name + '/'],
+          args: ['start-notebook.py', '--ServerApp.base_url=' + base],
           ports: [{ name: 'http', containerPort: 8888 }],
           resources: k.resources(p.cpu, p.memory, p.gpus, p.gpuResource),
-          readinessProbe: k.httpProbe('/notebook/' + p.name + '/api', 'http'),
-          livenessProbe: k.httpProbe('/notebook/' + p.name + '/api', 'http', initialDelaySeconds=30),
+          readinessProbe: k.httpProbe(base + 'api', 'http'),
+          livenessProbe: k.httpProbe(base + 'api', 'http', initialDelaySeconds=30),
           // The notebook writes to its home directory, which is the data volume; / stays read-only.
           securityContext: k.securityContext(runAsUser=1000, readOnlyRoot=true),
           volumeMounts: [
@@ -43,6 +54,6 @@ local k = import 'kfdeploy/k.libsonnet';
           { name: 'data', persistentVolumeClaim: { claimName: p.name + '-data' } },
           { name: 'tmp', emptyDir: {} },
         ],
-      }, labels=labels),
+      }, labels=labels, strategy='Recreate'),
     ],
 }

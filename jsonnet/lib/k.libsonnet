@@ -1,5 +1,10 @@
-// Helpers shared by every component: object constructors, labels, resources, probes.
+// Helpers shared by every component: object constructors, labels, resources, probes, security
+// contexts, RBAC, Ambassador routes and CustomResourceDefinition schemas. Components built from
+// these stay short and alike; every helper that takes a namespace sets metadata.namespace.
 {
+  // ---------------------------------------------------------------------------------------------
+  // Labels
+
   // Standard labels for every object of a component.
   labels(component, name=component):: {
     'app.kubernetes.io/name': name,
@@ -14,19 +19,53 @@
     'app.kubernetes.io/component': component,
   },
 
-  object(apiVersion, kind, name, namespace=null, labels={}):: {
+  // Name of a cluster-scoped object (ClusterRole, ClusterRoleBinding, StorageClass...) owned by
+  // the app in `namespace`: prefixed so that apps in different namespaces don't collide.
+  clusterName(namespace, name):: namespace + '-' + name,
+
+  // ---------------------------------------------------------------------------------------------
+  // Objects
+
+  object(apiVersion, kind, name, namespace=null, labels={}, annotations={}):: {
     apiVersion: apiVersion,
     kind: kind,
     metadata: {
       name: name,
       [if namespace != null then 'namespace']: namespace,
       [if std.length(labels) > 0 then 'labels']: labels,
+      [if std.length(annotations) > 0 then 'annotations']: annotations,
     },
   },
 
   namespace(name, labels={}):: $.object('v1', 'Namespace', name, labels=labels),
 
-  serviceAccount(name, namespace, labels={}):: $.object('v1', 'ServiceAccount', name, namespace, labels),
+  // automount=false for pods that never talk to the Kubernetes API.
+  serviceAccount(name, namespace, labels={}, automount=null):: $.object('v1', 'ServiceAccount', name, namespace, labels) + {
+    [if automount != null then 'automountServiceAccountToken']: automount,
+  },
+
+  configMap(name, namespace, data, labels={}):: $.object('v1', 'ConfigMap', name, namespace, labels) + {
+    data: data,
+  },
+
+  // Annotation that makes teardown keep an object unless --purge (generated passwords, data).
+  keepOnDelete:: { 'kfdeploy.dev/keep-on-delete': 'true' },
+
+  // A Secret holding generated passwords: stringData values are env.secrets placeholders that
+  // apply replaces with the stored values; kept on teardown so that data volumes stay readable.
+  passwordSecret(name, namespace, stringData, labels={}):: $.object('v1', 'Secret', name, namespace, labels, $.keepOnDelete) + {
+    type: 'Opaque',
+    stringData: stringData,
+  },
+
+  // A Secret that a controller fills in at run time (certificates, CSRF keys): kfdeploy creates
+  // it empty and never owns its data, so re-applying doesn't wipe what the controller wrote.
+  emptySecret(name, namespace, labels={}, type='Opaque'):: $.object('v1', 'Secret', name, namespace, labels) + {
+    type: type,
+  },
+
+  // ---------------------------------------------------------------------------------------------
+  // Resources, probes, security
 
   // Resource requirements; gpus > 0 adds the GPU resource to limits (and requests).
   resources(cpu, memory, gpus=0, gpuResource='nvidia.com/gpu', cpuLimit=null, memoryLimit=null):: {
@@ -36,10 +75,12 @@
             + (if gpus > 0 then { [gpuResource]: gpus } else {}),
   },
 
-  httpProbe(path, port, initialDelaySeconds=5, periodSeconds=10):: {
-    httpGet: { path: path, port: port },
+  httpProbe(path, port, initialDelaySeconds=5, periodSeconds=10, scheme=null, timeoutSeconds=null, failureThreshold=null):: {
+    httpGet: { path: path, port: port } + (if scheme != null then { scheme: scheme } else {}),
     initialDelaySeconds: initialDelaySeconds,
     periodSeconds: periodSeconds,
+    [if timeoutSeconds != null then 'timeoutSeconds']: timeoutSeconds,
+    [if failureThreshold != null then 'failureThreshold']: failureThreshold,
   },
 
   tcpProbe(port, initialDelaySeconds=5, periodSeconds=10):: {
@@ -48,15 +89,54 @@
     periodSeconds: periodSeconds,
   },
 
+  grpcProbe(port, initialDelaySeconds=5, periodSeconds=10):: {
+    grpc: { port: port },
+    initialDelaySeconds: initialDelaySeconds,
+    periodSeconds: periodSeconds,
+  },
+
+  execProbe(command, initialDelaySeconds=5, periodSeconds=10, timeoutSeconds=5, failureThreshold=3):: {
+    exec: { command: command },
+    initialDelaySeconds: initialDelaySeconds,
+    periodSeconds: periodSeconds,
+    timeoutSeconds: timeoutSeconds,
+    failureThreshold: failureThreshold,
+  },
+
   // A restrictive container security context; readOnlyRoot=false where the image writes to /.
-  securityContext(runAsUser=1000, readOnlyRoot=true):: {
+  // runAsUser=null keeps the image's (non-root) user; runAsNonRoot=false only for the few
+  // containers that must run as root (each says why).
+  securityContext(runAsUser=1000, readOnlyRoot=true, runAsNonRoot=true, runAsGroup=null):: {
     allowPrivilegeEscalation: false,
     readOnlyRootFilesystem: readOnlyRoot,
-    runAsNonRoot: true,
+    runAsNonRoot: runAsNonRoot,
     [if runAsUser != null then 'runAsUser']: runAsUser,
+    [if runAsGroup != null then 'runAsGroup']: runAsGroup,
     capabilities: { drop: ['ALL'] },
     seccompProfile: { type: 'RuntimeDefault' },
   },
+
+  // Pod-level security context: non-root by default, RuntimeDefault seccomp, optional fsGroup so
+  // that volumes are writable by the (non-root) user.
+  podSecurityContext(fsGroup=null, runAsNonRoot=true):: {
+    runAsNonRoot: runAsNonRoot,
+    seccompProfile: { type: 'RuntimeDefault' },
+    [if fsGroup != null then 'fsGroup']: fsGroup,
+    [if fsGroup != null then 'fsGroupChangePolicy']: 'OnRootMismatch',
+  },
+
+  // Writable scratch space for containers with a read-only root filesystem.
+  emptyDir(name, sizeLimit='256Mi'):: { name: name, emptyDir: { sizeLimit: sizeLimit } },
+  tmpVolume:: $.emptyDir('tmp'),
+  tmpMount:: { name: 'tmp', mountPath: '/tmp' },
+
+  // Environment variables.
+  env(name, value):: { name: name, value: value },
+  fieldEnv(name, fieldPath):: { name: name, valueFrom: { fieldRef: { fieldPath: fieldPath } } },
+  secretEnv(name, secret, key):: { name: name, valueFrom: { secretKeyRef: { name: secret, key: key } } },
+
+  // ---------------------------------------------------------------------------------------------
+  // Storage, services, workloads
 
   pvc(name, namespace, size, storageClass=null, accessModes=['ReadWriteOnce'], labels={}):: $.object('v1', 'PersistentVolumeClaim', name, namespace, labels) + {
     spec: {
@@ -67,18 +147,251 @@
     },
   },
 
-  service(name, namespace, selector, ports, type='ClusterIP', labels={}):: $.object('v1', 'Service', name, namespace, labels) + {
+  service(name, namespace, selector, ports, type='ClusterIP', labels={}, annotations={}):: $.object('v1', 'Service', name, namespace, labels, annotations) + {
     spec: { type: type, selector: selector, ports: ports },
   },
 
-  deployment(name, namespace, selector, podSpec, replicas=1, labels={}):: $.object('apps/v1', 'Deployment', name, namespace, labels) + {
+  // A pod template's metadata: selector labels (stable) plus the component's labels.
+  local template(selector, labels, podSpec, annotations={}) = {
+    metadata: {
+      labels: labels + selector,
+      [if std.length(annotations) > 0 then 'annotations']: annotations,
+    },
+    spec: podSpec,
+  },
+
+  // strategy: null (RollingUpdate) or 'Recreate' for pods holding a ReadWriteOnce volume.
+  deployment(name, namespace, selector, podSpec, replicas=1, labels={}, strategy=null, podAnnotations={}):: $.object('apps/v1', 'Deployment', name, namespace, labels) + {
     spec: {
       replicas: replicas,
       selector: { matchLabels: selector },
-      template: {
-        metadata: { labels: labels + selector },
-        spec: podSpec,
-      },
+      [if strategy != null then 'strategy']: { type: strategy },
+      template: template(selector, labels, podSpec, podAnnotations),
     },
+  },
+
+  statefulSet(name, namespace, selector, podSpec, serviceName, replicas=1, labels={}, podAnnotations={}):: $.object('apps/v1', 'StatefulSet', name, namespace, labels) + {
+    spec: {
+      replicas: replicas,
+      serviceName: serviceName,
+      selector: { matchLabels: selector },
+      template: template(selector, labels, podSpec, podAnnotations),
+    },
+  },
+
+  daemonSet(name, namespace, selector, podSpec, labels={}, podAnnotations={}):: $.object('apps/v1', 'DaemonSet', name, namespace, labels) + {
+    spec: {
+      selector: { matchLabels: selector },
+      updateStrategy: { type: 'RollingUpdate' },
+      template: template(selector, labels, podSpec, podAnnotations),
+    },
+  },
+
+  // ---------------------------------------------------------------------------------------------
+  // RBAC
+
+  rule(apiGroups, resources, verbs, resourceNames=null):: {
+    apiGroups: apiGroups,
+    resources: resources,
+    verbs: verbs,
+    [if resourceNames != null then 'resourceNames']: resourceNames,
+  },
+  read:: ['get', 'list', 'watch'],
+  write:: ['create', 'update', 'patch', 'delete'],
+
+  role(name, namespace, rules, labels={}):: $.object('rbac.authorization.k8s.io/v1', 'Role', name, namespace, labels) + {
+    rules: rules,
+  },
+
+  clusterRole(name, rules, labels={}):: $.object('rbac.authorization.k8s.io/v1', 'ClusterRole', name, labels=labels) + {
+    rules: rules,
+  },
+
+  // Binds a Role (or, with roleKind='ClusterRole', a ClusterRole's rules inside this namespace
+  // only) to service accounts of the namespace.
+  roleBinding(name, namespace, roleName, serviceAccounts, labels={}, roleKind='Role'):: $.object('rbac.authorization.k8s.io/v1', 'RoleBinding', name, namespace, labels) + {
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: roleKind, name: roleName },
+    subjects: [{ kind: 'ServiceAccount', name: sa, namespace: namespace } for sa in serviceAccounts],
+  },
+
+  clusterRoleBinding(name, clusterRoleName, serviceAccount, namespace, labels={}):: $.object('rbac.authorization.k8s.io/v1', 'ClusterRoleBinding', name, labels=labels) + {
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: clusterRoleName },
+    subjects: [{ kind: 'ServiceAccount', name: serviceAccount, namespace: namespace }],
+  },
+
+  // A service account with namespace-scoped permissions: ServiceAccount, Role and RoleBinding of
+  // the same name.
+  namespacedAccess(name, namespace, rules, labels={}, automount=null):: [
+    $.serviceAccount(name, namespace, labels, automount),
+    $.role(name, namespace, rules, labels),
+    $.roleBinding(name, namespace, name, [name], labels),
+  ],
+
+  // Cluster-scoped permissions for a service account of the namespace; the ClusterRole and its
+  // binding are named <namespace>-<name>. Components say in a comment why they need it.
+  clusterAccess(name, namespace, rules, labels={}, serviceAccount=name):: [
+    $.clusterRole($.clusterName(namespace, name), rules, labels),
+    $.clusterRoleBinding($.clusterName(namespace, name), $.clusterName(namespace, name), serviceAccount, namespace, labels),
+  ],
+
+  // ---------------------------------------------------------------------------------------------
+  // Ambassador (Emissary-ingress) routes
+  //
+  // Routes are getambassador.io/v3alpha1 resources carried in the getambassador.io/config
+  // annotation of a Service (flat form: name and spec fields side by side). Emissary reads them
+  // from Services of its namespace without any CRD, so a component's routes exist exactly when
+  // the component does and no component depends on Emissary's CRDs.
+
+  // A Mapping from a URL prefix to a Service of the namespace. rewrite: null keeps Emissary's
+  // default (the prefix becomes '/'); '' forwards the path unchanged. scheme 'https' makes
+  // Emissary originate TLS to backends that only speak HTTPS.
+  mapping(name, prefix, service, namespace, port, rewrite=null, websocket=false, timeoutMs=null, scheme='http'):: {
+    apiVersion: 'getambassador.io/v3alpha1',
+    kind: 'Mapping',
+    name: name,
+    hostname: '*',
+    prefix: prefix,
+    service: (if scheme == 'https' then 'https://' else '') + service + '.' + namespace + ':' + port,
+    [if rewrite != null then 'rewrite']: rewrite,
+    [if websocket then 'allow_upgrade']: ['websocket'],
+    [if timeoutMs != null then 'timeout_ms']: timeoutMs,
+  },
+
+  // The annotation carrying Emissary resources (Mappings, Listeners, Hosts, Modules).
+  ambassadorConfig(resources):: {
+    'getambassador.io/config': std.join('', ['---\n' + std.manifestYamlDoc(r, quote_keys=false) + '\n' for r in resources]),
+  },
+
+  // ---------------------------------------------------------------------------------------------
+  // CustomResourceDefinitions (apiextensions.k8s.io/v1, structural schemas)
+
+  // versions: crdVersion(...) entries; exactly one has storage=true.
+  crd(group, kind, plural, versions, scope='Namespaced', shortNames=[], categories=['kubeflow'], labels={}):: $.object('apiextensions.k8s.io/v1', 'CustomResourceDefinition', plural + '.' + group, labels=labels) + {
+    spec: {
+      group: group,
+      scope: scope,
+      names: {
+        kind: kind,
+        listKind: kind + 'List',
+        plural: plural,
+        singular: std.asciiLower(kind),
+        [if std.length(shortNames) > 0 then 'shortNames']: shortNames,
+        [if std.length(categories) > 0 then 'categories']: categories,
+      },
+      versions: versions,
+    },
+  },
+
+  // status=true adds the status subresource (controllers then write status through it only).
+  crdVersion(name, schema, columns=[], status=true, served=true, storage=true):: {
+    name: name,
+    served: served,
+    storage: storage,
+    schema: { openAPIV3Schema: schema },
+    [if status then 'subresources']: { status: {} },
+    [if std.length(columns) > 0 then 'additionalPrinterColumns']: columns,
+  },
+
+  column(name, jsonPath, type='string', description=null, priority=null):: {
+    name: name,
+    type: type,
+    jsonPath: jsonPath,
+    [if description != null then 'description']: description,
+    [if priority != null then 'priority']: priority,
+  },
+  ageColumn:: $.column('Age', '.metadata.creationTimestamp', 'date'),
+  // The type of the latest condition, as the Kubeflow operators print it.
+  stateColumn:: $.column('State', '.status.conditions[-1:].type'),
+
+  // OpenAPI v3 schema builders. Every node has a type (structural schema); unknown fields are
+  // kept only where a builder says so (preserve, embedded, podTemplate), never at the top level.
+  schema:: {
+    local d(description) = if description != null then { description: description } else {},
+
+    // An object with known fields; unknown fields are pruned by the API server (or rejected with
+    // field validation Strict). preserve=true keeps unknown fields next to the validated ones.
+    object(properties={}, required=[], description=null, preserve=false, minProperties=null):: {
+      type: 'object',
+      [if std.length(properties) > 0 then 'properties']: properties,
+      [if std.length(required) > 0 then 'required']: required,
+      [if preserve then 'x-kubernetes-preserve-unknown-fields']: true,
+      [if minProperties != null then 'minProperties']: minProperties,
+    } + d(description),
+
+    // A map from arbitrary keys to values of one schema.
+    map(values, description=null, minProperties=null, maxProperties=null):: {
+      type: 'object',
+      additionalProperties: values,
+      [if minProperties != null then 'minProperties']: minProperties,
+      [if maxProperties != null then 'maxProperties']: maxProperties,
+    } + d(description),
+
+    string(description=null, enum=null, pattern=null, minLength=null, maxLength=null, format=null):: {
+      type: 'string',
+      [if enum != null then 'enum']: enum,
+      [if pattern != null then 'pattern']: pattern,
+      [if minLength != null then 'minLength']: minLength,
+      [if maxLength != null then 'maxLength']: maxLength,
+      [if format != null then 'format']: format,
+    } + d(description),
+
+    integer(description=null, minimum=null, maximum=null, format='int32'):: {
+      type: 'integer',
+      [if format != null then 'format']: format,
+      [if minimum != null then 'minimum']: minimum,
+      [if maximum != null then 'maximum']: maximum,
+    } + d(description),
+
+    number(description=null, minimum=null):: {
+      type: 'number',
+      [if minimum != null then 'minimum']: minimum,
+    } + d(description),
+
+    boolean(description=null):: { type: 'boolean' } + d(description),
+
+    array(items, description=null, minItems=null, maxItems=null):: {
+      type: 'array',
+      items: items,
+      [if minItems != null then 'minItems']: minItems,
+      [if maxItems != null then 'maxItems']: maxItems,
+    } + d(description),
+
+    // An integer or a string such as "10%" or "5m".
+    intOrString(description=null):: { 'x-kubernetes-int-or-string': true } + d(description),
+
+    // An object whose content is not validated here (e.g. Kubernetes types the API server
+    // validates when the controller creates them).
+    preserve(description=null):: {
+      type: 'object',
+      'x-kubernetes-preserve-unknown-fields': true,
+    } + d(description),
+
+    // A complete Kubernetes object (apiVersion, kind, metadata) embedded in a field.
+    embedded(description=null):: {
+      type: 'object',
+      'x-kubernetes-embedded-resource': true,
+      'x-kubernetes-preserve-unknown-fields': true,
+    } + d(description),
+
+    // A pod template: at least one container, each with a name and an image; everything else is
+    // the pod spec the API server validates when the controller creates the pod.
+    podTemplate(description=null, required=true):: $.schema.object({
+      metadata: $.schema.preserve(),
+      spec: $.schema.object({
+        containers: $.schema.array($.schema.object({
+          name: $.schema.string(minLength=1),
+          image: $.schema.string(minLength=1),
+        }, required=['name'] + (if required then ['image'] else []), preserve=true), minItems=1),
+      }, required=['containers'], preserve=true),
+    }, required=['spec'], description=description),
+
+    // The top level of a custom resource.
+    root(spec, status=$.schema.preserve('Written by the controller.'), required=['spec'], description=null):: $.schema.object({
+      apiVersion: $.schema.string(),
+      kind: $.schema.string(),
+      metadata: { type: 'object' },
+      spec: spec,
+      [if status != null then 'status']: status,
+    }, required=required, description=description),
   },
 }

@@ -24,6 +24,7 @@ type applyFlags struct {
 	concurrency    int
 	output         string
 	skipPreflight  bool
+	preflight      preflightFlags
 }
 
 func newApplyCommand(g *globalOptions) *cobra.Command {
@@ -55,7 +56,19 @@ waits until every object is ready.`,
 				return err
 			}
 			started := time.Now()
-			res, runErr := app.Apply(cmd.Context(), c, loaded, opts, rep)
+			var res *kube.Result
+			var runErr error
+			if !f.skipPreflight {
+				// Preflight's table goes where progress goes: stdout, or stderr with -o json.
+				pfOut := g.streams.Out
+				if f.output == "json" {
+					pfOut = g.streams.ErrOut
+				}
+				runErr = f.preflight.beforeApply(cmd.Context(), c, loaded, opts.DryRun != kube.DryRunNone, pfOut)
+			}
+			if runErr == nil {
+				res, runErr = app.Apply(cmd.Context(), c, loaded, opts, rep)
+			}
 			done()
 			report := newRunReport("apply", loaded.ApplySet(), f.dryRun, res, started, runErr)
 			if f.output == "json" {
@@ -76,6 +89,7 @@ waits until every object is ready.`,
 	cmd.Flags().IntVar(&f.concurrency, "concurrency", 16, "objects applied at once within a level")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "", "output format: text or json (counts, objects, duration)")
 	cmd.Flags().BoolVar(&f.skipPreflight, "skip-preflight", false, "do not run the preflight checks before applying")
+	f.preflight.addFlags(cmd.Flags())
 	return cmd
 }
 

@@ -84,6 +84,10 @@ tears it down again:
 		newDiffCommand(g),
 		newStatusCommand(g),
 		newVersionCommand(g),
+		newComponentsCommand(g),
+		newParamCommand(g),
+		newPreflightCommand(g),
+		newTopCommand(g),
 	)
 	return root
 }

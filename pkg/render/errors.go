@@ -15,19 +15,34 @@ type oneLineErrors struct{ stripPrefix string }
 func (f oneLineErrors) Format(err error) string {
 	var rt jsonnet.RuntimeError
 	if errors.As(err, &rt) {
+		// A syntax error in an imported file arrives as a runtime error of the import whose
+		// message already starts with the file's location: that location is the one to show.
+		if msg, ok := locatedMessage(rt.Msg); ok {
+			return f.strip(msg)
+		}
 		for _, frame := range rt.StackTrace {
-			if frame.Loc.IsSet() {
+			// Frames in the generated entry snippet say nothing to the user; skip them.
+			if frame.Loc.IsSet() && !strings.HasPrefix(frame.Loc.FileName, "<component ") {
 				return f.strip(fmt.Sprintf("%s: %s", frame.Loc.String(), rt.Msg))
 			}
 		}
 		return f.strip(rt.Msg)
 	}
-	// Static (syntax) errors read "file:line:col-col message"; make the location a prefix.
 	msg := strings.SplitN(err.Error(), "\n", 2)[0]
-	if loc, rest, ok := strings.Cut(msg, " "); ok && strings.Count(loc, ":") >= 2 {
-		msg = loc + ": " + rest
+	if located, ok := locatedMessage(msg); ok {
+		msg = located
 	}
 	return f.strip(msg)
+}
+
+// locatedMessage turns "file:line:col-col message" (go-jsonnet's static error form) into
+// "file:line:col-col: message".
+func locatedMessage(msg string) (string, bool) {
+	loc, rest, ok := strings.Cut(strings.SplitN(msg, "\n", 2)[0], " ")
+	if !ok || strings.Count(loc, ":") < 2 || strings.HasPrefix(loc, "<component ") {
+		return "", false
+	}
+	return strings.TrimSuffix(loc, ":") + ": " + rest, true
 }
 
 func (f oneLineErrors) strip(s string) string {

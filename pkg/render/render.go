@@ -146,7 +146,7 @@ func (r *Renderer) Describe(name string) (Info, error) {
 		return Info{}, err
 	}
 	if info.plainYAML {
-		info.Description = "plain YAML from " + info.Source
+		info.Description = "plain YAML from " + filepath.Join("components", name)
 		return info, nil
 	}
 	out, err := r.vm().EvaluateAnonymousSnippet("<component "+name+">", fmt.Sprintf(metaSnippet, info.entry))
@@ -197,8 +197,8 @@ func (info Info) MergeParams(values map[string]any) (map[string]any, error) {
 			continue
 		}
 		if def != nil && v != nil && jsonType(def) != jsonType(v) {
-			errs = append(errs, fmt.Errorf("parameter %s.%s must be a %s (default %s), got %s %s",
-				info.Name, k, jsonType(def), jsonText(def), jsonType(v), jsonText(v)))
+			errs = append(errs, fmt.Errorf("parameter %s.%s must be %s (default %s), got %s %s",
+				info.Name, k, withArticle(jsonType(def)), jsonText(def), jsonType(v), jsonText(v)))
 			continue
 		}
 		merged[k] = v
@@ -345,6 +345,13 @@ func jsonType(v any) string {
 		return "object"
 	}
 	return reflect.TypeOf(v).String()
+}
+
+func withArticle(noun string) string {
+	if strings.ContainsAny(noun[:1], "aeiou") {
+		return "an " + noun
+	}
+	return "a " + noun
 }
 
 func jsonText(v any) string {

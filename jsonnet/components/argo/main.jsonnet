@@ -1,0 +1,110 @@
+// argo: Argo Workflows, namespace-scoped: the workflow controller and the Argo server (API + UI,
+// routed at /argo/), with the Workflow, WorkflowTemplate, CronWorkflow... CRDs.
+local crds = import 'crds.libsonnet';
+local images = import 'kfdeploy/images.libsonnet';
+local k = import 'kfdeploy/k.libsonnet';
+
+local authModes = ['client', 'server', 'sso'];
+
+{
+  description: 'Argo Workflows controller and server/UI (at /argo/), watching this namespace only, with the Workflow, WorkflowTemplate, ClusterWorkflowTemplate and CronWorkflow CRDs',
+  params: {
+    controllerImage: { default: images.argoController, description: 'Workflow controller image' },
+    serverImage: { default: images.argoServer, description: 'Argo server (API and UI) image' },
+    executorImage: { default: images.argoExecutor, description: 'Executor image that the controller injects into workflow pods' },
+    authMode: { default: 'client', description: "Argo server authentication: 'client' (users present a Kubernetes bearer token), 'sso' or 'server' (anyone reaching the UI acts as the server's account: don't expose it)" },
+    workflowServiceAccount: { default: 'argo-workflow', description: 'Service account of workflow pods unless a workflow names another one' },
+  },
+  render(p, env)::
+    assert std.member(authModes, p.authMode) : 'argo: authMode must be one of %s, got %s' % [std.join(', ', authModes), p.authMode];
+    local labels = k.labels('argo');
+    local ns = env.namespace;
+    local controllerLabels = k.labels('argo', 'workflow-controller');
+    local controllerSelector = k.selector('argo', 'workflow-controller');
+    local serverLabels = k.labels('argo', 'argo-server');
+    local serverSelector = k.selector('argo', 'argo-server');
+    local yaml(v) = std.manifestYamlDoc(v, quote_keys=false);
+    [
+      crds(labels),
+
+      // The controller works in this namespace only (--namespaced), so a Role suffices.
+      k.namespacedAccess('argo', ns, [
+        k.rule(['coordination.k8s.io'], ['leases'], ['create', 'get', 'update']),
+        k.rule([''], ['pods', 'pods/exec'], k.read + k.write),
+        k.rule([''], ['configmaps'], k.read),
+        k.rule([''], ['persistentvolumeclaims', 'persistentvolumeclaims/finalizers'], ['create', 'update', 'delete', 'get']),
+        k.rule(['argoproj.io'], ['workflows', 'workflows/finalizers', 'workflowtasksets', 'workflowtasksets/finalizers', 'workflowartifactgctasks'], k.read + k.write),
+        k.rule(['argoproj.io'], ['workflowtemplates', 'workflowtemplates/finalizers'], k.read),
+        k.rule(['argoproj.io'], ['workflowtaskresults'], ['list', 'watch', 'deletecollection']),
+        k.rule(['argoproj.io'], ['cronworkflows', 'cronworkflows/finalizers'], k.read + ['update', 'patch', 'delete']),
+        k.rule([''], ['serviceaccounts'], ['get', 'list']),
+        k.rule([''], ['secrets'], ['get']),
+        k.rule([''], ['events'], ['create', 'patch']),
+        k.rule(['policy'], ['poddisruptionbudgets'], ['create', 'get', 'delete']),
+      ], controllerLabels),
+      // The server acts with the user's own token (authMode client); its account only reads
+      // its configuration and manages workflows for authMode server.
+      k.namespacedAccess('argo-server', ns, [
+        k.rule([''], ['configmaps'], k.read),
+        k.rule([''], ['serviceaccounts'], ['get', 'list']),
+        k.rule([''], ['secrets'], ['get']),
+        k.rule([''], ['events'], ['watch', 'create', 'patch']),
+        k.rule([''], ['pods', 'pods/log'], ['get', 'list', 'watch', 'delete']),
+        k.rule(['argoproj.io'], ['workflows', 'workflowtemplates', 'cronworkflows', 'workfloweventbindings'], k.read + k.write),
+      ], serverLabels),
+      // Workflow pods only report their results (the emissary executor needs nothing else).
+      k.namespacedAccess(p.workflowServiceAccount, ns, [
+        k.rule(['argoproj.io'], ['workflowtaskresults'], ['create', 'patch']),
+      ], labels),
+
+      k.configMap('workflow-controller-configmap', ns, {
+        workflowDefaults: yaml({ spec: { serviceAccountName: p.workflowServiceAccount } }),
+        // The wait/init containers Argo adds to every workflow pod.
+        executor: yaml({
+          resources: k.resources('10m', '64Mi', memoryLimit='256Mi'),
+          securityContext: k.securityContext(runAsUser=8737),
+        }),
+      }, controllerLabels),
+
+      k.deployment('workflow-controller', ns, controllerSelector, {
+        serviceAccountName: 'argo',
+        securityContext: k.podSecurityContext(),
+        containers: [{
+          name: 'workflow-controller',
+          image: p.controllerImage,
+          command: ['workflow-controller'],
+          args: ['--configmap', 'workflow-controller-configmap', '--executor-image', p.executorImage, '--namespaced'],
+          env: [k.fieldEnv('LEADER_ELECTION_IDENTITY', 'metadata.name')],
+          ports: [{ name: 'metrics', containerPort: 9090 }, { name: 'health', containerPort: 6060 }],
+          resources: k.resources('100m', '256Mi'),
+          livenessProbe: k.httpProbe('/healthz', 'health', initialDelaySeconds=90, periodSeconds=60, timeoutSeconds=30),
+          readinessProbe: k.httpProbe('/healthz', 'health', initialDelaySeconds=10, periodSeconds=20),
+          securityContext: k.securityContext(runAsUser=8737),
+        }],
+      }, labels=controllerLabels),
+
+      k.service('argo-server',
+                ns,
+                serverSelector,
+                [{ name: 'web', port: 2746, targetPort: 'web' }],
+                labels=serverLabels,
+                // The server serves HTTPS only (self-signed); Emissary originates TLS to it.
+                annotations=k.ambassadorConfig([k.mapping('argo', '/argo/', 'argo-server', ns, 2746, scheme='https', websocket=true)])),
+      k.deployment('argo-server', ns, serverSelector, {
+        serviceAccountName: 'argo-server',
+        securityContext: k.podSecurityContext(),
+        containers: [{
+          name: 'argo-server',
+          image: p.serverImage,
+          args: ['server', '--namespaced', '--auth-mode=' + p.authMode, '--basehref=/argo/'],
+          ports: [{ name: 'web', containerPort: 2746 }],
+          resources: k.resources('50m', '128Mi', memoryLimit='256Mi'),
+          readinessProbe: k.httpProbe('/', 'web', initialDelaySeconds=10, periodSeconds=20, scheme='HTTPS'),
+          livenessProbe: k.httpProbe('/', 'web', initialDelaySeconds=30, periodSeconds=30, scheme='HTTPS'),
+          securityContext: k.securityContext(runAsUser=8737),
+          volumeMounts: [k.tmpMount],
+        }],
+        volumes: [k.tmpVolume],
+      }, labels=serverLabels),
+    ],
+}

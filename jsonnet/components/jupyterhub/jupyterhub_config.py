@@ -1,0 +1,84 @@
+# JupyterHub configuration of kfdeploy's jupyterhub component. The component renders its
+# parameters into settings.json next to this file; secrets arrive as environment variables.
+import json
+import os
+
+c = get_config()  # noqa: F821 (provided by JupyterHub)
+
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "settings.json")) as f:
+    settings = json.load(f)
+namespace = os.environ["POD_NAMESPACE"]
+
+# The hub: API for the proxy and the notebook servers on 8081; its state (sqlite database, cookie
+# secret) lives on the hub's volume.
+c.JupyterHub.hub_bind_url = "http://:8081"
+c.JupyterHub.hub_connect_url = "http://%s.%s.svc:8081" % (settings["hubService"], namespace)
+c.JupyterHub.db_url = "sqlite:////srv/jupyterhub/jupyterhub.sqlite"
+c.JupyterHub.cookie_secret_file = "/srv/jupyterhub/jupyterhub_cookie_secret"
+c.JupyterHub.cleanup_servers = False  # notebook servers outlive hub restarts
+
+# The proxy runs in its own Deployment; hub and proxy share CONFIGPROXY_AUTH_TOKEN.
+c.ConfigurableHTTPProxy.should_start = False
+c.ConfigurableHTTPProxy.api_url = "http://%s.%s.svc:8001" % (settings["proxyApiService"], namespace)
+
+# Users sign in with any user name and the shared password that kfdeploy generated.
+c.JupyterHub.authenticator_class = "shared-password"
+c.SharedPasswordAuthenticator.user_password = os.environ["KFDEPLOY_USER_PASSWORD"]
+c.Authenticator.allow_all = True
+c.Authenticator.admin_users = set(settings["adminUsers"])
+
+# Each user's notebook server is a pod of this namespace with a volume of its own.
+c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
+c.KubeSpawner.namespace = namespace
+c.KubeSpawner.cmd = ["jupyterhub-singleuser"]
+c.KubeSpawner.port = 8888
+c.KubeSpawner.start_timeout = 600
+c.KubeSpawner.http_timeout = 120
+c.KubeSpawner.uid = 1000
+c.KubeSpawner.fs_gid = 100
+c.KubeSpawner.allow_privilege_escalation = False
+c.KubeSpawner.container_security_context = {
+    "runAsNonRoot": True,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+c.KubeSpawner.service_account = settings["userServiceAccount"]
+c.KubeSpawner.automount_service_account_token = False
+c.KubeSpawner.extra_labels = settings["userPodLabels"]
+c.KubeSpawner.storage_pvc_ensure = True
+c.KubeSpawner.pvc_name_template = "claim-{username}{servername}"
+c.KubeSpawner.storage_capacity = settings["storageSize"]
+c.KubeSpawner.storage_access_modes = ["ReadWriteOnce"]
+c.KubeSpawner.storage_extra_labels = settings["userPodLabels"]
+if settings["storageClass"] is not None:
+    # "" binds the claims to pre-created volumes without a class.
+    c.KubeSpawner.storage_class = settings["storageClass"]
+c.KubeSpawner.volumes = [{"name": "home", "persistentVolumeClaim": {"claimName": "{pvc_name}"}}]
+c.KubeSpawner.volume_mounts = [{"name": "home", "mountPath": "/home/jovyan"}]
+
+
+def profile(p):
+    """A spawner profile (image, CPU, memory, GPUs) as KubeSpawner overrides."""
+    override = {
+        "image": p["image"],
+        "cpu_guarantee": p["cpu"],
+        "mem_guarantee": p["memory"],
+        "mem_limit": p["memory"],
+    }
+    if p.get("cpuLimit") is not None:
+        override["cpu_limit"] = p["cpuLimit"]
+    if p.get("gpus", 0) > 0:
+        gpus = {settings["gpuResource"]: str(p["gpus"])}
+        override["extra_resource_guarantees"] = gpus
+        override["extra_resource_limits"] = gpus
+        # GPU nodes are commonly tainted so that only GPU workloads land there.
+        override["tolerations"] = [{"key": settings["gpuResource"], "operator": "Exists", "effect": "NoSchedule"}]
+    return {
+        "display_name": p["displayName"],
+        "description": p.get("description", ""),
+        "default": p.get("default", False),
+        "kubespawner_override": override,
+    }
+
+
+c.KubeSpawner.profile_list = [profile(p) for p in settings["profiles"]]

@@ -1,0 +1,142 @@
+// jupyterhub: multi-user notebooks as in Kubeflow v0.3. The hub (StatefulSet tf-hub, pod tf-hub-0)
+// spawns one notebook pod per user with KubeSpawner, from profiles that set the image, CPU,
+// memory and nvidia.com/gpu count; each user gets a PersistentVolumeClaim of their own. The
+// configurable-http-proxy Deployment serves the users (Service tf-hub-lb, routed at /hub/ and
+// /user/). Users sign in with the shared password kfdeploy generates.
+local images = import 'kfdeploy/images.libsonnet';
+local k = import 'kfdeploy/k.libsonnet';
+
+{
+  description: 'JupyterHub (hub StatefulSet tf-hub + configurable-http-proxy, at /hub/) spawning per-user notebook pods with their own volumes, from image/CPU/memory/GPU profiles',
+  params: {
+    hubImage: { default: images.jupyterhub, description: 'Hub image (JupyterHub with KubeSpawner)' },
+    proxyImage: { default: images.configurableHttpProxy, description: 'configurable-http-proxy image' },
+    profiles: {
+      default: [
+        { displayName: 'Data science (CPU)', description: 'SciPy notebook, 0.5 CPU, 2 GB', image: images.notebookScipy, cpu: 0.5, memory: '2G', gpus: 0, default: true },
+        { displayName: 'TensorFlow (CPU)', description: 'TensorFlow notebook, 1 CPU, 4 GB', image: images.notebookTensorflow, cpu: 1, memory: '4G', gpus: 0 },
+        { displayName: 'PyTorch (1 GPU)', description: 'PyTorch notebook, 1 CPU, 8 GB, 1 GPU', image: images.notebookPytorch, cpu: 1, memory: '8G', gpus: 1 },
+      ],
+      description: 'Spawner profiles users choose from: displayName, description, image, cpu (cores, a number), cpuLimit (optional), memory (e.g. 2G), gpus (count of gpuResource), default',
+    },
+    gpuResource: { default: 'nvidia.com/gpu', description: 'Extended resource name of the GPUs that profiles request' },
+    storageSize: { default: '10Gi', description: "Size of each user's notebook volume" },
+    storageClass: { default: null, description: "StorageClass of the user volumes and the hub's database volume (null: cluster default; '': pre-created PVs only)" },
+    hubStorageSize: { default: '1Gi', description: "Size of the hub's database volume" },
+    adminUsers: { default: [], description: 'User names with JupyterHub admin rights' },
+  },
+  secrets: {
+    userPassword: { description: 'Shared password users sign in to JupyterHub with (any user name)' },
+    proxyToken: { description: 'Token the hub uses to configure the proxy' },
+  },
+  render(p, env)::
+    local ns = env.namespace;
+    local labels = k.labels('jupyterhub', 'tf-hub');
+    local selector = k.selector('jupyterhub', 'tf-hub');
+    local proxyLabels = k.labels('jupyterhub', 'tf-hub-proxy');
+    local proxySelector = k.selector('jupyterhub', 'tf-hub-proxy');
+    local configDir = '/usr/local/etc/jupyterhub/kfdeploy';
+    local hubURL = 'http://tf-hub.' + ns + '.svc:8081';
+    local config = {
+      'jupyterhub_config.py': importstr 'jupyterhub_config.py',
+      'settings.json': std.manifestJson({
+        hubService: 'tf-hub',
+        proxyApiService: 'tf-hub-proxy-api',
+        userServiceAccount: 'jupyterhub-user',
+        adminUsers: p.adminUsers,
+        profiles: p.profiles,
+        gpuResource: p.gpuResource,
+        storageSize: p.storageSize,
+        storageClass: p.storageClass,
+        userPodLabels: { 'app.kubernetes.io/part-of': 'kubeflow', 'app.kubernetes.io/component': 'jupyterhub-user' },
+      }),
+    };
+    [
+      // The hub manages the user pods and their volumes in this namespace only.
+      k.namespacedAccess('jupyterhub', ns, [
+        k.rule([''], ['pods', 'persistentvolumeclaims', 'services', 'secrets'], ['get', 'list', 'watch', 'create', 'delete']),
+        k.rule([''], ['events'], k.read),
+      ], labels),
+      // The user pods get no Kubernetes API access at all.
+      k.serviceAccount('jupyterhub-user', ns, labels, automount=false),
+      k.passwordSecret('jupyterhub', ns, {
+        'user-password': env.secrets.userPassword,
+        'proxy-token': env.secrets.proxyToken,
+      }, labels),
+      k.configMap('jupyterhub-config', ns, config, labels),
+      k.pvc('tf-hub-db', ns, p.hubStorageSize, p.storageClass, labels=labels),
+
+      k.service('tf-hub', ns, selector, [{ name: 'hub', port: 8081, targetPort: 'hub' }], labels=labels),
+      k.statefulSet('tf-hub',
+                    ns,
+                    selector,
+                    {
+                      serviceAccountName: 'jupyterhub',
+                      securityContext: k.podSecurityContext(fsGroup=1000),
+                      containers: [{
+                        name: 'hub',
+                        image: p.hubImage,
+                        command: ['jupyterhub', '--config', configDir + '/jupyterhub_config.py'],
+                        ports: [{ name: 'hub', containerPort: 8081 }],
+                        env: [
+                          k.fieldEnv('POD_NAMESPACE', 'metadata.namespace'),
+                          k.secretEnv('CONFIGPROXY_AUTH_TOKEN', 'jupyterhub', 'proxy-token'),
+                          k.secretEnv('KFDEPLOY_USER_PASSWORD', 'jupyterhub', 'user-password'),
+                        ],
+                        resources: k.resources('100m', '512Mi'),
+                        readinessProbe: k.httpProbe('/hub/health', 'hub', initialDelaySeconds=5, periodSeconds=10),
+                        livenessProbe: k.httpProbe('/hub/health', 'hub', initialDelaySeconds=60, periodSeconds=20, failureThreshold=5),
+                        securityContext: k.securityContext(runAsUser=1000),
+                        volumeMounts: [
+                          { name: 'config', mountPath: configDir, readOnly: true },
+                          { name: 'db', mountPath: '/srv/jupyterhub' },
+                          k.tmpMount,
+                        ],
+                      }],
+                      volumes: [
+                        { name: 'config', configMap: { name: 'jupyterhub-config' } },
+                        { name: 'db', persistentVolumeClaim: { claimName: 'tf-hub-db' } },
+                        k.tmpVolume,
+                      ],
+                    },
+                    serviceName='tf-hub',
+                    labels=labels,
+                    // Restart the hub when its configuration changes.
+                    podAnnotations={ 'kfdeploy.dev/config-hash': std.md5(std.manifestJson(config)) }),
+
+      k.service('tf-hub-lb',
+                ns,
+                proxySelector,
+                [{ name: 'http', port: 80, targetPort: 'http' }],
+                labels=proxyLabels,
+                annotations=k.ambassadorConfig([
+                  // The hub serves /hub/ and the notebook servers /user/<name>/: forwarded unchanged.
+                  k.mapping('jupyterhub-hub', '/hub/', 'tf-hub-lb', ns, 80, rewrite='', websocket=true),
+                  k.mapping('jupyterhub-user', '/user/', 'tf-hub-lb', ns, 80, rewrite='', websocket=true, timeoutMs=300000),
+                ])),
+      k.service('tf-hub-proxy-api', ns, proxySelector, [{ name: 'api', port: 8001, targetPort: 'api' }], labels=proxyLabels),
+      k.deployment('tf-hub-proxy', ns, proxySelector, {
+        automountServiceAccountToken: false,
+        securityContext: k.podSecurityContext(),
+        containers: [{
+          name: 'proxy',
+          image: p.proxyImage,
+          command: [
+            'configurable-http-proxy',
+            '--ip=',
+            '--api-ip=',
+            '--api-port=8001',
+            '--port=8000',
+            '--default-target=' + hubURL,
+            '--error-target=' + hubURL + '/hub/error',
+          ],
+          ports: [{ name: 'http', containerPort: 8000 }, { name: 'api', containerPort: 8001 }],
+          env: [k.secretEnv('CONFIGPROXY_AUTH_TOKEN', 'jupyterhub', 'proxy-token')],
+          resources: k.resources('50m', '128Mi', memoryLimit='256Mi'),
+          readinessProbe: k.httpProbe('/_chp_healthz', 'http', initialDelaySeconds=5, periodSeconds=10),
+          livenessProbe: k.httpProbe('/_chp_healthz', 'http', initialDelaySeconds=30, periodSeconds=10),
+          securityContext: k.securityContext(runAsUser=65534),
+        }],
+      }, labels=proxyLabels),
+    ],
+}

@@ -1,0 +1,242 @@
+// katib: hyperparameter tuning. The Katib controller runs Experiments: for each it starts the
+// suggestion service of the chosen algorithm (random and grid by default, configured in
+// katib-config) and runs Trials as Jobs/TFJobs/PyTorchJobs; the db-manager stores the trials'
+// metrics in MySQL (on a PersistentVolumeClaim); the UI is routed at /katib/.
+local crds = import 'crds.libsonnet';
+local images = import 'kfdeploy/images.libsonnet';
+local k = import 'kfdeploy/k.libsonnet';
+local mysql = import 'kfdeploy/mysql.libsonnet';
+
+local failurePolicies = ['Ignore', 'Fail'];
+
+{
+  description: 'Katib hyperparameter tuning: controller, db-manager, MySQL on a PVC, UI (at /katib/), random and grid suggestion services, Experiment/Suggestion/Trial CRDs',
+  params: {
+    controllerImage: { default: images.katibController, description: 'Katib controller image' },
+    dbManagerImage: { default: images.katibDbManager, description: 'Katib db-manager image' },
+    uiImage: { default: images.katibUi, description: 'Katib UI image' },
+    mysqlImage: { default: images.mysql, description: 'MySQL image' },
+    suggestions: {
+      default: { random: images.katibSuggestions.random, grid: images.katibSuggestions.grid },
+      description: 'Suggestion algorithms to offer, each with its service image (known: %s); Experiments may only use these' % std.join(', ', std.objectFields(images.katibSuggestions)),
+    },
+    trialResources: {
+      default: ['Job.v1.batch', 'TFJob.v1.kubeflow.org', 'PyTorchJob.v1.kubeflow.org'],
+      description: 'Kinds (Kind.version.group) that trials may run',
+    },
+    storageSize: { default: '10Gi', description: "Size of MySQL's volume" },
+    storageClass: { default: null, description: "StorageClass of MySQL's volume (null: cluster default; '': pre-created PVs only)" },
+    webhookFailurePolicy: { default: 'Ignore', description: "What the API server does when Katib's webhooks are unreachable: Ignore (Katib's default; the CRD schemas still validate) or Fail" },
+  },
+  secrets: {
+    mysqlRootPassword: { description: "Password of MySQL's root user (katib database)" },
+    mysqlPassword: { description: 'Password of the katib MySQL user the db-manager connects as' },
+  },
+  render(p, env)::
+    local algorithms = std.objectFields(p.suggestions);
+    local unknown = [a for a in algorithms if !std.objectHas(images.katibSuggestions, a)];
+    assert std.length(algorithms) > 0 : 'katib: suggestions must name at least one algorithm';
+    assert std.length(unknown) == 0 : 'katib: unknown suggestion algorithm(s) %s (known: %s)' % [std.join(', ', unknown), std.join(', ', std.objectFields(images.katibSuggestions))];
+    assert std.member(failurePolicies, p.webhookFailurePolicy) : 'katib: webhookFailurePolicy must be Ignore or Fail, got %s' % p.webhookFailurePolicy;
+    local ns = env.namespace;
+    local labels = k.labels('katib');
+    local part(name) = { labels: k.labels('katib', name), selector: k.selector('katib', name) };
+    local controller = part('katib-controller');
+    local db = part('katib-mysql');
+    local dbManager = part('katib-db-manager');
+    local ui = part('katib-ui');
+    // The suggestion services' containers (Katib 0.17 takes a container spec for them; it has no
+    // such setting for the metrics collector and early-stopping sidecars of trial pods). Katib
+    // starts them per Experiment with the images' own user and a writable root, as upstream.
+    local restricted = {
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    };
+    local katibConfig = {
+      apiVersion: 'config.kubeflow.org/v1beta1',
+      kind: 'KatibConfig',
+      init: {
+        // The controller generates its webhook certificate into the katib-webhook-cert Secret
+        // and writes the CA into the webhook configurations below.
+        certGenerator: { enable: true },
+        controller: { webhookPort: 8443, trialResources: p.trialResources },
+      },
+      runtime: {
+        metricsCollectors: [
+          { kind: 'StdOut', image: images.katibFileMetricsCollector },
+          { kind: 'File', image: images.katibFileMetricsCollector },
+          { kind: 'TensorFlowEvent', image: images.katibTfEventMetricsCollector, resources: { limits: { memory: '1Gi' } } },
+        ],
+        suggestions: [
+          {
+            algorithmName: a,
+            image: p.suggestions[a],
+            securityContext: restricted,
+          }
+          for a in algorithms
+        ],
+        earlyStoppings: [{ algorithmName: 'medianstop', image: images.katibEarlyStoppingMedianStop }],
+      },
+    };
+    local webhook(name, path, rules, extra={}) = {
+      name: name,
+      sideEffects: 'None',
+      failurePolicy: p.webhookFailurePolicy,
+      timeoutSeconds: 5,
+      admissionReviewVersions: ['v1'],
+      // No caBundle here: the controller writes it, and kfdeploy must not own (and reset) it.
+      clientConfig: { service: { name: 'katib-controller', namespace: ns, path: path, port: 443 } },
+      rules: rules,
+    } + extra;
+    local experimentRules = [{ apiGroups: ['kubeflow.org'], apiVersions: ['v1beta1'], operations: ['CREATE', 'UPDATE'], resources: ['experiments'] }];
+    [
+      crds(algorithms, labels),
+
+      // Controller. Cluster scope is required: Katib runs Experiments of every namespace,
+      // creating the trials' Jobs and the suggestion Deployments/Services/PVCs next to each
+      // Experiment, and it patches the cluster-scoped webhook configurations with its CA.
+      // (Katib has no single-namespace mode; it also reads Secrets through a cluster-wide cache
+      // for its certificate.)
+      k.serviceAccount('katib-controller', ns, controller.labels),
+      k.clusterAccess('katib-controller', ns, [
+        k.rule([''], ['services'], ['get', 'list', 'watch', 'create', 'delete']),
+        k.rule([''], ['events'], ['create', 'patch', 'update']),
+        k.rule([''], ['serviceaccounts', 'persistentvolumes', 'persistentvolumeclaims'], ['get', 'list', 'watch', 'create']),
+        k.rule([''], ['namespaces', 'configmaps'], k.read),
+        k.rule([''], ['pods', 'pods/status'], ['get']),
+        k.rule([''], ['secrets'], ['get', 'list', 'watch', 'patch']),
+        k.rule(['apps'], ['deployments'], ['get', 'list', 'watch', 'create', 'delete']),
+        k.rule(['rbac.authorization.k8s.io'], ['roles', 'rolebindings'], ['get', 'create', 'list', 'watch']),
+        k.rule(['batch'], ['jobs', 'cronjobs'], ['get', 'list', 'watch', 'create', 'delete']),
+        k.rule(['kubeflow.org'], ['tfjobs', 'pytorchjobs', 'mpijobs', 'xgboostjobs'], ['get', 'list', 'watch', 'create', 'delete']),
+        k.rule(['kubeflow.org'], ['experiments', 'experiments/status', 'experiments/finalizers', 'trials', 'trials/status', 'trials/finalizers', 'suggestions', 'suggestions/status', 'suggestions/finalizers'], ['*']),
+        k.rule(['admissionregistration.k8s.io'], ['validatingwebhookconfigurations', 'mutatingwebhookconfigurations'], ['get', 'watch', 'list', 'patch']),
+      ], controller.labels, serviceAccount='katib-controller'),
+      k.configMap('katib-config', ns, { 'katib-config.yaml': std.manifestYamlDoc(katibConfig, quote_keys=false) }, controller.labels),
+      k.emptySecret('katib-webhook-cert', ns, controller.labels),
+      k.service('katib-controller', ns, controller.selector, [
+        { name: 'webhook', port: 443, targetPort: 'webhook' },
+        { name: 'metrics', port: 8080, targetPort: 'metrics' },
+      ], labels=controller.labels),
+      k.deployment('katib-controller',
+                   ns,
+                   controller.selector,
+                   {
+                     serviceAccountName: 'katib-controller',
+                     securityContext: k.podSecurityContext(),
+                     containers: [{
+                       name: 'katib-controller',
+                       image: p.controllerImage,
+                       command: ['./katib-controller'],
+                       args: ['--katib-config=/katib-config.yaml'],
+                       env: [k.fieldEnv('KATIB_CORE_NAMESPACE', 'metadata.namespace')],
+                       ports: [
+                         { name: 'webhook', containerPort: 8443 },
+                         { name: 'metrics', containerPort: 8080 },
+                         { name: 'healthz', containerPort: 18080 },
+                       ],
+                       resources: k.resources('100m', '256Mi', memoryLimit='512Mi'),
+                       readinessProbe: k.httpProbe('/readyz', 'healthz'),
+                       livenessProbe: k.httpProbe('/healthz', 'healthz', initialDelaySeconds=15),
+                       securityContext: k.securityContext(runAsUser=65532),
+                       volumeMounts: [
+                         { name: 'cert', mountPath: '/tmp/cert', readOnly: true },
+                         { name: 'config', mountPath: '/katib-config.yaml', subPath: 'katib-config.yaml', readOnly: true },
+                         k.tmpMount,
+                       ],
+                     }],
+                     volumes: [
+                       { name: 'cert', secret: { secretName: 'katib-webhook-cert', defaultMode: 420 } },
+                       { name: 'config', configMap: { name: 'katib-config' } },
+                       k.tmpVolume,
+                     ],
+                   },
+                   labels=controller.labels,
+                   // Restart the controller when katib-config changes (it reads it at start).
+                   podAnnotations={ 'kfdeploy.dev/config-hash': std.md5(std.manifestJson(katibConfig)) }),
+      // Named katib.kubeflow.org because Katib's certificate generator patches them by that name
+      // (so there is one Katib per cluster).
+      k.object('admissionregistration.k8s.io/v1', 'ValidatingWebhookConfiguration', 'katib.kubeflow.org', labels=controller.labels) + {
+        webhooks: [webhook('validator.experiment.katib.kubeflow.org', '/validate-experiment', experimentRules)],
+      },
+      k.object('admissionregistration.k8s.io/v1', 'MutatingWebhookConfiguration', 'katib.kubeflow.org', labels=controller.labels) + {
+        webhooks: [
+          webhook('defaulter.experiment.katib.kubeflow.org', '/mutate-experiment', experimentRules),
+          // Adds the metrics collector to trial pods, in namespaces labelled for it only (see
+          // the core component's namespaceLabels parameter).
+          webhook('mutator.pod.katib.kubeflow.org',
+                  '/mutate-pod',
+                  [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'] }],
+                  { namespaceSelector: { matchLabels: { 'katib.kubeflow.org/metrics-collector-injection': 'enabled' } } }),
+        ],
+      },
+
+      // Database.
+      mysql.server('katib-mysql',
+                   ns,
+                   p.mysqlImage,
+                   'katib',
+                   'katib',
+                   env.secrets.mysqlRootPassword,
+                   env.secrets.mysqlPassword,
+                   p.storageSize,
+                   p.storageClass,
+                   db.labels,
+                   db.selector),
+      k.service('katib-db-manager', ns, dbManager.selector, [{ name: 'api', port: 6789, targetPort: 'api' }], labels=dbManager.labels),
+      k.deployment('katib-db-manager', ns, dbManager.selector, {
+        automountServiceAccountToken: false,
+        securityContext: k.podSecurityContext(),
+        containers: [{
+          name: 'katib-db-manager',
+          image: p.dbManagerImage,
+          command: ['./katib-db-manager'],
+          env: [
+            k.env('DB_NAME', 'mysql'),
+            k.secretEnv('DB_USER', 'katib-mysql-secrets', 'user'),
+            k.secretEnv('DB_PASSWORD', 'katib-mysql-secrets', 'password'),
+            k.env('KATIB_MYSQL_DB_HOST', 'katib-mysql'),
+            k.env('KATIB_MYSQL_DB_PORT', '3306'),
+            k.env('KATIB_MYSQL_DB_DATABASE', 'katib'),
+          ],
+          ports: [{ name: 'api', containerPort: 6789 }],
+          resources: k.resources('50m', '64Mi', memoryLimit='256Mi'),
+          readinessProbe: k.grpcProbe(6789, initialDelaySeconds=5),
+          livenessProbe: k.grpcProbe(6789, initialDelaySeconds=10, periodSeconds=60),
+          securityContext: k.securityContext(runAsUser=65532),
+        }],
+      }, labels=dbManager.labels),
+
+      // UI: manages Experiments of this namespace.
+      k.namespacedAccess('katib-ui', ns, [
+        k.rule(['kubeflow.org'], ['experiments', 'trials', 'suggestions'], k.read + k.write),
+        k.rule([''], ['configmaps'], k.read + k.write),
+        k.rule([''], ['pods', 'pods/log', 'events'], ['get', 'list']),
+      ], ui.labels),
+      // Cluster scope, read-only: the UI lists namespaces (cluster-scoped objects) to choose from.
+      k.clusterAccess('katib-ui', ns, [k.rule([''], ['namespaces'], ['get', 'list'])], ui.labels),
+      k.service('katib-ui',
+                ns,
+                ui.selector,
+                [{ name: 'http', port: 80, targetPort: 'http' }],
+                labels=ui.labels,
+                annotations=k.ambassadorConfig([k.mapping('katib', '/katib/', 'katib-ui', ns, 80, rewrite='/katib/')])),
+      k.deployment('katib-ui', ns, ui.selector, {
+        serviceAccountName: 'katib-ui',
+        securityContext: k.podSecurityContext(),
+        containers: [{
+          name: 'katib-ui',
+          image: p.uiImage,
+          command: ['./katib-ui'],
+          args: ['--port=8080'],
+          env: [k.fieldEnv('KATIB_CORE_NAMESPACE', 'metadata.namespace')],
+          ports: [{ name: 'http', containerPort: 8080 }],
+          resources: k.resources('50m', '64Mi', memoryLimit='256Mi'),
+          readinessProbe: k.httpProbe('/katib/', 'http'),
+          livenessProbe: k.httpProbe('/katib/', 'http', initialDelaySeconds=15, periodSeconds=30),
+          securityContext: k.securityContext(runAsUser=65532),
+        }],
+      }, labels=ui.labels),
+    ],
+}

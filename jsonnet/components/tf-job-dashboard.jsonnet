@@ -1,0 +1,54 @@
+// tf-job-dashboard: a web UI for training jobs (routed at /tfjobs/). v0.3's TFJob dashboard is
+// long gone; Headlamp, the Kubernetes SIG UI project, lists and inspects TFJobs and PyTorchJobs
+// (and their pods and logs) like any resource. Headlamp acts with the token the user signs in
+// with; this component creates a read-only account for that:
+//   kubectl -n <namespace> create token tf-job-viewer
+local images = import 'kfdeploy/images.libsonnet';
+local k = import 'kfdeploy/k.libsonnet';
+
+{
+  description: 'Training job UI (Headlamp, at /tfjobs/) with a read-only tf-job-viewer account for TFJobs, PyTorchJobs, their pods and logs',
+  params: {
+    image: { default: images.headlamp, description: 'Headlamp image' },
+  },
+  render(p, env)::
+    local ns = env.namespace;
+    local name = 'tf-job-dashboard';
+    local labels = k.labels(name);
+    local selector = k.selector(name);
+    [
+      // Headlamp itself needs no permissions: every request carries the user's token.
+      k.serviceAccount(name, ns, labels),
+      // The viewer: read-only, training jobs and what they run, in this namespace.
+      k.namespacedAccess('tf-job-viewer', ns, [
+        k.rule(['kubeflow.org'], ['tfjobs', 'pytorchjobs'], k.read),
+        k.rule([''], ['pods', 'pods/log', 'events', 'services', 'configmaps'], k.read),
+      ], labels, automount=false),
+      // Cluster scope, read-only: Headlamp finds custom resource kinds through their
+      // CustomResourceDefinitions, which are cluster-scoped objects.
+      k.clusterAccess('tf-job-viewer', ns, [k.rule(['apiextensions.k8s.io'], ['customresourcedefinitions'], k.read)], labels),
+      k.service(name,
+                ns,
+                selector,
+                [{ name: 'http', port: 80, targetPort: 'http' }],
+                labels=labels,
+                annotations=k.ambassadorConfig([k.mapping(name, '/tfjobs/', name, ns, 80, rewrite='')])),
+      k.deployment(name, ns, selector, {
+        serviceAccountName: name,
+        securityContext: k.podSecurityContext(),
+        containers: [{
+          name: 'headlamp',
+          image: p.image,
+          args: ['-in-cluster', '-plugins-dir=/headlamp/plugins', '-base-url=/tfjobs'],
+          ports: [{ name: 'http', containerPort: 4466 }],
+          resources: k.resources('50m', '128Mi', memoryLimit='256Mi'),
+          readinessProbe: k.httpProbe('/tfjobs/', 'http'),
+          livenessProbe: k.httpProbe('/tfjobs/', 'http', initialDelaySeconds=15, periodSeconds=30),
+          // Headlamp's image user (headlamp, 100:101).
+          securityContext: k.securityContext(runAsUser=100, runAsGroup=101),
+          volumeMounts: [k.tmpMount],
+        }],
+        volumes: [k.tmpVolume],
+      }, labels=labels),
+    ],
+}

@@ -1,0 +1,177 @@
+package preflight
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kfdeploy/kfdeploy/pkg/kube"
+)
+
+// getConcurrency bounds the metadata reads of the app's objects.
+const getConcurrency = 16
+
+// maxConflictRows bounds the rows listing objects another manager owns.
+const maxConflictRows = 20
+
+// namespaceCheck: the app's namespaces are not being deleted, and no object the app would
+// write already exists under another owner.
+type namespaceCheck struct{ e *env }
+
+func (c *namespaceCheck) Name() string { return "namespace" }
+
+func (c *namespaceCheck) Run(ctx context.Context) []Finding {
+	var findings []Finding
+	terminating := map[string]bool{}
+	missing := map[string]bool{}
+	created := map[string]bool{}
+	for _, t := range c.e.resolved() {
+		if t.id.Kind == "Namespace" && t.id.Group == "" {
+			created[t.id.Name] = true
+		}
+	}
+	for _, ns := range c.e.namespaces() {
+		live, err := c.e.client.Typed.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err) && created[ns]:
+			missing[ns] = true
+			findings = append(findings, Finding{Status: OK, Finding: fmt.Sprintf("namespace %s does not exist yet: apply creates it (and delete removes it)", ns)})
+		case apierrors.IsNotFound(err):
+			missing[ns] = true
+			findings = append(findings, Finding{Status: Fail, Finding: fmt.Sprintf("namespace %s does not exist and the app does not create it", ns),
+				Remedy: fmt.Sprintf("kubectl create namespace %s, or add the core component (it creates the namespace)", ns)})
+		case err != nil:
+			findings = append(findings, Finding{Status: Warn, Finding: fmt.Sprintf("cannot read namespace %s: %v", ns, err),
+				Remedy: "grant get on namespaces to check it"})
+		case live.Status.Phase == corev1.NamespaceTerminating || live.DeletionTimestamp != nil:
+			terminating[ns] = true
+			findings = append(findings, terminatingFinding(live))
+		default:
+			findings = append(findings, Finding{Status: OK, Finding: namespaceOK(live, c.e.app)})
+		}
+	}
+	conflicts, errs := c.conflicts(ctx, terminating, missing)
+	findings = append(findings, capConflicts(conflicts)...)
+	if len(errs) > 0 {
+		findings = append(findings, Finding{Status: Warn,
+			Finding: fmt.Sprintf("%d of the app's objects could not be looked up: %v", len(errs), errs[0]),
+			Remedy:  "grant get on the app's kinds (see permissions) to check for objects another manager owns"})
+	}
+	return findings
+}
+
+func terminatingFinding(ns *corev1.Namespace) Finding {
+	detail := ""
+	for _, cond := range ns.Status.Conditions {
+		if cond.Status == corev1.ConditionTrue && cond.Message != "" &&
+			(cond.Type == corev1.NamespaceContentRemaining || cond.Type == corev1.NamespaceFinalizersRemaining) {
+			detail = ": " + cond.Message
+			break
+		}
+	}
+	return Finding{Status: Fail,
+		Finding: fmt.Sprintf("namespace %s is Terminating (deleted, waiting for its content to go)%s", ns.Name, detail),
+		Remedy: fmt.Sprintf("wait until it is gone (kubectl get namespace %s), or remove the finalizers that hold it; or set another spec.namespace", ns.Name)}
+}
+
+func namespaceOK(ns *corev1.Namespace, app string) string {
+	switch owner := ns.Labels[kube.LabelApp]; owner {
+	case app:
+		return fmt.Sprintf("namespace %s is Active, managed by this app", ns.Name)
+	case "":
+		return fmt.Sprintf("namespace %s is Active; kfdeploy did not create it, so delete keeps it", ns.Name)
+	default:
+		return fmt.Sprintf("namespace %s is Active, shared with kfdeploy app %s; delete keeps it while that app uses it", ns.Name, owner)
+	}
+}
+
+// conflict is an object of the app that exists under another owner.
+type conflict struct {
+	id       string
+	owner    string // another kfdeploy app, or ""
+	managers []string
+}
+
+// conflicts reads each object of the app (metadata only) that may exist: not in a missing or
+// terminating namespace, not a kind the app's own CRDs introduce.
+func (c *namespaceCheck) conflicts(ctx context.Context, terminating, missing map[string]bool) ([]conflict, []error) {
+	var mu sync.Mutex
+	var out []conflict
+	var errs []error
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(getConcurrency)
+	for _, t := range c.e.resolved() {
+		if t.err != nil || t.fromCRD || terminating[t.id.Namespace] || missing[t.id.Namespace] {
+			continue
+		}
+		if t.id.Kind == "Namespace" && t.id.Group == "" {
+			continue // reported above
+		}
+		g.Go(func() error {
+			r := c.e.client.Metadata.Resource(t.gvr)
+			var get func(context.Context, string, metav1.GetOptions, ...string) (*metav1.PartialObjectMetadata, error)
+			if t.namespaced {
+				get = r.Namespace(t.id.Namespace).Get
+			} else {
+				get = r.Get
+			}
+			live, err := get(ctx, t.id.Name, metav1.GetOptions{})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case apierrors.IsNotFound(err):
+			case err != nil:
+				errs = append(errs, fmt.Errorf("get %s: %w", t.id, err))
+			case live.Labels[kube.LabelApp] != c.e.app:
+				out = append(out, conflict{id: t.id.String(), owner: live.Labels[kube.LabelApp], managers: managers(live)})
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out, errs
+}
+
+// managers lists the field managers of an object other than kfdeploy.
+func managers(o *metav1.PartialObjectMetadata) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, f := range o.ManagedFields {
+		if f.Manager != kube.FieldManager && !seen[f.Manager] {
+			seen[f.Manager] = true
+			out = append(out, f.Manager)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func capConflicts(cs []conflict) []Finding {
+	var out []Finding
+	for i, c := range cs {
+		if i == maxConflictRows {
+			out = append(out, Finding{Status: Warn, Finding: fmt.Sprintf("and %d more objects of the app exist under another owner", len(cs)-maxConflictRows),
+				Remedy: "see 'kfdeploy apply --dry-run=server' for all of them"})
+			break
+		}
+		who := "not managed by this app"
+		if c.owner != "" {
+			who = "managed by kfdeploy app " + c.owner
+		}
+		if len(c.managers) > 0 {
+			who += " (field managers: " + strings.Join(c.managers, ", ") + ")"
+		}
+		out = append(out, Finding{Status: Warn,
+			Finding: fmt.Sprintf("%s exists, %s: apply would take it over", c.id, who),
+			Remedy:  "rename the object in the app, delete the existing one, or accept that this app takes it over (conflicting fields need --force-conflicts)"})
+	}
+	return out
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# bench.sh - speed of kfdeploy on the local cluster: apply/delete against kubectl and a bare
+# client-go loop (test/bench), then preflight at scale (scripts/bench-preflight.sh).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+scripts/testcluster.sh up >/dev/null
+eval "$(scripts/testcluster.sh env)"
+export KUBECONFIG KFDEPLOY_KUBECTL
+go run ./test/bench -kfdeploy "$ROOT/bin/kfdeploy" -sizes "${BENCH_SIZES:-1000,5000}"
+if [ -x scripts/bench-preflight.sh ]; then
+  scripts/bench-preflight.sh
+fi

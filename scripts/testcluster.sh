@@ -1,0 +1,396 @@
+#!/usr/bin/env bash
+# testcluster.sh - build, cache and run a real local Kubernetes control plane
+# (etcd, kube-apiserver, kube-controller-manager, kube-scheduler) with
+# simulated nodes (kwok), for kfdeploy's integration tests.
+#
+# Usage: scripts/testcluster.sh COMMAND [ARGS...]
+#
+#   build              build the binaries once into the cache (no-op when cached)
+#   up                 build if needed, start the cluster, create the nodes,
+#                      wait until they are Ready; prints the kubeconfig path on
+#                      stdout (progress goes to stderr). Idempotent.
+#   down               delete the cluster (exit 0 if it does not exist)
+#   kubeconfig         print the kubeconfig path (fails if the cluster is not up)
+#   restart-apiserver  stop the cluster's kube-apiserver and start it again
+#   kubectl ARGS...    run the cached kubectl against the cluster
+#   env                print `export KUBECONFIG=...` / `export KFDEPLOY_KUBECTL=...`
+#
+# Environment:
+#   KFDEPLOY_TESTBIN   binary cache (default ${XDG_CACHE_HOME:-$HOME/.cache}/kfdeploy/testbin/v1.37.2)
+#   KFDEPLOY_CLUSTER   cluster name (default kfdeploy-test)
+#   KWOK_WORKDIR       kwokctl state: pki, etcd data, logs, pids
+#                      (default ${XDG_CACHE_HOME:-$HOME/.cache}/kfdeploy/kwok)
+#
+# Binaries are built from source with the Go toolchain only (the Go module
+# proxy is the one download), from the pinned modules in test/tools/{kube,etcd,kwok}
+# (separate modules: kwok v0.8.0 pins k8s.io/* v0.36, kubernetes v1.37.2 needs
+# v0.37 staging replaces, etcd has its own graph; the product go.mod is not touched).
+#
+# Notes on kwokctl v0.8 (binary runtime):
+# * Every binary it would otherwise download is passed explicitly
+#   (--kube-*-binary, --etcd-binary, --kwok-controller-binary); kubectl, which it
+#   runs to check that the API is served, is found on PATH (we put the cached
+#   kubectl first on PATH) and also pinned via KWOK_KUBECTL_BINARY. etcdctl/kectl
+#   would only be downloaded by `kwokctl etcdctl|kectl|snapshot`, never used here.
+# * --kubeconfig "" stops kwokctl from adding a context to ~/.kube/config.
+# * The API server is served over HTTPS only (--secure-port=true, no insecure
+#   port): kwokctl generates a CA and an admin client cert; the kubeconfig we
+#   write embeds them and verifies the server certificate (SANs include 127.0.0.1).
+# * The controller manager runs its default controller set ("*"), which
+#   includes the persistentvolume-binder, so PV/PVC binding is real; the
+#   scheduler is the real kube-scheduler.
+# * kwokctl has no per-component stop/start command; restart-apiserver kills
+#   the kube-apiserver via kwokctl's pid file and runs `kwokctl start cluster`,
+#   which only (re)starts components that are not running, with the exact
+#   command line kwokctl recorded at creation.
+set -euo pipefail
+
+KUBE_VERSION=v1.37.2
+KUBE_MINOR=37
+ETCD_VERSION=v3.6.16
+KWOK_VERSION=v0.8.0
+
+ROOT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TOOLS_DIR=$ROOT_DIR/test/tools
+NODES_FILE=$ROOT_DIR/scripts/lib/nodes.yaml
+KWOKCTL_CONFIG=$ROOT_DIR/scripts/lib/kwokctl.yaml
+
+CACHE_ROOT=${XDG_CACHE_HOME:-${HOME:?HOME or XDG_CACHE_HOME must be set}/.cache}/kfdeploy
+TESTBIN=${KFDEPLOY_TESTBIN:-$CACHE_ROOT/testbin/$KUBE_VERSION}
+CLUSTER=${KFDEPLOY_CLUSTER:-kfdeploy-test}
+export KWOK_WORKDIR=${KWOK_WORKDIR:-$CACHE_ROOT/kwok}
+KUBECONFIG_FILE=$KWOK_WORKDIR/$CLUSTER.kubeconfig
+CLUSTER_DIR=$KWOK_WORKDIR/clusters/$CLUSTER
+
+KUBECTL=$TESTBIN/kubectl
+KWOKCTL=$TESTBIN/kwokctl
+
+# The node names in scripts/lib/nodes.yaml.
+NODES=(k8s-m1 k8s-m2 k8s-m3 k8s-g1 k8s-g2 k8s-g3 k8s-g11)
+
+log() { printf '[testcluster] %s\n' "$*" >&2; }
+die() { printf '[testcluster] ERROR: %s\n' "$*" >&2; exit 1; }
+
+usage() {
+	sed -n '2,/^# Binaries are built/{/^# Binaries are built/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" >&2
+}
+
+# with_lock NAME: serialise concurrent invocations (e.g. parallel test
+# packages calling `up`). fd 9 is closed for every long-lived child we start
+# (see kwokctl_run) so the daemons never hold the lock.
+with_lock() {
+	command -v flock >/dev/null 2>&1 || return 0
+	mkdir -p "$CACHE_ROOT"
+	exec 9>"$CACHE_ROOT/.$1.lock"
+	flock 9
+}
+
+# ---------------------------------------------------------------- build ----
+
+# build_one NAME MODULE_DIR PACKAGE [EXTRA_LDFLAGS]
+build_one() {
+	local name=$1 mod=$2 pkg=$3 ldflags=${4:-}
+	local out=$TESTBIN/$name
+	if [[ -x $out ]]; then
+		return 0
+	fi
+	command -v go >/dev/null 2>&1 ||
+		die "go is not on PATH; it is needed to build $name into $TESTBIN"
+	[[ -f $TOOLS_DIR/$mod/go.mod ]] || die "missing $TOOLS_DIR/$mod/go.mod"
+	log "building $name ($pkg) ..."
+	local start=$SECONDS tmp="$out.tmp.$$"
+	# GOWORK=off: never pick up a go.work of the product. -mod=readonly: the
+	# committed go.sum must be complete. CGO_ENABLED=0: static, no C toolchain.
+	if ! (cd "$TOOLS_DIR/$mod" && GOWORK=off CGO_ENABLED=0 go build -mod=readonly \
+		-trimpath -buildvcs=false -ldflags "-s -w $ldflags" -o "$tmp" "$pkg"); then
+		rm -f "$tmp"
+		die "building $name failed (module $TOOLS_DIR/$mod)"
+	fi
+	mv -f "$tmp" "$out"
+	log "built $name in $((SECONDS - start))s"
+}
+
+all_built() {
+	local b
+	for b in kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok kwokctl; do
+		[[ -x $TESTBIN/$b ]] || return 1
+	done
+}
+
+cmd_build() {
+	if all_built; then
+		log "all binaries cached in $TESTBIN"
+		return 0
+	fi
+	with_lock build
+	mkdir -p "$TESTBIN"
+	local start=$SECONDS
+	local kv="-X k8s.io/component-base/version.gitVersion=$KUBE_VERSION"
+	kv+=" -X k8s.io/component-base/version.gitMajor=1"
+	kv+=" -X k8s.io/component-base/version.gitMinor=$KUBE_MINOR"
+	kv+=" -X k8s.io/component-base/version.gitTreeState=clean"
+	# Sequential on purpose: each of these links a large binary; the CI
+	# machine has 2 cores.
+	build_one kube-apiserver kube k8s.io/kubernetes/cmd/kube-apiserver "$kv"
+	build_one kube-controller-manager kube k8s.io/kubernetes/cmd/kube-controller-manager "$kv"
+	build_one kube-scheduler kube k8s.io/kubernetes/cmd/kube-scheduler "$kv"
+	build_one kubectl kube k8s.io/kubernetes/cmd/kubectl "$kv"
+	build_one etcd etcd go.etcd.io/etcd/server/v3
+	build_one kwok kwok sigs.k8s.io/kwok/cmd/kwok
+	build_one kwokctl kwok sigs.k8s.io/kwok/cmd/kwokctl
+	log "binaries ready in $TESTBIN ($((SECONDS - start))s; kubernetes $KUBE_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION)"
+}
+
+# -------------------------------------------------------------- cluster ----
+
+# kwokctl_run ARGS...: kwokctl with the cached binaries first on PATH (it
+# looks kubectl up there) and without our lock fd.
+kwokctl_run() {
+	PATH="$TESTBIN:$PATH" KWOK_KUBECTL_BINARY="$KUBECTL" KWOK_KUBE_VERSION="$KUBE_VERSION" \
+		"$KWOKCTL" "$@" 9>&- >&2
+}
+
+kc() { "$KUBECTL" --kubeconfig "$KUBECONFIG_FILE" "$@"; }
+
+cluster_exists() {
+	[[ -x $KWOKCTL ]] || return 1
+	# `kwokctl get clusters` lists the clusters under $KWOK_WORKDIR.
+	PATH="$TESTBIN:$PATH" "$KWOKCTL" get clusters 2>/dev/null 9>&- | grep -qx -- "$CLUSTER"
+}
+
+# wait_api SECONDS: until /readyz answers through the kubeconfig (TLS verified).
+wait_api() {
+	local deadline=$((SECONDS + $1)) out
+	until out=$(kc get --raw /readyz 2>&1); do
+		if ((SECONDS >= deadline)); then
+			die "API server of cluster $CLUSTER not ready after $1s: $out (logs: $CLUSTER_DIR/logs)"
+		fi
+		sleep 0.5
+	done
+}
+
+write_kubeconfig() {
+	local tmp="$KUBECONFIG_FILE.tmp.$$"
+	mkdir -p "$(dirname "$KUBECONFIG_FILE")"
+	# kwokctl's kubeconfig references the CA and admin cert by path; flatten
+	# it so the file is self-contained (TLS verification stays on).
+	PATH="$TESTBIN:$PATH" "$KWOKCTL" get kubeconfig --name "$CLUSTER" 9>&- >"$tmp" ||
+		{ rm -f "$tmp"; die "kwokctl get kubeconfig --name $CLUSTER failed"; }
+	"$KUBECTL" --kubeconfig "$tmp" config view --flatten --raw >"$tmp.flat" ||
+		{ rm -f "$tmp" "$tmp.flat"; die "could not flatten the kubeconfig of $CLUSTER"; }
+	rm -f "$tmp"
+	chmod 600 "$tmp.flat"
+	mv -f "$tmp.flat" "$KUBECONFIG_FILE"
+}
+
+ensure_nodes() {
+	[[ -f $NODES_FILE ]] || die "missing node manifest $NODES_FILE"
+	# metadata/spec (labels, annotations, taints)
+	kc apply --server-side --force-conflicts --field-manager=kfdeploy-testcluster \
+		-f "$NODES_FILE" >&2
+	# status (capacity/allocatable/InternalIP): only the status subresource
+	# persists it. Re-applying is a no-op; kwok keeps these fields.
+	kc apply --server-side --force-conflicts --field-manager=kfdeploy-testcluster \
+		--subresource=status -f "$NODES_FILE" >&2
+	log "waiting for ${#NODES[@]} nodes to be Ready ..."
+	kc wait --for=condition=Ready --timeout=120s "${NODES[@]/#/node/}" >&2 ||
+		die "nodes did not become Ready (kwok log: $CLUSTER_DIR/logs/kwok-controller.log)"
+	# Pods need the default ServiceAccount, created by the controller manager.
+	local deadline=$((SECONDS + 60))
+	until kc -n default get serviceaccount default >/dev/null 2>&1; do
+		((SECONDS < deadline)) || die "serviceaccount default/default was not created (controller manager log: $CLUSTER_DIR/logs/kube-controller-manager.log)"
+		sleep 0.5
+	done
+}
+
+cmd_up() {
+	cmd_build
+	with_lock "cluster-$CLUSTER"
+	local start=$SECONDS
+	if cluster_exists; then
+		log "cluster $CLUSTER exists; making sure all its components run"
+		prune_stale_pids
+		kwokctl_run start cluster --name "$CLUSTER" --timeout 3m ||
+			die "kwokctl start cluster --name $CLUSTER failed; try '$0 down' then '$0 up'"
+	else
+		log "creating cluster $CLUSTER (kwokctl state in $KWOK_WORKDIR)"
+		mkdir -p "$KWOK_WORKDIR"
+		[[ -f $KWOKCTL_CONFIG ]] || die "missing $KWOKCTL_CONFIG"
+		kwokctl_run -c "$KWOKCTL_CONFIG" create cluster --name "$CLUSTER" --runtime binary \
+			--kubeconfig "" \
+			--secure-port=true \
+			--etcd-binary "$TESTBIN/etcd" \
+			--kube-apiserver-binary "$TESTBIN/kube-apiserver" \
+			--kube-controller-manager-binary "$TESTBIN/kube-controller-manager" \
+			--kube-scheduler-binary "$TESTBIN/kube-scheduler" \
+			--kwok-controller-binary "$TESTBIN/kwok" \
+			--timeout 3m --wait 2m ||
+			die "kwokctl create cluster --name $CLUSTER failed (logs: $CLUSTER_DIR/logs)"
+	fi
+	write_kubeconfig
+	wait_api 120
+	ensure_nodes
+	log "cluster $CLUSTER is up ($((SECONDS - start))s): KUBECONFIG=$KUBECONFIG_FILE"
+	printf '%s\n' "$KUBECONFIG_FILE"
+}
+
+cmd_down() {
+	with_lock "cluster-$CLUSTER"
+	if cluster_exists; then
+		log "deleting cluster $CLUSTER"
+		# --kubeconfig "" is refused by delete ("empty path"); name our own
+		# file, from which it only removes its context (the file goes anyway).
+		kwokctl_run delete cluster --name "$CLUSTER" --kubeconfig "$KUBECONFIG_FILE" ||
+			die "kwokctl delete cluster --name $CLUSTER failed"
+	elif [[ -d $CLUSTER_DIR ]]; then
+		# kwokctl not built (anymore) but state is left behind.
+		log "removing stale state $CLUSTER_DIR"
+		rm -rf "$CLUSTER_DIR"
+	else
+		log "cluster $CLUSTER does not exist"
+	fi
+	rm -f "$KUBECONFIG_FILE"
+}
+
+require_up() {
+	[[ -f $KUBECONFIG_FILE ]] || die "cluster $CLUSTER is not up (no $KUBECONFIG_FILE); run: $0 up"
+	[[ -x $KUBECTL ]] || die "kubectl not built; run: $0 build"
+}
+
+cmd_kubeconfig() {
+	require_up
+	printf '%s\n' "$KUBECONFIG_FILE"
+}
+
+cmd_env() {
+	require_up
+	printf 'export KUBECONFIG=%q\n' "$KUBECONFIG_FILE"
+	printf 'export KFDEPLOY_KUBECTL=%q\n' "$KUBECTL"
+}
+
+cmd_kubectl() {
+	require_up
+	exec "$KUBECTL" --kubeconfig "$KUBECONFIG_FILE" "$@"
+}
+
+# alive PID: running and not a zombie (the daemons are re-parented to PID 1,
+# which may not reap them promptly in a container).
+alive() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	stat=${stat##*) }
+	[[ -n $stat && ${stat%% *} != [ZX] ]]
+}
+
+# component_running NAME: the kwokctl-managed process NAME is alive (not a
+# zombie, and really that binary: pids are reused after a reboot).
+component_running() {
+	local pidfile=$CLUSTER_DIR/pids/$1.pid pid
+	[[ -f $pidfile ]] || return 1
+	pid=$(<"$pidfile")
+	[[ $pid =~ ^[0-9]+$ ]] && alive "$pid" &&
+		[[ $(cat "/proc/$pid/comm" 2>/dev/null) == "${1:0:15}" ]]
+}
+
+# prune_stale_pids: kwokctl treats a component as running when its pid
+# answers kill -0, which is also true for a zombie or an unrelated process
+# that got the pid after a reboot; `kwokctl start cluster` would then skip it.
+# Remove such pid files so kwokctl starts the component again.
+prune_stale_pids() {
+	local f name
+	for f in "$CLUSTER_DIR"/pids/*.pid; do
+		[[ -e $f ]] || continue
+		name=$(basename "$f" .pid)
+		if ! component_running "$name"; then
+			rm -f "$f"
+		fi
+	done
+}
+
+# wait_leaders SINCE: after an API outage the controller manager and the
+# scheduler either renew their leader lease (every 2s) or, when the outage
+# outlasted their renew deadline (10s), exit. Wait until both have renewed
+# after SINCE (UTC, RFC 3339 with microseconds, as in Lease.spec.renewTime),
+# restarting any that exited.
+wait_leaders() {
+	local since=$1 deadline=$((SECONDS + 90)) c t ok
+	while :; do
+		ok=1
+		for c in kube-controller-manager kube-scheduler; do
+			if ! component_running "$c"; then
+				log "$c exited (lost its leader lease during the outage); starting it again"
+				prune_stale_pids
+				kwokctl_run start cluster --name "$CLUSTER" --timeout 3m ||
+					die "kwokctl start cluster --name $CLUSTER failed"
+				ok=0
+				continue
+			fi
+			t=$(kc -n kube-system get lease "$c" -o 'jsonpath={.spec.renewTime}' 2>/dev/null) || t=
+			[[ $t > $since ]] || ok=0
+		done
+		((ok)) && return 0
+		((SECONDS < deadline)) ||
+			die "controller manager/scheduler did not resume leading (logs: $CLUSTER_DIR/logs)"
+		sleep 0.5
+	done
+}
+
+cmd_restart_apiserver() {
+	require_up
+	cluster_exists || die "cluster $CLUSTER does not exist; run: $0 up"
+	with_lock "cluster-$CLUSTER"
+	local pidfile=$CLUSTER_DIR/pids/kube-apiserver.pid pid
+	local grace=${KFDEPLOY_APISERVER_STOP_GRACE:-3}
+	[[ -f $pidfile ]] || die "no pid file $pidfile (is the API server running?)"
+	pid=$(<"$pidfile")
+	[[ $pid =~ ^[0-9]+$ ]] || die "bad pid in $pidfile: $pid"
+	local start=$SECONDS
+	if component_running kube-apiserver; then
+		# SIGTERM: the API server stops listening at once and closes
+		# connections gracefully, but then waits up to --request-timeout (60s)
+		# for open watches to drain; cut that short after $grace seconds.
+		log "stopping kube-apiserver (pid $pid, SIGTERM, SIGKILL after ${grace}s)"
+		kill -TERM "$pid" 2>/dev/null || true
+		local deadline=$((SECONDS + grace)) killed=
+		while alive "$pid"; do
+			if ((SECONDS >= deadline + 30)); then
+				die "kube-apiserver (pid $pid) does not exit"
+			elif [[ -z $killed ]] && ((SECONDS >= deadline)); then
+				kill -KILL "$pid" 2>/dev/null || true
+				killed=1
+			fi
+			sleep 0.1
+		done
+	else
+		log "kube-apiserver (pid $pid) was not running"
+	fi
+	rm -f "$pidfile"
+	log "starting kube-apiserver again"
+	# `kwokctl start cluster` (re)starts only the components that are not
+	# running (here the API server), with the command line recorded in
+	# $CLUSTER_DIR/kwok.yaml, and waits until the API answers.
+	kwokctl_run start cluster --name "$CLUSTER" --timeout 3m ||
+		die "kwokctl start cluster --name $CLUSTER failed (log: $CLUSTER_DIR/logs/kube-apiserver.log)"
+	wait_api 120
+	log "kube-apiserver restarted (pid $(<"$pidfile"), API down for ~$((SECONDS - start))s)"
+	wait_leaders "$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)"
+}
+
+main() {
+	local cmd=${1:-}
+	[[ $# -gt 0 ]] && shift
+	case $cmd in
+	build) cmd_build ;;
+	up) cmd_up ;;
+	down) cmd_down ;;
+	kubeconfig) cmd_kubeconfig ;;
+	restart-apiserver) cmd_restart_apiserver ;;
+	kubectl) cmd_kubectl "$@" ;;
+	env) cmd_env ;;
+	-h | --help | help) usage ;;
+	"") usage; exit 2 ;;
+	*) usage; die "unknown command: $cmd" ;;
+	esac
+}
+
+main "$@"
