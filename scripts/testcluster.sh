@@ -39,10 +39,25 @@
 # * The controller manager runs its default controller set ("*"), which
 #   includes the persistentvolume-binder, so PV/PVC binding is real; the
 #   scheduler is the real kube-scheduler.
-# * kwokctl has no per-component stop/start command; restart-apiserver kills
-#   the kube-apiserver via kwokctl's pid file and runs `kwokctl start cluster`,
-#   which only (re)starts components that are not running, with the exact
-#   command line kwokctl recorded at creation.
+# * scripts/lib/kwokctl.yaml (-c on create) binds every component to
+#   127.0.0.1 (kwokctl's default is 0.0.0.0, etcd included) and gives the API
+#   server a loopback Service range, 127.96.0.0/16: the API server dials
+#   ClusterIPs itself for admission webhooks and aggregated APIs, and with no
+#   kube-proxy those connections must fail locally rather than leave the
+#   machine. kwok's fake pod IPs stay in 10.0.0.0/24 (Endpoints reject
+#   loopback); nothing here dials them.
+# * kwok is started with --manage-all-nodes=true: it keeps every Node Ready
+#   and runs every pod bound to one (Running/Ready); see scripts/lib/nodes.yaml.
+# * kwokctl has no per-component stop/start command; restart-apiserver sends
+#   SIGTERM to the kube-apiserver from kwokctl's pid file (SIGKILL after
+#   KFDEPLOY_APISERVER_STOP_GRACE=3 s, as it would otherwise wait up to 60 s
+#   for open watches), removes the pid file and runs `kwokctl start cluster`,
+#   which starts only the components that are not running, with the command
+#   line kwokctl recorded at creation (same port, certs and etcd).
+# * kwokctl counts a component as running while its pid answers kill -0,
+#   which includes zombies (the daemons are re-parented to PID 1, which may
+#   reap late) and reused pids after a reboot; such stale pid files are
+#   removed before every `kwokctl start cluster`.
 set -euo pipefail
 
 KUBE_VERSION=v1.37.2
@@ -64,9 +79,6 @@ CLUSTER_DIR=$KWOK_WORKDIR/clusters/$CLUSTER
 
 KUBECTL=$TESTBIN/kubectl
 KWOKCTL=$TESTBIN/kwokctl
-
-# The node names in scripts/lib/nodes.yaml.
-NODES=(k8s-m1 k8s-m2 k8s-m3 k8s-g1 k8s-g2 k8s-g3 k8s-g11)
 
 log() { printf '[testcluster] %s\n' "$*" >&2; }
 die() { printf '[testcluster] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -144,18 +156,32 @@ cmd_build() {
 # -------------------------------------------------------------- cluster ----
 
 # kwokctl_run ARGS...: kwokctl with the cached binaries first on PATH (it
-# looks kubectl up there) and without our lock fd.
+# looks kubectl up there). The daemons it forks get /dev/null and their log
+# file as fds 0-2 but inherit any other open fd, so close every fd above 2
+# first: our lock (fd 9) and whatever pipes the caller left open, which the
+# daemons would otherwise hold for their whole life.
 kwokctl_run() {
-	PATH="$TESTBIN:$PATH" KWOK_KUBECTL_BINARY="$KUBECTL" KWOK_KUBE_VERSION="$KUBE_VERSION" \
-		"$KWOKCTL" "$@" 9>&- >&2
+	(
+		local fd
+		for fd in "/proc/$BASHPID/fd"/*; do
+			fd=${fd##*/}
+			if [[ $fd =~ ^[0-9]+$ ]] && ((fd > 2)); then
+				eval "exec $fd>&-" 2>/dev/null || true
+			fi
+		done
+		export PATH="$TESTBIN:$PATH" KWOK_KUBECTL_BINARY="$KUBECTL" KWOK_KUBE_VERSION="$KUBE_VERSION"
+		exec "$KWOKCTL" "$@" >&2
+	)
 }
 
 kc() { "$KUBECTL" --kubeconfig "$KUBECONFIG_FILE" "$@"; }
 
 cluster_exists() {
 	[[ -x $KWOKCTL ]] || return 1
+	local clusters
 	# `kwokctl get clusters` lists the clusters under $KWOK_WORKDIR.
-	PATH="$TESTBIN:$PATH" "$KWOKCTL" get clusters 2>/dev/null 9>&- | grep -qx -- "$CLUSTER"
+	clusters=$("$KWOKCTL" get clusters 2>/dev/null 9>&-) || return 1
+	grep -qx -- "$CLUSTER" <<<"$clusters"
 }
 
 # wait_api SECONDS: until /readyz answers through the kubeconfig (TLS verified).
@@ -174,7 +200,7 @@ write_kubeconfig() {
 	mkdir -p "$(dirname "$KUBECONFIG_FILE")"
 	# kwokctl's kubeconfig references the CA and admin cert by path; flatten
 	# it so the file is self-contained (TLS verification stays on).
-	PATH="$TESTBIN:$PATH" "$KWOKCTL" get kubeconfig --name "$CLUSTER" 9>&- >"$tmp" ||
+	"$KWOKCTL" get kubeconfig --name "$CLUSTER" 9>&- >"$tmp" ||
 		{ rm -f "$tmp"; die "kwokctl get kubeconfig --name $CLUSTER failed"; }
 	"$KUBECTL" --kubeconfig "$tmp" config view --flatten --raw >"$tmp.flat" ||
 		{ rm -f "$tmp" "$tmp.flat"; die "could not flatten the kubeconfig of $CLUSTER"; }
@@ -192,8 +218,11 @@ ensure_nodes() {
 	# persists it. Re-applying is a no-op; kwok keeps these fields.
 	kc apply --server-side --force-conflicts --field-manager=kfdeploy-testcluster \
 		--subresource=status -f "$NODES_FILE" >&2
-	log "waiting for ${#NODES[@]} nodes to be Ready ..."
-	kc wait --for=condition=Ready --timeout=120s "${NODES[@]/#/node/}" >&2 ||
+	local nodes
+	mapfile -t nodes < <(awk '/^kind: Node/ {n = 1} n && /^  name:/ {print "node/" $2; n = 0}' "$NODES_FILE")
+	((${#nodes[@]} > 0)) || die "no Node in $NODES_FILE"
+	log "waiting for ${#nodes[@]} nodes to be Ready ..."
+	kc wait --for=condition=Ready --timeout=120s "${nodes[@]}" >&2 ||
 		die "nodes did not become Ready (kwok log: $CLUSTER_DIR/logs/kwok-controller.log)"
 	# Pods need the default ServiceAccount, created by the controller manager.
 	local deadline=$((SECONDS + 60))
@@ -245,6 +274,13 @@ cmd_down() {
 	elif [[ -d $CLUSTER_DIR ]]; then
 		# kwokctl not built (anymore) but state is left behind.
 		log "removing stale state $CLUSTER_DIR"
+		local f
+		for f in "$CLUSTER_DIR"/pids/*.pid; do
+			[[ -e $f ]] || continue
+			if component_running "$(basename "$f" .pid)"; then
+				kill -KILL "$(<"$f")" 2>/dev/null || true
+			fi
+		done
 		rm -rf "$CLUSTER_DIR"
 	else
 		log "cluster $CLUSTER does not exist"

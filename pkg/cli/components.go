@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kfdeploy/kfdeploy/pkg/app"
+	"github.com/kfdeploy/kfdeploy/pkg/render"
 )
 
 func newComponentsCommand(g *globalOptions) *cobra.Command {
@@ -99,7 +100,7 @@ func writeComponentDetail(out io.Writer, d *app.ComponentDetail) error {
 	} else {
 		fmt.Fprintln(w, "PARAMETER\tDEFAULT\tDESCRIPTION")
 		for _, p := range d.Params {
-			fmt.Fprintf(w, "%s\t%s\t%s\n", p.Name, app.JSONText(p.Default), oneLine(p.Description))
+			fmt.Fprintf(w, "%s\t%s\t%s\n", p.Name, render.JSONText(p.Default), oneLine(p.Description))
 		}
 	}
 	if err := w.Flush(); err != nil {

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kfdeploy/kfdeploy/pkg/app"
+	"github.com/kfdeploy/kfdeploy/pkg/render"
 )
 
 func newParamCommand(g *globalOptions) *cobra.Command {
@@ -40,11 +41,11 @@ parameter's default, unless one of them is null. A value starting with '-' goes 
 				return err
 			}
 			if !ch.Changed {
-				fmt.Fprintf(g.streams.Out, "%s.%s = %s (unchanged: app.yaml already sets it)\n", ch.Component, ch.Param, app.JSONText(ch.Value))
+				fmt.Fprintf(g.streams.Out, "%s.%s = %s (unchanged: app.yaml already sets it)\n", ch.Component, ch.Param, render.JSONText(ch.Value))
 				return nil
 			}
 			fmt.Fprintf(g.streams.Out, "%s.%s = %s (was %s); run 'kfdeploy generate' to render it\n",
-				ch.Component, ch.Param, app.JSONText(ch.Value), was(ch))
+				ch.Component, ch.Param, render.JSONText(ch.Value), was(ch))
 			return nil
 		},
 	}
@@ -62,11 +63,11 @@ func newParamUnsetCommand(g *globalOptions) *cobra.Command {
 				return err
 			}
 			if !ch.Changed {
-				fmt.Fprintf(g.streams.Out, "%s.%s is not set in app.yaml: it has its default %s\n", ch.Component, ch.Param, app.JSONText(ch.Default))
+				fmt.Fprintf(g.streams.Out, "%s.%s is not set in app.yaml: it has its default %s\n", ch.Component, ch.Param, render.JSONText(ch.Default))
 				return nil
 			}
 			fmt.Fprintf(g.streams.Out, "%s.%s = %s, the default (was %s); run 'kfdeploy generate' to render it\n",
-				ch.Component, ch.Param, app.JSONText(ch.Value), was(ch))
+				ch.Component, ch.Param, render.JSONText(ch.Value), was(ch))
 			return nil
 		},
 	}
@@ -75,9 +76,9 @@ func newParamUnsetCommand(g *globalOptions) *cobra.Command {
 // was describes the value before a change: "0, the default" or "2 in app.yaml".
 func was(ch *app.ParamChange) string {
 	if ch.PreviousSource == app.SourceDefault {
-		return app.JSONText(ch.Previous) + ", the default"
+		return render.JSONText(ch.Previous) + ", the default"
 	}
-	return app.JSONText(ch.Previous) + " in app.yaml"
+	return render.JSONText(ch.Previous) + " in app.yaml"
 }
 
 func newParamListCommand(g *globalOptions) *cobra.Command {
@@ -108,7 +109,7 @@ func newParamListCommand(g *globalOptions) *cobra.Command {
 				if p.Unknown {
 					source += " (not a parameter of the component: 'kfdeploy param unset' it)"
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", p.Component, p.Param, app.JSONText(p.Value), source)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", p.Component, p.Param, render.JSONText(p.Value), source)
 			}
 			return w.Flush()
 		},

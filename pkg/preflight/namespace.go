@@ -78,7 +78,7 @@ func terminatingFinding(ns *corev1.Namespace) Finding {
 	}
 	return Finding{Status: Fail,
 		Finding: fmt.Sprintf("namespace %s is Terminating (deleted, waiting for its content to go)%s", ns.Name, detail),
-		Remedy: fmt.Sprintf("wait until it is gone (kubectl get namespace %s), or remove the finalizers that hold it; or set another spec.namespace", ns.Name)}
+		Remedy:  fmt.Sprintf("wait until it is gone (kubectl get namespace %s), or remove the finalizers that hold it; or set another spec.namespace", ns.Name)}
 }
 
 func namespaceOK(ns *corev1.Namespace, app string) string {

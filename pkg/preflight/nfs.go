@@ -144,7 +144,7 @@ func (c *nfsCheck) record(v Volume) {
 	c.mu.Unlock()
 }
 
-// nfsVolume is the PV for a claim: capacity and access modes from the claim, its class (or ''),
+// nfsVolume is the PV for a claim: capacity and access modes from the claim, its class (or ”),
 // reclaim policy Retain, pre-bound to the claim by claimRef, labelled as kfdeploy's.
 func nfsVolume(app string, nfs *config.NFS, p *claimPlan) *corev1.PersistentVolume {
 	labels := map[string]string{kube.LabelApp: app, labelManagedBy: "kfdeploy"}

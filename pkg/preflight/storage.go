@@ -285,7 +285,7 @@ func (c *storageCheck) Run(ctx context.Context) []Finding {
 	return out
 }
 
-// need writes what a claim asks for: "katib/katib-mysql needs 10Gi ReadWriteOnce, storageClassName ''".
+// need writes what a claim asks for: "katib/katib-mysql needs 10Gi ReadWriteOnce, storageClassName ”".
 func (p *claimPlan) need() string {
 	req := p.request()
 	class := fmt.Sprintf("storageClassName '%s'", p.class)

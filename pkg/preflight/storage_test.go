@@ -32,7 +32,9 @@ func pv(name, size string, opts ...pvOpt) *corev1.PersistentVolume {
 	return v
 }
 
-func withClass(c string) pvOpt { return func(v *corev1.PersistentVolume) { v.Spec.StorageClassName = c } }
+func withClass(c string) pvOpt {
+	return func(v *corev1.PersistentVolume) { v.Spec.StorageClassName = c }
+}
 func withPhase(p corev1.PersistentVolumePhase) pvOpt {
 	return func(v *corev1.PersistentVolume) { v.Status.Phase = p }
 }

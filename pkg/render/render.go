@@ -173,6 +173,10 @@ func (r *Renderer) Describe(name string) (Info, error) {
 	return info, nil
 }
 
+// PlainYAML reports whether the component is a directory of YAML files, which takes no
+// parameters.
+func (info Info) PlainYAML() bool { return info.plainYAML }
+
 // MergeParams lays the given values over the component's defaults, rejecting unknown names and
 // values whose JSON type differs from a non-null default.
 func (info Info) MergeParams(values map[string]any) (map[string]any, error) {
@@ -198,7 +202,7 @@ func (info Info) MergeParams(values map[string]any) (map[string]any, error) {
 		}
 		if def != nil && v != nil && jsonType(def) != jsonType(v) {
 			errs = append(errs, fmt.Errorf("parameter %s.%s must be %s (default %s), got %s %s",
-				info.Name, k, withArticle(jsonType(def)), jsonText(def), jsonType(v), jsonText(v)))
+				info.Name, k, withArticle(jsonType(def)), JSONText(def), jsonType(v), JSONText(v)))
 			continue
 		}
 		merged[k] = v
@@ -354,7 +358,8 @@ func withArticle(noun string) string {
 	return "a " + noun
 }
 
-func jsonText(v any) string {
+// JSONText shows a value as JSON, the type system of parameters: "" and null differ.
+func JSONText(v any) string {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Sprint(v)

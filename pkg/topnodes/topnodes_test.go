@@ -139,9 +139,9 @@ func TestCollectAndRender(t *testing.T) {
 
 func TestRole(t *testing.T) {
 	for labels, want := range map[string]string{
-		"":                                    "worker",
-		"node-role.kubernetes.io/master":      "master",
-		"kubernetes.io/role=gpu":              "gpu",
+		"":                               "worker",
+		"node-role.kubernetes.io/master": "master",
+		"kubernetes.io/role=gpu":         "gpu",
 		"node-role.kubernetes.io/infra,node-role.kubernetes.io/control-plane": "control-plane,infra",
 	} {
 		m := map[string]string{}

@@ -21,6 +21,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	applyappsv1 "k8s.io/client-go/applyconfigurations/apps/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/kfdeploy/kfdeploy/pkg/config"
 )
 
 // writeYAMLComponent adds a plain-YAML component to the app and lists it in app.yaml.
@@ -55,19 +57,28 @@ func configMaps(ns string, n int) string {
 	return b.String()
 }
 
-// removeComponent drops a component from app.yaml.
+// removeComponent drops a component, with its params, from app.yaml.
 func removeComponent(t *testing.T, appDir, name string) {
 	t.Helper()
-	appFile := filepath.Join(appDir, "app.yaml")
-	data, err := os.ReadFile(appFile)
+	app, err := config.Load(appDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := bytes.Replace(data, []byte("    - name: "+name+"\n"), nil, 1)
-	if bytes.Equal(out, data) {
-		t.Fatalf("app.yaml has no component %s:\n%s", name, data)
+	kept := app.Spec.Components[:0]
+	for _, c := range app.Spec.Components {
+		if c.Name != name {
+			kept = append(kept, c)
+		}
 	}
-	if err := os.WriteFile(appFile, out, 0o644); err != nil {
+	if len(kept) == len(app.Spec.Components) {
+		t.Fatalf("app.yaml has no component %s", name)
+	}
+	app.Spec.Components = kept
+	data, err := app.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(appDir, config.FileName), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -256,7 +267,7 @@ func TestConflictingFieldManager(t *testing.T) {
 func hugeCRD(minBytes int) string {
 	var props strings.Builder
 	for i := 0; props.Len() < minBytes; i++ {
-		fmt.Fprintf(&props, "                field%05d:\n                  type: string\n                  description: %q\n", i,
+		fmt.Fprintf(&props, "                  field%05d:\n                    type: string\n                    description: %q\n", i,
 			strings.Repeat("A documented field of a large real-world custom resource. ", 3))
 	}
 	return `apiVersion: apiextensions.k8s.io/v1

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -439,7 +438,7 @@ func SetParam(appDir, component, key, value string) (*ParamChange, error) {
 	if err != nil {
 		return nil, err
 	}
-	if e.isPlainYAML() {
+	if e.info.PlainYAML() {
 		return nil, fmt.Errorf("component %s is plain YAML (%s) and takes no parameters", component, e.info.Source)
 	}
 	p, ok := e.param(key)
@@ -499,28 +498,6 @@ func UnsetParam(appDir, component, key string) (*ParamChange, error) {
 		return nil, err
 	}
 	return ch, nil
-}
-
-// isPlainYAML tells a directory of YAML files, which render takes without parameters.
-func (e *paramEdit) isPlainYAML() bool {
-	if e.info.Source == "builtin" {
-		return false
-	}
-	st, err := os.Stat(e.info.Source)
-	if err != nil || !st.IsDir() {
-		return false
-	}
-	_, err = os.Stat(filepath.Join(e.info.Source, "main.jsonnet"))
-	return errors.Is(err, os.ErrNotExist)
-}
-
-// JSONText shows a parameter value as JSON, the type system of parameters: "" and null differ.
-func JSONText(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Sprint(v)
-	}
-	return string(b)
 }
 
 func sortedKeys[V any](m map[string]V) []string {
