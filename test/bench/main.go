@@ -273,4 +273,3 @@ func timed(ctx context.Context, dir, name string, args ...string) (measurement, 
 	}
 	return m, nil
 }
-

@@ -94,13 +94,22 @@ func TestLifecycle(t *testing.T) {
 		what string
 		get  func() error
 	}{
-		{"deployment", func() error { _, err := e.kube.AppsV1().Deployments(ns).Get(ctx, "jupyter", metav1.GetOptions{}); return err }},
-		{"service", func() error { _, err := e.kube.CoreV1().Services(ns).Get(ctx, "jupyter", metav1.GetOptions{}); return err }},
+		{"deployment", func() error {
+			_, err := e.kube.AppsV1().Deployments(ns).Get(ctx, "jupyter", metav1.GetOptions{})
+			return err
+		}},
+		{"service", func() error {
+			_, err := e.kube.CoreV1().Services(ns).Get(ctx, "jupyter", metav1.GetOptions{})
+			return err
+		}},
 		{"service account", func() error {
 			_, err := e.kube.CoreV1().ServiceAccounts(ns).Get(ctx, "kubeflow", metav1.GetOptions{})
 			return err
 		}},
-		{"role", func() error { _, err := e.kube.RbacV1().Roles(ns).Get(ctx, "kubeflow", metav1.GetOptions{}); return err }},
+		{"role", func() error {
+			_, err := e.kube.RbacV1().Roles(ns).Get(ctx, "kubeflow", metav1.GetOptions{})
+			return err
+		}},
 	} {
 		if err := check.get(); !apierrors.IsNotFound(err) {
 			t.Errorf("after delete, %s: got %v, want NotFound", check.what, err)
