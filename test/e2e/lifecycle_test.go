@@ -6,6 +6,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -75,6 +76,14 @@ func TestLifecycle(t *testing.T) {
 	}
 	if pvc.Status.Phase != corev1.ClaimBound || pvc.Spec.VolumeName != pvName {
 		t.Errorf("PVC jupyter-data is %s on %q, want Bound to %s", pvc.Status.Phase, pvc.Spec.VolumeName, pvName)
+	}
+
+	status := e.mustRun(t, appDir, "status")
+	for _, want := range []string{regexp.QuoteMeta(deploymentID) + `\s+Current\s+Deployment is available`,
+		regexp.QuoteMeta(pod.Name) + `\s+1/1\s+Running\s+` + pod.Spec.NodeName} {
+		if !regexp.MustCompile(want).MatchString(status.stdout) {
+			t.Errorf("status lacks a line matching %q:\n%s", want, status.stdout)
+		}
 	}
 
 	again := parseReport(t, e.mustRun(t, appDir, "apply", "-o", "json"))
