@@ -21,12 +21,13 @@ step kfdeploy init myapp --platform none --preset standard
 "$KFDEPLOY" init myapp --platform none --preset standard
 cd myapp
 # The simulated cluster has no storage provisioner: give the stateful components PVs the way an
-# on-prem cluster with an NFS export would (kfdeploy creates one NFS PV per claim).
+# on-prem cluster with an NFS export would (kfdeploy creates one NFS PV per claim). The export is
+# on loopback, where nothing serves NFS: preflight's reachability check warns, as it should.
 for c in katib modeldb jupyterhub; do "$KFDEPLOY" param set "$c" storageClass '""' >/dev/null; done
 step kfdeploy generate k8s
 "$KFDEPLOY" generate k8s
-step kfdeploy apply k8s --nfs-server 10.0.0.100 --nfs-path /nfs-data
-"$KFDEPLOY" apply k8s --nfs-server 10.0.0.100 --nfs-path /nfs-data
+step kfdeploy apply k8s --nfs-server 127.0.0.1 --nfs-path /nfs-data
+"$KFDEPLOY" apply k8s --nfs-server 127.0.0.1 --nfs-path /nfs-data
 step kfdeploy status
 "$KFDEPLOY" status
 step kfdeploy top nodes
