@@ -99,16 +99,48 @@ with_lock() {
 
 # ---------------------------------------------------------------- build ----
 
-# build_one NAME MODULE_DIR PACKAGE [EXTRA_LDFLAGS]
+KUBE_LDFLAGS="-X k8s.io/component-base/version.gitVersion=$KUBE_VERSION"
+KUBE_LDFLAGS+=" -X k8s.io/component-base/version.gitMajor=1"
+KUBE_LDFLAGS+=" -X k8s.io/component-base/version.gitMinor=$KUBE_MINOR"
+KUBE_LDFLAGS+=" -X k8s.io/component-base/version.gitTreeState=clean"
+
+# NAME MODULE_DIR PACKAGE EXTRA_LDFLAGS, built in this order (sequentially on
+# purpose: each links a large binary and the CI machine has 2 cores).
+BINARIES=(
+	"kube-apiserver kube k8s.io/kubernetes/cmd/kube-apiserver $KUBE_LDFLAGS"
+	"kube-controller-manager kube k8s.io/kubernetes/cmd/kube-controller-manager $KUBE_LDFLAGS"
+	"kube-scheduler kube k8s.io/kubernetes/cmd/kube-scheduler $KUBE_LDFLAGS"
+	"kubectl kube k8s.io/kubernetes/cmd/kubectl $KUBE_LDFLAGS"
+	"etcd etcd go.etcd.io/etcd/server/v3"
+	"kwok kwok sigs.k8s.io/kwok/cmd/kwok"
+	"kwokctl kwok sigs.k8s.io/kwok/cmd/kwokctl"
+)
+
+# source_stamp MODULE_DIR PACKAGE LDFLAGS: hash of what a binary is built
+# from; stored next to the binary so that a changed test/tools/*/go.mod or
+# go.sum rebuilds it even though the cache path only names the kube version.
+source_stamp() {
+	[[ -f $TOOLS_DIR/$1/go.mod && -f $TOOLS_DIR/$1/go.sum ]] ||
+		die "missing $TOOLS_DIR/$1/go.mod or go.sum"
+	{ cat "$TOOLS_DIR/$1/go.mod" "$TOOLS_DIR/$1/go.sum"; printf '%s\n' "$2" "$3"; } |
+		sha256sum | cut -d' ' -f1
+}
+
+# is_cached NAME MODULE_DIR PACKAGE [LDFLAGS...]
+is_cached() {
+	local out=$TESTBIN/$1 stamp=$TESTBIN/.$1.stamp mod=$2 pkg=$3
+	shift 3
+	[[ -x $out && -f $stamp && $(<"$stamp") == "$(source_stamp "$mod" "$pkg" "$*")" ]]
+}
+
+# build_one NAME MODULE_DIR PACKAGE [LDFLAGS...]
 build_one() {
-	local name=$1 mod=$2 pkg=$3 ldflags=${4:-}
-	local out=$TESTBIN/$name
-	if [[ -x $out ]]; then
-		return 0
-	fi
+	is_cached "$@" && return 0
+	local name=$1 mod=$2 pkg=$3
+	shift 3
+	local ldflags="$*" out=$TESTBIN/$name
 	command -v go >/dev/null 2>&1 ||
 		die "go is not on PATH; it is needed to build $name into $TESTBIN"
-	[[ -f $TOOLS_DIR/$mod/go.mod ]] || die "missing $TOOLS_DIR/$mod/go.mod"
 	log "building $name ($pkg) ..."
 	local start=$SECONDS tmp="$out.tmp.$$"
 	# GOWORK=off: never pick up a go.work of the product. -mod=readonly: the
@@ -119,13 +151,15 @@ build_one() {
 		die "building $name failed (module $TOOLS_DIR/$mod)"
 	fi
 	mv -f "$tmp" "$out"
+	source_stamp "$mod" "$pkg" "$ldflags" >"$TESTBIN/.$name.stamp"
 	log "built $name in $((SECONDS - start))s"
 }
 
 all_built() {
 	local b
-	for b in kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok kwokctl; do
-		[[ -x $TESTBIN/$b ]] || return 1
+	for b in "${BINARIES[@]}"; do
+		# shellcheck disable=SC2086 # word splitting of the table row is intended
+		is_cached $b || return 1
 	done
 }
 
@@ -136,20 +170,11 @@ cmd_build() {
 	fi
 	with_lock build
 	mkdir -p "$TESTBIN"
-	local start=$SECONDS
-	local kv="-X k8s.io/component-base/version.gitVersion=$KUBE_VERSION"
-	kv+=" -X k8s.io/component-base/version.gitMajor=1"
-	kv+=" -X k8s.io/component-base/version.gitMinor=$KUBE_MINOR"
-	kv+=" -X k8s.io/component-base/version.gitTreeState=clean"
-	# Sequential on purpose: each of these links a large binary; the CI
-	# machine has 2 cores.
-	build_one kube-apiserver kube k8s.io/kubernetes/cmd/kube-apiserver "$kv"
-	build_one kube-controller-manager kube k8s.io/kubernetes/cmd/kube-controller-manager "$kv"
-	build_one kube-scheduler kube k8s.io/kubernetes/cmd/kube-scheduler "$kv"
-	build_one kubectl kube k8s.io/kubernetes/cmd/kubectl "$kv"
-	build_one etcd etcd go.etcd.io/etcd/server/v3
-	build_one kwok kwok sigs.k8s.io/kwok/cmd/kwok
-	build_one kwokctl kwok sigs.k8s.io/kwok/cmd/kwokctl
+	local start=$SECONDS b
+	for b in "${BINARIES[@]}"; do
+		# shellcheck disable=SC2086
+		build_one $b
+	done
 	log "binaries ready in $TESTBIN ($((SECONDS - start))s; kubernetes $KUBE_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION)"
 }
 
