@@ -405,6 +405,11 @@ func TestAPIServerRestartDuringApply(t *testing.T) {
 	e.mustRun(t, appDir, "generate")
 	run := e.start(t, appDir, "apply", "--skip-preflight", "--concurrency", "2", "-o", "json")
 	run.waitFor(t, "applying configuration", time.Minute)
+	select {
+	case <-run.done:
+		t.Fatal("apply finished before the API server was restarted: the test proves nothing; make the app bigger")
+	default:
+	}
 	restart := exec.Command(script, "restart-apiserver")
 	if out, err := restart.CombinedOutput(); err != nil {
 		t.Fatalf("restart the API server: %v\n%s", err, out)
