@@ -140,11 +140,15 @@ func (c *namespaceCheck) conflicts(ctx context.Context, terminating, missing map
 	return out, errs
 }
 
-// managers lists the field managers of an object other than kfdeploy.
+// managers lists the field managers of an object other than kfdeploy; managers of the status
+// subresource only (controllers, the API server) never conflict with an apply of the spec.
 func managers(o *metav1.PartialObjectMetadata) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, f := range o.ManagedFields {
+		if f.Subresource == "status" {
+			continue
+		}
 		if f.Manager != kube.FieldManager && !seen[f.Manager] {
 			seen[f.Manager] = true
 			out = append(out, f.Manager)

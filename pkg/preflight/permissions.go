@@ -51,8 +51,10 @@ func (c *permissionsCheck) Run(ctx context.Context) []Finding {
 		}
 		add(t.gvr.Group, t.gvr.Resource, t.id.Namespace, appVerbs...)
 	}
-	// The ApplySet inventory, a Secret in the app's namespace, and the namespace itself.
+	// The ApplySet inventory, a Secret in the app's namespace; the Lease that keeps two runs
+	// from applying at once; and the namespace itself.
 	add("", "secrets", c.e.ns, "get", "create", "patch", "delete")
+	add("coordination.k8s.io", "leases", c.e.ns, "get", "create", "update", "delete")
 	add("", "namespaces", "", "get", "create", "patch", "delete")
 	if c.e.opts.NFS != nil {
 		add("", "persistentvolumes", "", "get", "create")
@@ -145,10 +147,13 @@ func missingFindings(missing []access) []Finding {
 	return out
 }
 
-// sortVerbs orders verbs as appVerbs does, the order people read them in.
+// verbOrder is the order people read verbs in.
+var verbOrder = []string{"get", "list", "create", "update", "patch", "delete"}
+
+// sortVerbs orders verbs by verbOrder.
 func sortVerbs(vs []string) []string {
 	rank := map[string]int{}
-	for i, v := range appVerbs {
+	for i, v := range verbOrder {
 		rank[v] = i + 1
 	}
 	sort.Slice(vs, func(i, j int) bool {

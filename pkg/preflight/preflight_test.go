@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -79,6 +80,7 @@ func TestPermissionsListsExactlyTheMissingOnes(t *testing.T) {
 		"fail: Unknown.example.com/x: the cluster does not serve kind Unknown (apiVersion example.com/v1): install its CustomResourceDefinition or fix apiVersion/kind",
 		"fail: cannot get, list, create, patch, delete customresourcedefinitions.apiextensions.k8s.io cluster-wide",
 		"fail: cannot create, patch, delete deployments.apps in namespace kf",
+		"fail: cannot get, create, update, delete leases.coordination.k8s.io in namespace kf",
 		"fail: cannot get, create, patch, delete secrets in namespace kf",
 		"fail: cannot get, list, create, patch, delete tfjobs.kubeflow.org in namespace kf",
 	}
@@ -98,20 +100,32 @@ func TestPermissionsAllGranted(t *testing.T) {
 		return true, r, nil
 	})
 	fs := (&permissionsCheck{testEnv(cs, obj("v1", "Service", "", "web"))}).Run(context.Background())
-	if len(fs) != 1 || fs[0].Status != OK || !strings.Contains(fs[0].Finding, "all 13 permissions") {
+	if len(fs) != 1 || fs[0].Status != OK || !strings.Contains(fs[0].Finding, "all 17 permissions") {
 		t.Errorf("findings %+v", fs)
 	}
+}
+
+// ran records which checks ran; checks run concurrently.
+type ran struct {
+	mu    sync.Mutex
+	names []string
+}
+
+func (r *ran) add(name string) {
+	r.mu.Lock()
+	r.names = append(r.names, name)
+	r.mu.Unlock()
 }
 
 type fakeCheck struct {
 	name     string
 	findings []Finding
-	ran      *[]string
+	ran      *ran
 }
 
 func (c fakeCheck) Name() string { return c.name }
 func (c fakeCheck) Run(context.Context) []Finding {
-	*c.ran = append(*c.ran, c.name)
+	c.ran.add(c.name)
 	return c.findings
 }
 
@@ -120,11 +134,11 @@ type fakeGate struct{ fakeCheck }
 func (fakeGate) gate() {}
 
 func TestRunKeepsOrderAndStopsAfterAFailedGate(t *testing.T) {
-	var ran []string
+	r := &ran{}
 	checks := []Check{
-		fakeGate{fakeCheck{"cluster", []Finding{{Status: OK, Finding: "up"}}, &ran}},
-		fakeCheck{"a", []Finding{{Status: Warn, Finding: "w", Remedy: "r"}, {Status: Fail, Finding: "f"}}, &ran},
-		fakeCheck{"b", nil, &ran},
+		fakeGate{fakeCheck{"cluster", []Finding{{Status: OK, Finding: "up"}}, r}},
+		fakeCheck{"a", []Finding{{Status: Warn, Finding: "w", Remedy: "r"}, {Status: Fail, Finding: "f"}}, r},
+		fakeCheck{"b", nil, r},
 	}
 	rep := Run(context.Background(), checks)
 	var names []string
@@ -138,11 +152,11 @@ func TestRunKeepsOrderAndStopsAfterAFailedGate(t *testing.T) {
 		t.Errorf("summary %+v passed %v", rep.Summary, rep.Passed)
 	}
 
-	ran = nil
-	checks[0] = fakeGate{fakeCheck{"cluster", []Finding{{Status: Fail, Finding: "down"}}, &ran}}
+	r = &ran{}
+	checks[0] = fakeGate{fakeCheck{"cluster", []Finding{{Status: Fail, Finding: "down"}}, r}}
 	rep = Run(context.Background(), checks)
-	if len(ran) != 1 || len(rep.Checks) != 3 || rep.Checks[1].Finding != "not run: the cluster is not reachable" {
-		t.Errorf("after a failed gate: ran %v, findings %+v", ran, rep.Checks)
+	if len(r.names) != 1 || len(rep.Checks) != 3 || rep.Checks[1].Finding != "not run: the cluster is not reachable" {
+		t.Errorf("after a failed gate: ran %v, findings %+v", r.names, rep.Checks)
 	}
 }
 

@@ -77,6 +77,16 @@ func ProtobufClient(cfg *rest.Config) (kubernetes.Interface, error) {
 	return cs, nil
 }
 
+// Pod lists run as parallel streams, one per namespace, when there are few enough namespaces:
+// the API server serves each list request on one goroutine and a continued list costs it more
+// per page the more objects remain, so a few concurrent per-namespace lists use its cores and
+// keep pages cheap. With many namespaces one cluster-wide list is cheaper than that many
+// requests (and stays within the client's burst).
+const (
+	maxNamespaceStreams = 256
+	podListConcurrency  = 4
+)
+
 // Collect lists nodes and active pods (concurrently, in pages) and sums the GPU requests of the
 // pods per node.
 func Collect(ctx context.Context, cs kubernetes.Interface, opts Options) (*Snapshot, error) {
@@ -87,10 +97,7 @@ func Collect(ctx context.Context, cs kubernetes.Interface, opts Options) (*Snaps
 		opts.PageSize = DefaultPageSize
 	}
 	snap := &Snapshot{ResourceNames: opts.ResourceNames, Unscheduled: map[string]int64{}}
-	// Per node name: GPUs allocated and held, filled while paging so no page of pods is kept.
-	allocated := map[string]map[string]int64{}
-	held := map[string]map[string]int64{}
-	var mu sync.Mutex
+	agg := &podSums{opts: opts, snap: snap, allocated: map[string]map[string]int64{}, held: map[string]map[string]int64{}}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -102,51 +109,106 @@ func Collect(ctx context.Context, cs kubernetes.Interface, opts Options) (*Snaps
 		return nil
 	})
 	g.Go(func() error {
-		listOpts := metav1.ListOptions{FieldSelector: activePods, Limit: opts.PageSize}
-		for {
-			list, err := cs.CoreV1().Pods("").List(gctx, listOpts)
-			if err != nil {
-				return fmt.Errorf("list pods: %w", err)
-			}
-			mu.Lock()
-			for i := range list.Items {
-				pod := &list.Items[i]
-				if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
-					continue // a server without the field selector (or a fake) returns them
-				}
-				snap.Pods++
-				isHeld := opts.Held != nil && opts.Held(pod)
-				for _, name := range opts.ResourceNames {
-					n := PodRequest(&pod.Spec, corev1.ResourceName(name))
-					if n == 0 {
-						continue
-					}
-					if pod.Spec.NodeName == "" {
-						snap.Unscheduled[name] += n
-						continue
-					}
-					addTo(allocated, pod.Spec.NodeName, name, n)
-					if isHeld {
-						addTo(held, pod.Spec.NodeName, name, n)
-					}
-				}
-			}
-			mu.Unlock()
-			if list.Continue == "" {
-				return nil
-			}
-			listOpts.Continue = list.Continue
+		streams := podStreams(gctx, cs, opts.PageSize)
+		pg, pctx := errgroup.WithContext(gctx)
+		pg.SetLimit(podListConcurrency)
+		for _, ns := range streams {
+			pg.Go(func() error { return agg.list(pctx, cs, ns) })
 		}
+		return pg.Wait()
 	})
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	for i := range snap.Nodes {
 		n := &snap.Nodes[i]
-		n.Allocated = orEmpty(allocated[n.Name])
-		n.Held = orEmpty(held[n.Name])
+		n.Allocated = orEmpty(agg.allocated[n.Name])
+		n.Held = orEmpty(agg.held[n.Name])
 	}
 	return snap, nil
+}
+
+// podStreams returns the namespaces to list pods in, or [""] (all namespaces in one list) when
+// there are many namespaces or they cannot be listed.
+func podStreams(ctx context.Context, cs kubernetes.Interface, pageSize int64) []string {
+	var names []string
+	opts := metav1.ListOptions{Limit: pageSize}
+	for {
+		list, err := cs.CoreV1().Namespaces().List(ctx, opts)
+		if err != nil {
+			return []string{""} // e.g. forbidden: listing pods cluster-wide may still be allowed
+		}
+		for _, ns := range list.Items {
+			names = append(names, ns.Name)
+		}
+		if len(names) > maxNamespaceStreams {
+			return []string{""}
+		}
+		if list.Continue == "" {
+			break
+		}
+		opts.Continue = list.Continue
+	}
+	if len(names) == 0 {
+		return []string{""}
+	}
+	return names
+}
+
+// podSums adds up the GPU requests of pods per node while pages arrive, so no page is kept.
+type podSums struct {
+	opts Options
+	mu   sync.Mutex
+	snap *Snapshot
+	// Per node name and resource: GPUs allocated, and the part held by Options.Held pods.
+	allocated map[string]map[string]int64
+	held      map[string]map[string]int64
+}
+
+// list pages through the active pods of a namespace ("" for all).
+func (a *podSums) list(ctx context.Context, cs kubernetes.Interface, namespace string) error {
+	listOpts := metav1.ListOptions{FieldSelector: activePods, Limit: a.opts.PageSize}
+	for {
+		list, err := cs.CoreV1().Pods(namespace).List(ctx, listOpts)
+		if err != nil {
+			if namespace != "" {
+				return fmt.Errorf("list pods in %s: %w", namespace, err)
+			}
+			return fmt.Errorf("list pods: %w", err)
+		}
+		a.add(list.Items)
+		if list.Continue == "" {
+			return nil
+		}
+		listOpts.Continue = list.Continue
+	}
+}
+
+func (a *podSums) add(pods []corev1.Pod) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for i := range pods {
+		pod := &pods[i]
+		if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+			continue // a server without the field selector (or a fake) returns them
+		}
+		a.snap.Pods++
+		isHeld := a.opts.Held != nil && a.opts.Held(pod)
+		for _, name := range a.opts.ResourceNames {
+			n := PodRequest(&pod.Spec, corev1.ResourceName(name))
+			if n == 0 {
+				continue
+			}
+			if pod.Spec.NodeName == "" {
+				a.snap.Unscheduled[name] += n
+				continue
+			}
+			addTo(a.allocated, pod.Spec.NodeName, name, n)
+			if isHeld {
+				addTo(a.held, pod.Spec.NodeName, name, n)
+			}
+		}
+	}
 }
 
 func addTo(m map[string]map[string]int64, node, name string, n int64) {

@@ -3,6 +3,7 @@ package topnodes
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -94,7 +95,23 @@ func TestCollectAndRender(t *testing.T) {
 		pod("a", "unscheduled", "", corev1.PodPending, "3"),
 		pod("b", "cpu-only", "g1", corev1.PodRunning, ""),
 	}
-	cs := fake.NewClientset(objs...)
+	// Without Namespace objects pods are listed cluster-wide; with them, per namespace.
+	namespaces := []runtime.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "a"}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "b"}},
+	}
+	for _, perNamespace := range []bool{false, true} {
+		t.Run(fmt.Sprintf("per-namespace=%v", perNamespace), func(t *testing.T) {
+			all := objs
+			if perNamespace {
+				all = append(append([]runtime.Object{}, objs...), namespaces...)
+			}
+			checkSnapshot(t, fake.NewClientset(all...))
+		})
+	}
+}
+
+func checkSnapshot(t *testing.T, cs *fake.Clientset) {
 	snap, err := Collect(context.Background(), cs, Options{Held: func(p *corev1.Pod) bool { return p.Name == "running" }})
 	if err != nil {
 		t.Fatal(err)

@@ -339,6 +339,7 @@ func TestPreflightPermissions(t *testing.T) {
 		"cannot create, patch, delete services in namespace " + ns,
 		"cannot get, list, create, patch, delete persistentvolumeclaims in namespace " + ns,
 		"cannot get, create, patch, delete secrets in namespace " + ns,
+		"cannot get, create, update, delete leases.coordination.k8s.io in namespace " + ns,
 		"cannot get, list, create, patch, delete namespaces cluster-wide",
 	} {
 		if !rep.has("permissions", "fail", want) {
@@ -498,6 +499,12 @@ func TestTopNodes(t *testing.T) {
 			t.Fatalf("create pod %s: %v", name, err)
 		}
 	}
+	// Pods go before their node (cleanups run last-in first-out): once the node is gone nobody
+	// finishes their graceful deletion and the namespace waits for the pod garbage collector.
+	t.Cleanup(func() {
+		zero := int64(0)
+		_ = e.kube.CoreV1().Pods(ns).DeleteCollection(context.Background(), metav1.DeleteOptions{GracePeriodSeconds: &zero}, metav1.ListOptions{})
+	})
 	pod("one", "1")
 	pod("two", "2")
 	pod("none", "")
