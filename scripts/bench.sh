@@ -7,7 +7,7 @@ cd "$ROOT"
 scripts/testcluster.sh up >/dev/null
 eval "$(scripts/testcluster.sh env)"
 export KUBECONFIG KFDEPLOY_KUBECTL
-go run ./test/bench -kfdeploy "$ROOT/bin/kfdeploy" -sizes "${BENCH_SIZES:-1000,5000}"
+go run ./test/bench -kfdeploy "$ROOT/bin/kfdeploy" -sizes "${BENCH_SIZES:-1000,5000}" -passes "${BENCH_PASSES:-2}"
 if [ -x scripts/bench-preflight.sh ]; then
   scripts/bench-preflight.sh
 fi

@@ -24,6 +24,7 @@ type deleteFlags struct {
 	yes       bool
 	dryRun    bool
 	output    string
+	conc      int
 }
 
 func newDeleteCommand(g *globalOptions) *cobra.Command {
@@ -47,6 +48,9 @@ and generated secrets stay, and are listed, unless --purge is given.`,
 			if err := validateOutput(f.output); err != nil {
 				return err
 			}
+			if f.conc < 1 || f.conc > 256 {
+				return fmt.Errorf("--concurrency %d is out of range: use 1 to 256", f.conc)
+			}
 			set, err := f.applySet(g.appDir)
 			if err != nil {
 				return err
@@ -60,7 +64,7 @@ and generated secrets stay, and are listed, unless --purge is given.`,
 				return err
 			}
 			started := time.Now()
-			res, runErr := app.Delete(cmd.Context(), c, set, kube.DeleteOptions{Purge: f.purge, Timeout: f.timeout, DryRun: f.dryRun}, rep)
+			res, runErr := app.Delete(cmd.Context(), c, set, kube.DeleteOptions{Purge: f.purge, Timeout: f.timeout, DryRun: f.dryRun, Concurrency: f.conc}, rep)
 			done()
 			if errors.Is(runErr, kube.ErrNotFoundApp) {
 				runErr = nil
@@ -90,6 +94,7 @@ and generated secrets stay, and are listed, unless --purge is given.`,
 	cmd.Flags().BoolVarP(&f.yes, "yes", "y", false, "do not ask for confirmation on a terminal")
 	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "list what would be deleted and kept, delete nothing")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "", "output format: text or json")
+	cmd.Flags().IntVar(&f.conc, "concurrency", 16, "objects deleted at once within a level")
 	return cmd
 }
 

@@ -70,17 +70,6 @@ func (r *Result) Counts() map[progress.Action]int {
 	return counts
 }
 
-// Kept lists the objects that were kept.
-func (r *Result) Kept() []string {
-	var kept []string
-	for _, o := range r.Objects {
-		if o.Action == progress.Kept {
-			kept = append(kept, o.ID)
-		}
-	}
-	return kept
-}
-
 // planned is one object to apply with its resolved mapping.
 type planned struct {
 	obj     *unstructured.Unstructured

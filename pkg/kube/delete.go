@@ -89,7 +89,7 @@ func (c *Client) Delete(ctx context.Context, s ApplySet, opts DeleteOptions, rep
 			continue
 		}
 		rep.Step("deleting %s (%d objects)", levelName(l), len(byLevel[l]))
-		if err := c.deleteAndWait(ctx, byLevel[l], opts, res, rep); err != nil {
+		if err := c.deleteAndWait(ctx, s, byLevel[l], opts, res, rep); err != nil {
 			return res, err
 		}
 	}
@@ -132,7 +132,7 @@ func (c *Client) Delete(ctx context.Context, s ApplySet, opts DeleteOptions, rep
 	}
 	if len(doomedNS) > 0 {
 		rep.Step("deleting namespaces (%d)", len(doomedNS))
-		if err := c.deleteAndWait(ctx, doomedNS, opts, res, rep); err != nil {
+		if err := c.deleteAndWait(ctx, s, doomedNS, opts, res, rep); err != nil {
 			return res, err
 		}
 	}
@@ -157,7 +157,7 @@ func keepReason(m member, purge bool) string {
 
 // deleteAndWait deletes members concurrently and waits until they are gone; on timeout it names
 // the objects that remain and the finalizers holding them.
-func (c *Client) deleteAndWait(ctx context.Context, members []member, opts DeleteOptions, res *Result, rep progress.Reporter) error {
+func (c *Client) deleteAndWait(ctx context.Context, s ApplySet, members []member, opts DeleteOptions, res *Result, rep progress.Reporter) error {
 	g := errgroup.Group{}
 	g.SetLimit(opts.Concurrency)
 	errs := make([]error, len(members))
@@ -174,20 +174,19 @@ func (c *Client) deleteAndWait(ctx context.Context, members []member, opts Delet
 	remaining := members
 	deadline := time.Now().Add(opts.Timeout)
 	for {
+		live, err := c.liveMembers(ctx, s, remaining)
+		if err != nil {
+			return err
+		}
 		var still []member
 		for _, m := range remaining {
-			live, err := c.Metadata.Resource(m.mapping.Resource).Namespace(m.id.Namespace).Get(ctx, m.id.Name, metav1.GetOptions{})
-			switch {
-			case apierrors.IsNotFound(err):
-				res.add(rep, m.id, progress.Deleted, "")
-			case err != nil:
-				return fmt.Errorf("check %s is gone: %w", m.id, err)
-			case live.UID != m.meta.UID && m.meta.UID != "":
-				res.add(rep, m.id, progress.Deleted, "") // a new object of the same name is not ours
-			default:
-				m.meta = live.ObjectMeta
-				still = append(still, m)
+			meta, ok := live[m.id]
+			if !ok || (m.meta.UID != "" && meta.UID != m.meta.UID) {
+				res.add(rep, m.id, progress.Deleted, "") // gone, or a new object of the same name
+				continue
 			}
+			m.meta = meta
+			still = append(still, m)
 		}
 		if len(still) == 0 {
 			return nil
@@ -202,6 +201,33 @@ func (c *Client) deleteAndWait(ctx context.Context, members []member, opts Delet
 		case <-time.After(pollInterval):
 		}
 	}
+}
+
+// liveMembers reads, with one paginated metadata list per resource and namespace, which of the
+// given members still exist.
+func (c *Client) liveMembers(ctx context.Context, s ApplySet, members []member) (map[manifest.ID]metav1.ObjectMeta, error) {
+	groups := map[groupKey]schema.GroupKind{}
+	for _, m := range members {
+		groups[groupKey{resource: m.mapping.Resource, namespace: m.id.Namespace}] = m.id.GroupKind()
+	}
+	live := map[manifest.ID]metav1.ObjectMeta{}
+	for k, gk := range groups {
+		opts := metav1.ListOptions{LabelSelector: s.Selector(), Limit: listPageSize}
+		for {
+			list, err := c.Metadata.Resource(k.resource).Namespace(k.namespace).List(ctx, opts)
+			if err != nil {
+				return nil, fmt.Errorf("check %s in %q are gone: %w", kindString(gk), k.namespace, err)
+			}
+			for _, item := range list.Items {
+				live[manifest.ID{Group: gk.Group, Kind: gk.Kind, Namespace: item.Namespace, Name: item.Name}] = item.ObjectMeta
+			}
+			if list.Continue == "" {
+				break
+			}
+			opts.Continue = list.Continue
+		}
+	}
+	return live, nil
 }
 
 func (c *Client) deleteMember(ctx context.Context, m member) error {

@@ -83,10 +83,3 @@ func (l *Lines) Waiting(what string, done, total int, pending []string) {
 	l.lastWait = line
 	fmt.Fprintln(l.out, line)
 }
-
-// Discard drops all progress.
-type Discard struct{}
-
-func (Discard) Object(string, Action, string)      {}
-func (Discard) Step(string, ...any)                {}
-func (Discard) Waiting(string, int, int, []string) {}

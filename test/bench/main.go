@@ -32,6 +32,7 @@ type options struct {
 	kfdeploy, kubectl, kubeconfig string
 	sizes                         []int
 	concurrency                   int
+	passes                        int
 	work                          string
 }
 
@@ -44,6 +45,7 @@ func main() {
 	flag.StringVar(&sizes, "sizes", "1000,5000", "app sizes in objects")
 	flag.IntVar(&o.concurrency, "concurrency", 16, "concurrency of kfdeploy and of the client-go floor")
 	flag.StringVar(&o.work, "work", "_out/bench", "working directory")
+	flag.IntVar(&o.passes, "passes", 2, "passes over the clients, in alternating order; the best time counts")
 	flag.Parse()
 	for _, s := range strings.Split(sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -98,42 +100,86 @@ func run(ctx context.Context, o options) error {
 	return nil
 }
 
+// benchSize measures the three clients on n objects, each in a fresh namespace. With several
+// passes the order of the clients alternates (the cluster's controllers are still busy with the
+// previous client's objects for a while) and the best time of each counts.
 func benchSize(ctx context.Context, o options, n int) (map[string]measurement, error) {
 	res := map[string]measurement{}
-	stamp := strconv.FormatInt(time.Now().Unix()%100000, 10)
-
-	// The floor: the same objects, applied by a bare loop in this process.
-	floorNS := fmt.Sprintf("bench-floor-%d-%s", n, stamp)
-	objs := generateObjects(floorNS, n)
-	start := time.Now()
-	if err := ssaLoop(ctx, o, objs); err != nil {
-		return nil, fmt.Errorf("client-go loop: %w", err)
+	record := func(name string, m measurement) {
+		if prev, ok := res[name]; !ok || m.seconds < prev.seconds {
+			if prev.maxRSS > m.maxRSS {
+				m.maxRSS = prev.maxRSS
+			}
+			res[name] = m
+		} else if m.maxRSS > prev.maxRSS {
+			prev.maxRSS = m.maxRSS
+			res[name] = prev
+		}
 	}
-	res["client-go SSA loop (floor)"] = measurement{seconds: time.Since(start).Seconds()}
-
-	// kubectl, on the same objects written as one manifest file.
-	kubectlNS := fmt.Sprintf("bench-kubectl-%d-%s", n, stamp)
-	file := filepath.Join(o.work, kubectlNS+".yaml")
-	data, err := manifest.Encode(generateObjects(kubectlNS, n))
+	runners := []func(ns string) error{
+		func(ns string) error {
+			start := time.Now()
+			if err := ssaLoop(ctx, o, generateObjects(ns, n)); err != nil {
+				return fmt.Errorf("client-go loop: %w", err)
+			}
+			record("client-go SSA loop (floor)", measurement{seconds: time.Since(start).Seconds()})
+			return nil
+		},
+		func(ns string) error {
+			m, err := runKubectl(ctx, o, ns, n)
+			record("kubectl apply --server-side", m)
+			return err
+		},
+		func(ns string) error {
+			ms, err := runKfdeploy(ctx, o, ns, n)
+			for name, m := range ms {
+				record(name, m)
+			}
+			return err
+		},
+	}
+	cs, err := clientset(o.kubeconfig)
 	if err != nil {
 		return nil, err
 	}
+	for pass := 0; pass < o.passes; pass++ {
+		for k := range runners {
+			idx := k
+			if pass%2 == 1 {
+				idx = len(runners) - 1 - k
+			}
+			ns := fmt.Sprintf("bench-%d-%d-%d-%d", n, pass, idx, time.Now().Unix()%100000)
+			if err := runners[idx](ns); err != nil {
+				return nil, err
+			}
+			// kfdeploy deletes its own namespace (timed); the others are removed untimed.
+			_ = cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
+		}
+	}
+	return res, nil
+}
+
+func runKubectl(ctx context.Context, o options, ns string, n int) (measurement, error) {
+	file := filepath.Join(o.work, ns+".yaml")
+	data, err := manifest.Encode(generateObjects(ns, n))
+	if err != nil {
+		return measurement{}, err
+	}
 	if err := os.WriteFile(file, data, 0o644); err != nil {
-		return nil, err
+		return measurement{}, err
 	}
 	m, err := timed(ctx, "", o.kubectl, "--kubeconfig", o.kubeconfig, "apply", "--server-side", "--field-manager", "bench", "-f", file)
 	if err != nil {
-		return nil, fmt.Errorf("kubectl apply: %w", err)
+		return measurement{}, fmt.Errorf("kubectl apply: %w", err)
 	}
-	res["kubectl apply --server-side"] = m
+	return m, nil
+}
 
-	// kfdeploy, on an app whose component is the same objects as plain YAML.
-	appNS := fmt.Sprintf("bench-kfd-%d-%s", n, stamp)
-	appRoot := filepath.Join(o.work, appNS)
+// runKfdeploy applies, re-applies and deletes an app whose one component is the objects as
+// plain YAML.
+func runKfdeploy(ctx context.Context, o options, ns string, n int) (map[string]measurement, error) {
+	appRoot := filepath.Join(o.work, ns)
 	if err := os.RemoveAll(appRoot); err != nil {
-		return nil, err
-	}
-	if _, err := timed(ctx, "", o.kfdeploy, "init", filepath.Join(appRoot, "app"), "--platform", "none", "--namespace", appNS, "--components", "core"); err != nil {
 		return nil, err
 	}
 	appDir := filepath.Join(appRoot, "app")
@@ -141,15 +187,14 @@ func benchSize(ctx context.Context, o options, n int) (map[string]measurement, e
 	if err := os.MkdirAll(compDir, 0o755); err != nil {
 		return nil, err
 	}
-	data, err = manifest.Encode(generateObjects(appNS, n))
+	data, err := manifest.Encode(generateObjects(ns, n))
 	if err != nil {
 		return nil, err
 	}
 	if err := os.WriteFile(filepath.Join(compDir, "objects.yaml"), data, 0o644); err != nil {
 		return nil, err
 	}
-	// The bench app is the benchmark objects alone (the namespace among them).
-	app := fmt.Sprintf("apiVersion: kfdeploy.dev/v1alpha1\nkind: App\nmetadata:\n  name: app\nspec:\n  platform: none\n  namespace: %s\n  components:\n    - name: bench\n", appNS)
+	app := fmt.Sprintf("apiVersion: kfdeploy.dev/v1alpha1\nkind: App\nmetadata:\n  name: app\nspec:\n  platform: none\n  namespace: %s\n  components:\n    - name: bench\n", ns)
 	if err := os.WriteFile(filepath.Join(appDir, "app.yaml"), []byte(app), 0o644); err != nil {
 		return nil, err
 	}
@@ -160,24 +205,22 @@ func benchSize(ctx context.Context, o options, n int) (map[string]measurement, e
 	kfd := func(args ...string) (measurement, error) {
 		return timed(ctx, appDir, o.kfdeploy, append([]string{"--kubeconfig", o.kubeconfig}, args...)...)
 	}
+	res := map[string]measurement{}
 	// --wait=false: the floor and kubectl do not wait for readiness either; what waiting costs
 	// depends on the cluster's controllers, not on the client.
-	if res["kfdeploy apply"], err = kfd("apply", "--skip-preflight", "--wait=false", "--concurrency", conc); err != nil {
-		return nil, err
-	}
-	if res["kfdeploy apply (no-op)"], err = kfd("apply", "--skip-preflight", "--wait=false", "--concurrency", conc); err != nil {
-		return nil, err
-	}
-	if res["kfdeploy delete"], err = kfd("delete", "--yes", "--purge"); err != nil {
-		return nil, err
-	}
-	// Clean up the other two namespaces without timing it.
-	cs, err := clientset(o.kubeconfig)
-	if err != nil {
-		return nil, err
-	}
-	for _, ns := range []string{floorNS, kubectlNS} {
-		_ = cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
+	for _, step := range []struct {
+		name string
+		args []string
+	}{
+		{"kfdeploy apply", []string{"apply", "--skip-preflight", "--wait=false", "--concurrency", conc}},
+		{"kfdeploy apply (no-op)", []string{"apply", "--skip-preflight", "--wait=false", "--concurrency", conc}},
+		{"kfdeploy delete", []string{"delete", "--yes", "--purge", "--concurrency", conc}},
+	} {
+		m, err := kfd(step.args...)
+		if err != nil {
+			return res, err
+		}
+		res[step.name] = m
 	}
 	return res, nil
 }
