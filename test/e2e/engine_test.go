@@ -83,15 +83,23 @@ func removeComponent(t *testing.T, appDir, name string) {
 	}
 }
 
-func TestPruneAfterComponentRemoved(t *testing.T) {
-	e := newEnv(t)
-	ctx := context.Background()
+// appliedNotebookApp generates and applies core and jupyter, the notebook's claim bound to a PV
+// the test provides.
+func (e *env) appliedNotebookApp(t *testing.T) (string, string) {
+	t.Helper()
 	appDir, ns := e.newApp(t, "--components", "core,jupyter")
 	e.cleanupNamespace(t, ns)
 	setParams(t, appDir, "jupyter", map[string]any{"storageClass": "", "storageSize": "1Gi"})
 	e.createPV(t, ns+"-pv", "1Gi")
 	e.mustRun(t, appDir, "generate")
 	e.mustRun(t, appDir, "apply", "--skip-preflight")
+	return appDir, ns
+}
+
+func TestPruneAfterComponentRemoved(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	appDir, ns := e.appliedNotebookApp(t)
 
 	removeComponent(t, appDir, "jupyter")
 	e.mustRun(t, appDir, "generate")
@@ -235,12 +243,7 @@ func TestStuckFinalizerDeleteTimesOut(t *testing.T) {
 func TestConflictingFieldManager(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	appDir, ns := e.newApp(t, "--components", "core,jupyter")
-	e.cleanupNamespace(t, ns)
-	setParams(t, appDir, "jupyter", map[string]any{"storageClass": "", "storageSize": "1Gi"})
-	e.createPV(t, ns+"-pv", "1Gi")
-	e.mustRun(t, appDir, "generate")
-	e.mustRun(t, appDir, "apply", "--skip-preflight")
+	appDir, ns := e.appliedNotebookApp(t)
 
 	other := applyappsv1.Deployment("jupyter", ns).WithSpec(applyappsv1.DeploymentSpec().WithReplicas(3))
 	if _, err := e.kube.AppsV1().Deployments(ns).Apply(ctx, other, metav1.ApplyOptions{FieldManager: "ops-team", Force: true}); err != nil {
