@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/version"
@@ -113,8 +114,12 @@ func (c *Client) ServerVersion(ctx context.Context) (*version.Info, error) {
 	return &info, nil
 }
 
-// Unreachable explains a failed connection to the API server.
+// Unreachable explains a failed first contact with the API server: a server that answered but
+// refused the credentials is told apart from one that could not be reached.
 func Unreachable(host string, err error) error {
+	if apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err) {
+		return fmt.Errorf("the Kubernetes API server at %s refused the credentials: %s (check the user of the kubeconfig context: its token or client certificate may have expired)", host, err.Error())
+	}
 	reason := err.Error()
 	var urlErr *url.Error
 	var opErr *net.OpError
