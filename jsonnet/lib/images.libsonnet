@@ -3,7 +3,8 @@
 // with their upstream projects, and a test checks that the two agree.
 {
   // ambassador: Emissary-ingress (github.com/emissary-ingress/emissary), Ambassador's successor.
-  emissary: 'docker.io/emissaryingress/emissary:3.9.1',
+  // From v4 the project publishes on GHCR only, tagged without the leading v.
+  emissary: 'ghcr.io/emissary-ingress/emissary:4.1.0',
 
   // argo: Argo Workflows (github.com/argoproj/argo-workflows).
   argoController: 'quay.io/argoproj/workflow-controller:v3.5.12',
@@ -43,9 +44,8 @@
   mysql: 'docker.io/library/mysql:8.0.40',
 
   // modeldb: the Kubeflow Model Registry (github.com/kubeflow/model-registry), ModelDB's successor
-  // in Kubeflow, over ML Metadata (github.com/google/ml-metadata).
-  modelRegistry: 'docker.io/kubeflow/model-registry:v0.2.11',
-  mlMetadataServer: 'gcr.io/tfx-oss-public/ml_metadata_store_server:1.14.0',
+  // in Kubeflow; from v0.3 it keeps its data in MySQL itself (no ML Metadata server).
+  modelRegistry: 'ghcr.io/kubeflow/model-registry/server:v0.3.8',
 
   // tf-job-operator: Kubeflow Training Operator v1.7.0 (github.com/kubeflow/training-operator).
   trainingOperator: 'docker.io/kubeflow/training-operator:v1-855e096',
@@ -61,7 +61,7 @@
   spartakus: 'gcr.io/google_containers/spartakus-amd64:v1.1.0',
 
   // nvidia-device-plugin: NVIDIA device plugin (github.com/NVIDIA/k8s-device-plugin).
-  nvidiaDevicePlugin: 'nvcr.io/nvidia/k8s-device-plugin:v0.17.0',
+  nvidiaDevicePlugin: 'nvcr.io/nvidia/k8s-device-plugin:v0.20.0',
 
   // nfs-provisioner: NFS subdir external provisioner (github.com/kubernetes-sigs/nfs-subdir-external-provisioner).
   nfsProvisioner: 'registry.k8s.io/sig-storage/nfs-subdir-external-provisioner:v4.0.2',
