@@ -25,7 +25,10 @@ local serviceTypes = ['ClusterIP', 'NodePort', 'LoadBalancer'];
     externalIPs: { default: [], description: 'External IPs on which the gateway Service also accepts traffic' },
     defaultTimeoutMs: { default: 60000, description: "Response timeout (ms) of routes that set none themselves (Emissary's own default is 3000)" },
     cpu: { default: '200m', description: 'CPU request per replica' },
-    memory: { default: '300Mi', description: 'Memory request and limit per replica' },
+    memory: { default: '300Mi', description: 'Memory request per replica' },
+    // Envoy and Emissary's Python configuration compiler share the container; upstream's chart
+    // recommends 300Mi requested, 600Mi limit (charts/emissary-ingress/values.yaml@v4.1.0).
+    memoryLimit: { default: '600Mi', description: 'Memory limit per replica' },
   },
   render(p, env)::
     assert std.member(serviceTypes, p.serviceType) : 'ambassador: serviceType must be one of %s, got %s' % [std.join(', ', serviceTypes), p.serviceType];
@@ -106,7 +109,7 @@ local serviceTypes = ['ClusterIP', 'NodePort', 'LoadBalancer'];
             // Any non-empty value turns it on (cmd/entrypoint/helpers.go@v4.1.0, envbool).
             k.env('AMBASSADOR_SINGLE_NAMESPACE', 'true'),
           ],
-          resources: k.resources(p.cpu, p.memory),
+          resources: k.resources(p.cpu, p.memory, memoryLimit=p.memoryLimit),
           livenessProbe: k.httpProbe('/ambassador/v0/check_alive', 'admin', initialDelaySeconds=30, periodSeconds=10),
           readinessProbe: k.httpProbe('/ambassador/v0/check_ready', 'admin', initialDelaySeconds=10, periodSeconds=10),
           // Not read-only: Emissary writes its generated Envoy configuration, snapshots and

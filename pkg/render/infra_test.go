@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
@@ -248,6 +249,12 @@ func TestEmissaryDeployment(t *testing.T) {
 	}
 	if !listener {
 		t.Error("no Listener: Emissary v3+ listens on nothing without one")
+	}
+
+	// Envoy and the Python configuration compiler share the container; upstream recommends a
+	// 600Mi limit (charts/emissary-ingress/values.yaml@v4.1.0, resources).
+	if limit := c.Resources.Limits[corev1.ResourceMemory]; limit.Cmp(resource.MustParse("600Mi")) < 0 {
+		t.Errorf("memory limit %s, below upstream's recommended 600Mi", limit.String())
 	}
 
 	// The user 8888 exists in the image (docker/emissary/Dockerfile@v4.1.0, adduser --uid 8888
