@@ -193,6 +193,47 @@ func TestEmissaryModuleDefaultTimeout(t *testing.T) {
 	}
 }
 
+// TestEmissaryGatewayResources holds the Listener and Host against their v3alpha1 types
+// (pkg/api/getambassador.io/v3alpha1/crd_listener.go@v4.1.0: port and securityModel required,
+// protocol ∈ HTTP, HTTPS, …, securityModel ∈ XFP, SECURE, INSECURE, hostBinding.namespace.from ∈
+// SELF, ALL; crd_host.go@v4.1.0: requestPolicy.insecure.action ∈ Redirect, Reject, Route).
+// Without a Listener Emissary v3+ accepts no connection at all, and a Host that doesn't Route
+// insecure requests redirects every cleartext request to HTTPS, which nothing serves yet.
+func TestEmissaryGatewayResources(t *testing.T) {
+	var listeners, hosts int
+	for _, r := range emissaryResources(t)["ambassador"] {
+		where := fmt.Sprintf("%s %v", r["kind"], r["name"])
+		switch r["kind"] {
+		case "Listener":
+			listeners++
+			if !slices.Contains([]string{"HTTP", "HTTPS", "HTTPPROXY", "HTTPSPROXY", "TCP", "TLS", "UDP"}, fmt.Sprint(r["protocol"])) {
+				t.Errorf("%s: protocol %v", where, r["protocol"])
+			}
+			if !slices.Contains([]string{"XFP", "SECURE", "INSECURE"}, fmt.Sprint(r["securityModel"])) {
+				t.Errorf("%s: securityModel %v", where, r["securityModel"])
+			}
+			if _, ok := yamlNumber(r["port"]); !ok {
+				t.Errorf("%s: no port", where)
+			}
+			binding, _ := r["hostBinding"].(map[string]any)
+			ns, _ := binding["namespace"].(map[string]any)
+			if !slices.Contains([]string{"SELF", "ALL"}, fmt.Sprint(ns["from"])) {
+				t.Errorf("%s: hostBinding.namespace.from %v", where, ns["from"])
+			}
+		case "Host":
+			hosts++
+			policy, _ := r["requestPolicy"].(map[string]any)
+			insecure, _ := policy["insecure"].(map[string]any)
+			if insecure["action"] != "Route" {
+				t.Errorf("%s: requestPolicy.insecure.action %v; cleartext requests must be routed while no TLS is configured", where, insecure["action"])
+			}
+		}
+	}
+	if listeners == 0 || hosts == 0 {
+		t.Errorf("%d Listeners and %d Hosts; the gateway needs both", listeners, hosts)
+	}
+}
+
 // TestEmissaryDeployment holds the gateway against Emissary v4.1.0.
 func TestEmissaryDeployment(t *testing.T) {
 	objs := render(t, "ambassador", nil)
