@@ -32,9 +32,10 @@ local mysql = import 'kfdeploy/mysql.libsonnet';
       // Database metadb and user mlmd keep the names ML Metadata gave them, so a database made
       // by an earlier release stays in use: the registry's migrations adopt an ML Metadata
       // schema (CREATE TABLE IF NOT EXISTS, schema_version 10: internal/datastore/embedmd/mysql/
-      // migrations@v0.3.8). The server needs no particular authentication plugin: its driver
-      // (go-sql-driver/mysql v1.9.3, go.mod@v0.3.8) speaks caching_sha2_password, MySQL 8's
-      // default.
+      // migrations@v0.3.8), which is the schema the 1.14.0 sidecar wrote (ml_metadata/util/
+      // metadata_source_query_config.cc@v1.14.0). The server needs no particular
+      // authentication plugin: its driver (go-sql-driver/mysql v1.9.3, go.mod@v0.3.8) speaks
+      // caching_sha2_password, MySQL 8's default.
       mysql.server(db,
                    ns,
                    p.mysqlImage,

@@ -462,7 +462,8 @@ func TestModelRegistryServer(t *testing.T) {
 // (the option was removed there). The database and user keep the names an earlier release
 // created, so its data stays in use: the registry adopts an ML Metadata schema
 // (internal/datastore/embedmd/mysql/migrations/000001_create_artifact_table.up.sql@v0.3.8,
-// CREATE TABLE IF NOT EXISTS; 000018: schema_version 10).
+// CREATE TABLE IF NOT EXISTS; 000018: schema_version 10, the version of the ML Metadata 1.14.0
+// schema the v0.2 sidecar wrote: ml_metadata/util/metadata_source_query_config.cc@v1.14.0).
 func TestModelRegistryMySQL(t *testing.T) {
 	objs := render(t, "modeldb", nil)
 	var d appsv1.Deployment
