@@ -5,9 +5,11 @@
 // resources from the getambassador.io/config annotation of the namespace's Services (the way
 // Kubeflow v0.3 configured Ambassador). Each component annotates its own Service with its
 // Mapping, so routes come and go with the components, and no Emissary CRD (nor its conversion
-// webhook) is needed on the cluster. This component annotates its admin Service with the
-// Listener (plain HTTP on 8080, behind the Service's port 80), a catch-all Host that routes
-// cleartext requests, and a Module that turns off the diagnostics UI.
+// webhook) is needed on the cluster: Emissary v4 skips the kinds the API server doesn't serve
+// (cmd/entrypoint/interesting_types.go@v4.1.0) and validates annotations against the schemas
+// built into it (pkg/snapshot/v1/annotations.go@v4.1.0). This component annotates its admin
+// Service with the gateway's own resources: its Listeners (plain HTTP on 8080, behind the
+// Service's port 80), its Hosts (a catch-all that routes cleartext requests), and a Module.
 local images = import 'kfdeploy/images.libsonnet';
 local k = import 'kfdeploy/k.libsonnet';
 
@@ -21,8 +23,12 @@ local serviceTypes = ['ClusterIP', 'NodePort', 'LoadBalancer'];
     serviceType: { default: 'NodePort', description: 'Type of the gateway Service: ClusterIP, NodePort or LoadBalancer' },
     nodePort: { default: null, description: 'Node port of the gateway (30000-32767) for NodePort/LoadBalancer; null lets Kubernetes choose' },
     externalIPs: { default: [], description: 'External IPs on which the gateway Service also accepts traffic' },
+    defaultTimeoutMs: { default: 60000, description: "Response timeout (ms) of routes that set none themselves (Emissary's own default is 3000)" },
     cpu: { default: '200m', description: 'CPU request per replica' },
-    memory: { default: '300Mi', description: 'Memory request and limit per replica' },
+    memory: { default: '300Mi', description: 'Memory request per replica' },
+    // Envoy and Emissary's Python configuration compiler share the container; upstream's chart
+    // recommends 300Mi requested, 600Mi limit (charts/emissary-ingress/values.yaml@v4.1.0).
+    memoryLimit: { default: '600Mi', description: 'Memory limit per replica' },
   },
   render(p, env)::
     assert std.member(serviceTypes, p.serviceType) : 'ambassador: serviceType must be one of %s, got %s' % [std.join(', ', serviceTypes), p.serviceType];
@@ -31,18 +37,36 @@ local serviceTypes = ['ClusterIP', 'NodePort', 'LoadBalancer'];
     local name = 'ambassador';
     local labels = k.labels('ambassador');
     local selector = k.selector('ambassador');
-    local gateway = [
-      { apiVersion: 'getambassador.io/v3alpha1', kind: 'Listener', name: 'ambassador-http', port: 8080, protocol: 'HTTP', securityModel: 'XFP', hostBinding: { namespace: { from: 'SELF' } } },
-      { apiVersion: 'getambassador.io/v3alpha1', kind: 'Host', name: 'ambassador-any', hostname: '*', requestPolicy: { insecure: { action: 'Route' } } },
-      { apiVersion: 'getambassador.io/v3alpha1', kind: 'Module', name: 'ambassador', config: { diagnostics: { enabled: false } } },
+    assert std.isNumber(p.defaultTimeoutMs) && p.defaultTimeoutMs >= 0 : 'ambassador: defaultTimeoutMs must be a number of milliseconds (0: none), got %s' % [p.defaultTimeoutMs];
+    local v3 = { apiVersion: 'getambassador.io/v3alpha1' };
+    // Where Emissary accepts connections. A TLS Listener (protocol HTTPS, its own container
+    // and Service port) joins this list; hostBinding SELF binds the Hosts of this namespace.
+    local listeners = [
+      v3 { kind: 'Listener', name: 'ambassador-http', port: 8080, protocol: 'HTTP', securityModel: 'XFP', hostBinding: { namespace: { from: 'SELF' } } },
     ];
+    // Which host names are served and how. A Host with a hostname and tlsSecret joins this list
+    // for TLS; the catch-all below keeps routing cleartext requests for every other name.
+    local hosts = [
+      v3 { kind: 'Host', name: 'ambassador-any', hostname: '*', requestPolicy: { insecure: { action: 'Route' } } },
+    ];
+    local module = v3 {
+      kind: 'Module',
+      name: 'ambassador',
+      config: {
+        diagnostics: { enabled: false },
+        // Routes of the components set timeout_ms themselves (k.mapping); this covers any other.
+        cluster_request_timeout_ms: p.defaultTimeoutMs,
+      },
+    };
+    local gateway = listeners + hosts + [module];
     [
       k.serviceAccount(name, env.namespace, labels),
       // Emissary watches its own namespace only (AMBASSADOR_SINGLE_NAMESPACE): Services and
-      // Endpoints to route, Secrets for TLS certificates, its own resources if their CRDs exist.
+      // Endpoints to route, Secrets for TLS certificates, ConfigMaps, Ingresses, its own
+      // resources if their CRDs exist (cmd/entrypoint/interesting_types.go@v4.1.0). Which kinds
+      // exist it learns from discovery, which needs no grant; it reads no CRDs.
       k.role(name, env.namespace, [
         k.rule([''], ['services', 'endpoints', 'secrets', 'configmaps'], k.read),
-        k.rule(['discovery.k8s.io'], ['endpointslices'], k.read),
         k.rule(['networking.k8s.io'], ['ingresses'], k.read),
         k.rule(['networking.k8s.io'], ['ingresses/status'], ['update']),
         k.rule(['getambassador.io'], ['*'], k.read + ['update', 'patch']),
@@ -50,11 +74,6 @@ local serviceTypes = ['ClusterIP', 'NodePort', 'LoadBalancer'];
         k.rule([''], ['namespaces'], ['get'], resourceNames=[env.namespace]),
       ], labels),
       k.roleBinding(name, env.namespace, name, [name], labels),
-      // Cluster scope, read-only: Emissary looks up which getambassador.io CRDs exist, and
-      // CustomResourceDefinitions are cluster-scoped objects that no Role can grant.
-      k.clusterAccess(name, env.namespace, [
-        k.rule(['apiextensions.k8s.io'], ['customresourcedefinitions'], k.read),
-      ], labels),
       k.service(name, env.namespace, selector, [
         { name: 'http', port: 80, targetPort: 'http' } + (if p.nodePort != null then { nodePort: p.nodePort } else {}),
       ], p.serviceType, labels) + {
@@ -87,15 +106,15 @@ local serviceTypes = ['ClusterIP', 'NodePort', 'LoadBalancer'];
           ],
           env: [
             k.fieldEnv('AMBASSADOR_NAMESPACE', 'metadata.namespace'),
+            // Any non-empty value turns it on (cmd/entrypoint/helpers.go@v4.1.0, envbool).
             k.env('AMBASSADOR_SINGLE_NAMESPACE', 'true'),
-            // No usage reports to the vendor (Kubeflow's own reporting is the spartakus component).
-            k.env('SCOUT_DISABLE', '1'),
           ],
-          resources: k.resources(p.cpu, p.memory),
+          resources: k.resources(p.cpu, p.memory, memoryLimit=p.memoryLimit),
           livenessProbe: k.httpProbe('/ambassador/v0/check_alive', 'admin', initialDelaySeconds=30, periodSeconds=10),
           readinessProbe: k.httpProbe('/ambassador/v0/check_ready', 'admin', initialDelaySeconds=10, periodSeconds=10),
           // Not read-only: Emissary writes its generated Envoy configuration, snapshots and
-          // bootstrap file under /ambassador in the image at run time.
+          // bootstrap file under /ambassador in the image at run time, and HOME is /tmp/ambassador
+          // (docker/emissary/Dockerfile@v4.1.0). 8888 is the image's ambassador user.
           securityContext: k.securityContext(runAsUser=8888, readOnlyRoot=false),
         }],
       }, replicas=p.replicas, labels=labels),

@@ -42,17 +42,21 @@ local reclaimPolicies = ['Delete', 'Retain'];
       },
       k.serviceAccount(name, ns, labels),
       // Cluster scope is required: PersistentVolumes and StorageClasses are cluster-scoped, and
-      // the claims to serve may be in any namespace.
+      // the claims to serve may be in any namespace. Upstream also grants reading nodes
+      // (deploy/rbac.yaml@nfs-subdir-external-provisioner-4.0.18): the library reads the node a
+      // claim was scheduled to, which only WaitForFirstConsumer classes set; this class binds
+      // Immediate.
       k.clusterAccess(name, ns, [
         k.rule([''], ['persistentvolumes'], ['get', 'list', 'watch', 'create', 'delete']),
         k.rule([''], ['persistentvolumeclaims'], ['get', 'list', 'watch', 'update']),
         k.rule(['storage.k8s.io'], ['storageclasses'], k.read),
         k.rule([''], ['events'], ['create', 'update', 'patch']),
       ], labels),
-      // Leader election, in this namespace only.
+      // Leader election, in this namespace only. v4.0.2 is built on
+      // sig-storage-lib-external-provisioner v6.0.0 (go.mod@v4.0.2), whose controller locks an
+      // Endpoints object (controller/controller.go, resourcelock "endpoints"), not a Lease.
       k.role(name, ns, [
         k.rule([''], ['endpoints'], ['get', 'list', 'watch', 'create', 'update', 'patch']),
-        k.rule(['coordination.k8s.io'], ['leases'], ['get', 'create', 'update']),
       ], labels),
       k.roleBinding(name, ns, name, [name], labels),
       k.deployment(name, ns, selector, {

@@ -1,6 +1,8 @@
 // spartakus: anonymous usage reporting, as in Kubeflow v0.3 - off unless enabled: true. The
 // volunteer periodically sends the Kubernetes version and the count and kind of nodes (no names,
-// no workloads) under a random ID generated for this app.
+// no workloads) under a random ID generated for this app. The Spartakus project is retired
+// (github.com/kubernetes-retired/spartakus, last release v1.1.0 of March 2017, last commit
+// December 2018); the component stays for v0.3 parity and stays off unless asked for.
 local images = import 'kfdeploy/images.libsonnet';
 local k = import 'kfdeploy/k.libsonnet';
 
@@ -22,8 +24,10 @@ local k = import 'kfdeploy/k.libsonnet';
       local selector = k.selector('spartakus', name);
       [
         k.serviceAccount(name, ns, labels),
-        // Cluster scope, read-only: the report counts the cluster's nodes (cluster-scoped objects).
-        k.clusterAccess(name, ns, [k.rule([''], ['nodes'], ['get', 'list'])], labels),
+        // Cluster scope, read-only: the report lists the cluster's nodes (cluster-scoped objects;
+        // pkg/volunteer/kubernetes.go@v1.1.0 lists them and reads the server version, which
+        // every client may).
+        k.clusterAccess(name, ns, [k.rule([''], ['nodes'], ['list'])], labels),
         k.passwordSecret(name, ns, { 'reporting-id': env.secrets.reportingId }, labels),
         k.deployment(name, ns, selector, {
           serviceAccountName: name,

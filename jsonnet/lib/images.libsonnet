@@ -3,7 +3,9 @@
 // with their upstream projects, and a test checks that the two agree.
 {
   // ambassador: Emissary-ingress (github.com/emissary-ingress/emissary), Ambassador's successor.
-  emissary: 'docker.io/emissaryingress/emissary:3.9.1',
+  // From v4 the project publishes on GHCR only, tagged without the leading v
+  // (charts/emissary-ingress/values.yaml and build-aux/charts.mk at v4.1.0).
+  emissary: 'ghcr.io/emissary-ingress/emissary:4.1.0',
 
   // argo: Argo Workflows (github.com/argoproj/argo-workflows).
   argoController: 'quay.io/argoproj/workflow-controller:v3.5.12',
@@ -43,9 +45,9 @@
   mysql: 'docker.io/library/mysql:8.0.40',
 
   // modeldb: the Kubeflow Model Registry (github.com/kubeflow/model-registry), ModelDB's successor
-  // in Kubeflow, over ML Metadata (github.com/google/ml-metadata).
-  modelRegistry: 'docker.io/kubeflow/model-registry:v0.2.11',
-  mlMetadataServer: 'gcr.io/tfx-oss-public/ml_metadata_store_server:1.14.0',
+  // in Kubeflow; from v0.3 it keeps its data in MySQL itself (no ML Metadata server).
+  // manifests/kustomize/base/kustomization.yaml@v0.3.8.
+  modelRegistry: 'ghcr.io/kubeflow/model-registry/server:v0.3.8',
 
   // tf-job-operator: Kubeflow Training Operator v1.7.0 (github.com/kubeflow/training-operator).
   trainingOperator: 'docker.io/kubeflow/training-operator:v1-855e096',
@@ -58,11 +60,14 @@
   k8sDashboardMetricsScraper: 'docker.io/kubernetesui/metrics-scraper:v1.0.8',
 
   // spartakus: Spartakus usage reporting (github.com/kubernetes-retired/spartakus), as Kubeflow v0.3 used it.
+  // Retired; v1.1.0 (March 2017) is its last release, built by its Makefile@v1.1.0.
   spartakus: 'gcr.io/google_containers/spartakus-amd64:v1.1.0',
 
   // nvidia-device-plugin: NVIDIA device plugin (github.com/NVIDIA/k8s-device-plugin).
-  nvidiaDevicePlugin: 'nvcr.io/nvidia/k8s-device-plugin:v0.17.0',
+  // deployments/static/nvidia-device-plugin.yml@v0.20.0.
+  nvidiaDevicePlugin: 'nvcr.io/nvidia/k8s-device-plugin:v0.20.0',
 
   // nfs-provisioner: NFS subdir external provisioner (github.com/kubernetes-sigs/nfs-subdir-external-provisioner).
+  // Still the newest image: deploy/deployment.yaml@nfs-subdir-external-provisioner-4.0.18.
   nfsProvisioner: 'registry.k8s.io/sig-storage/nfs-subdir-external-provisioner:v4.0.2',
 }

@@ -245,17 +245,28 @@
   // A Mapping from a URL prefix to a Service of the namespace. rewrite: null keeps Emissary's
   // default (the prefix becomes '/'); '' forwards the path unchanged. scheme 'https' makes
   // Emissary originate TLS to backends that only speak HTTPS.
-  mapping(name, prefix, service, namespace, port, rewrite=null, websocket=false, timeoutMs=null, scheme='http'):: {
-    apiVersion: 'getambassador.io/v3alpha1',
-    kind: 'Mapping',
-    name: name,
-    hostname: '*',
-    prefix: prefix,
-    service: (if scheme == 'https' then 'https://' else '') + service + '.' + namespace + ':' + port,
-    [if rewrite != null then 'rewrite']: rewrite,
-    [if websocket then 'allow_upgrade']: ['websocket'],
-    [if timeoutMs != null then 'timeout_ms']: timeoutMs,
-  },
+  //
+  // Timeouts: a Mapping without timeout_ms gets Emissary's 3 s for the whole response, which cuts
+  // streams and slow requests, so every route says its own. Ordinary routes: 60 s per response.
+  // Routes that carry long-lived connections (websocket, or stream: server-sent events, log and
+  // watch streams) get no response timeout (0 turns Envoy's off) and are bounded by an idle timeout
+  // of one hour instead (Envoy's own stream idle default is 5 minutes). timeoutMs and
+  // idleTimeoutMs override these.
+  mapping(name, prefix, service, namespace, port, rewrite=null, websocket=false, timeoutMs=null, scheme='http', stream=false, idleTimeoutMs=null)::
+    local longLived = websocket || stream;
+    local idle = if idleTimeoutMs != null then idleTimeoutMs else if longLived then 3600000 else null;
+    {
+      apiVersion: 'getambassador.io/v3alpha1',
+      kind: 'Mapping',
+      name: name,
+      hostname: '*',
+      prefix: prefix,
+      service: (if scheme == 'https' then 'https://' else '') + service + '.' + namespace + ':' + port,
+      [if rewrite != null then 'rewrite']: rewrite,
+      [if websocket then 'allow_upgrade']: ['websocket'],
+      timeout_ms: if timeoutMs != null then timeoutMs else if longLived then 0 else 60000,
+      [if idle != null then 'idle_timeout_ms']: idle,
+    },
 
   // The annotation carrying Emissary resources (Mappings, Listeners, Hosts, Modules).
   ambassadorConfig(resources):: {

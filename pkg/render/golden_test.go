@@ -285,9 +285,11 @@ func TestParamChanges(t *testing.T) {
 		{"argo", nil, map[string]any{"authMode": "sso"}, []string{
 			`Deployment.apps/argo-server:` + spec + `.args[2]`,
 		}},
-		{"nvidia-device-plugin", nil, map[string]any{"nodeSelector": map[string]any{"accelerator": "nvidia"}}, []string{
-			`DaemonSet.apps/nvidia-device-plugin:spec.template.spec.nodeSelector.accelerator`,
-			`DaemonSet.apps/nvidia-device-plugin:spec.template.spec.nodeSelector["nvidia.com/gpu.present"]`,
+		{"nvidia-device-plugin", nil, map[string]any{"nodeSelector": map[string]any{"nvidia.com/gpu.present": "true"}}, []string{
+			`DaemonSet.apps/nvidia-device-plugin:spec.template.spec.nodeSelector`,
+		}},
+		{"nvidia-device-plugin", nil, map[string]any{"runtimeClassName": "nvidia"}, []string{
+			`DaemonSet.apps/nvidia-device-plugin:spec.template.spec.runtimeClassName`,
 		}},
 		{"nfs-provisioner", nil, map[string]any{"server": "192.0.2.20"}, []string{
 			`Deployment.apps/nfs-provisioner:` + spec + `.env[1].value`,
