@@ -42,8 +42,10 @@ local k = import 'kfdeploy/k.libsonnet';
           // The image's entrypoint passes -html-static-dir and -plugins-dir (Dockerfile@v0.45.0).
           // In-cluster mode: every request is made with the token the user signs in with (the
           // service account's token only builds the cluster's address and CA). There are no
-          // plugins to reload, so the plugin watcher is off.
-          args: ['-in-cluster', '-base-url=/tfjobs', '-watch-plugins-changes=false'],
+          // plugins to reload, so the plugin watcher is off. The context is named (as the chart
+          // does) so that Headlamp doesn't read kube-system/kubeadm-config with its own account
+          // to derive a name (deriveInClusterName in backend/pkg/kubeconfig/kubeconfig.go).
+          args: ['-in-cluster', '-in-cluster-context-name=main', '-base-url=/tfjobs', '-watch-plugins-changes=false'],
           env: [
             // Headlamp creates its user-plugins and kubeconfigs directories under the user
             // config directory at start; on the scratch volume, not the read-only root.

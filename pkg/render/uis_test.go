@@ -439,7 +439,7 @@ func TestJupyterHubImages(t *testing.T) {
 // tf-job-dashboard (Headlamp)
 
 // Flags Headlamp defines (backend/pkg/config/config.go@v0.45.0) that the component may pass.
-var headlampFlags = map[string]bool{"in-cluster": true, "base-url": true, "watch-plugins-changes": true, "plugins-dir": true, "html-static-dir": true}
+var headlampFlags = map[string]bool{"in-cluster": true, "in-cluster-context-name": true, "base-url": true, "watch-plugins-changes": true, "plugins-dir": true, "html-static-dir": true}
 
 // TestHeadlampStaticCopy: Headlamp rewrites index.html for the base URL at every start and exits
 // when it cannot. Up to v0.29 it wrote into the static directory of the image; from v0.30.0 it
@@ -493,6 +493,14 @@ func TestHeadlampInCluster(t *testing.T) {
 	}
 	if _, ok := args["in-cluster"]; !ok {
 		t.Error("Headlamp not in in-cluster mode")
+	}
+	// Without a context name Headlamp reads kube-system/kubeadm-config with its own account,
+	// which has no permissions (deriveInClusterName, backend/pkg/kubeconfig/kubeconfig.go@v0.45.0).
+	if args["in-cluster-context-name"] == "" {
+		t.Error("no -in-cluster-context-name: Headlamp would read kube-system/kubeadm-config without permission")
+	}
+	if _, ok := args["unsafe-use-service-account-token"]; ok {
+		t.Error("Headlamp would act for every user with its own account")
 	}
 	mappings := uisMappings(t, objs)
 	if len(mappings) != 1 {
