@@ -39,16 +39,31 @@ local k = import 'kfdeploy/k.libsonnet';
         containers: [{
           name: 'headlamp',
           image: p.image,
-          args: ['-in-cluster', '-plugins-dir=/headlamp/plugins', '-base-url=/tfjobs'],
+          // The image's entrypoint passes -html-static-dir and -plugins-dir (Dockerfile@v0.45.0).
+          // In-cluster mode: every request is made with the token the user signs in with (the
+          // service account's token only builds the cluster's address and CA). There are no
+          // plugins to reload, so the plugin watcher is off. The context is named (as the chart
+          // does) so that Headlamp doesn't read kube-system/kubeadm-config with its own account
+          // to derive a name (deriveInClusterName in backend/pkg/kubeconfig/kubeconfig.go).
+          args: ['-in-cluster', '-in-cluster-context-name=main', '-base-url=/tfjobs', '-watch-plugins-changes=false'],
+          env: [
+            // Headlamp creates its user-plugins and kubeconfigs directories under the user
+            // config directory at start; on the scratch volume, not the read-only root.
+            k.env('XDG_CONFIG_HOME', '/tmp/.config'),
+          ],
           ports: [{ name: 'http', containerPort: 4466 }],
           resources: k.resources('50m', '128Mi', memoryLimit='256Mi'),
           readinessProbe: k.httpProbe('/tfjobs/', 'http'),
           livenessProbe: k.httpProbe('/tfjobs/', 'http', initialDelaySeconds=15, periodSeconds=30),
-          // Headlamp's image user (headlamp, 100:101).
+          // Headlamp's image user (headlamp, 100:101). The root filesystem stays read-only: at
+          // start Headlamp copies its static directory into a new directory under the temporary
+          // directory and rewrites index.html there for the base URL (copyStaticFiles and
+          // baseURLReplace in backend/cmd/headlamp.go@v0.45.0), and it stops if it cannot. /tmp
+          // is an emptyDir large enough for that copy; each container restart adds one more.
           securityContext: k.securityContext(runAsUser=100, runAsGroup=101),
           volumeMounts: [k.tmpMount],
         }],
-        volumes: [k.tmpVolume],
+        volumes: [k.emptyDir('tmp', sizeLimit='1Gi')],
       }, labels=labels),
     ],
 }

@@ -12,13 +12,16 @@
   argoServer: 'quay.io/argoproj/argocli:v3.5.12',
   argoExecutor: 'quay.io/argoproj/argoexec:v3.5.12',
 
-  // centraldashboard: Kubeflow Central Dashboard (github.com/kubeflow/kubeflow, components/centraldashboard).
-  centralDashboard: 'docker.io/kubeflownotebookswg/centraldashboard:v1.9.0',
+  // centraldashboard: Kubeflow Central Dashboard, moved to github.com/kubeflow/dashboard
+  // (components/centraldashboard/manifests/kustomize/base/kustomization.yaml@v2.0.0).
+  centralDashboard: 'ghcr.io/kubeflow/dashboard/dashboard:v2.0.0',
 
   // jupyterhub: Zero to JupyterHub images (github.com/jupyterhub/zero-to-jupyterhub-k8s,
   // github.com/jupyterhub/configurable-http-proxy); notebooks from github.com/jupyter/docker-stacks.
-  jupyterhub: 'quay.io/jupyterhub/k8s-hub:4.1.0',
-  configurableHttpProxy: 'quay.io/jupyterhub/configurable-http-proxy:4.6.3',
+  // Zero to JupyterHub 4.4.0: JupyterHub 5.5.0, KubeSpawner 7.0.0, jupyterhub-idle-culler 1.4.0
+  // (images/hub/requirements.txt@4.4.0); the proxy tag is the chart's (jupyterhub/values.yaml@4.4.0).
+  jupyterhub: 'quay.io/jupyterhub/k8s-hub:4.4.0',
+  configurableHttpProxy: 'quay.io/jupyterhub/configurable-http-proxy:5.2.0',
   notebookScipy: 'quay.io/jupyter/scipy-notebook:2024-12-09',
   notebookTensorflow: 'quay.io/jupyter/tensorflow-notebook:2024-12-09',
   notebookPytorch: 'quay.io/jupyter/pytorch-notebook:2024-12-09',
@@ -53,11 +56,16 @@
   trainingOperator: 'docker.io/kubeflow/training-operator:v1-855e096',
 
   // tf-job-dashboard: Headlamp (github.com/kubernetes-sigs/headlamp), a Kubernetes SIG UI project.
-  headlamp: 'ghcr.io/headlamp-k8s/headlamp:v0.26.0',
+  // The image keeps its name under the new organisation
+  // (charts/headlamp/tests/expected_templates/default.yaml@v0.45.0).
+  headlamp: 'ghcr.io/headlamp-k8s/headlamp:v0.45.0',
 
-  // k8s-dashboard: Kubernetes Dashboard (github.com/kubernetes/dashboard).
-  k8sDashboard: 'docker.io/kubernetesui/dashboard:v2.7.0',
-  k8sDashboardMetricsScraper: 'docker.io/kubernetesui/metrics-scraper:v1.0.8',
+  // k8s-dashboard: Kubernetes Dashboard 7 (github.com/kubernetes/dashboard), one image per module
+  // (charts/kubernetes-dashboard/values.yaml@kubernetes-dashboard-7.13.0).
+  k8sDashboardWeb: 'docker.io/kubernetesui/dashboard-web:1.7.0',
+  k8sDashboardApi: 'docker.io/kubernetesui/dashboard-api:1.13.0',
+  k8sDashboardAuth: 'docker.io/kubernetesui/dashboard-auth:1.3.0',
+  k8sDashboardMetricsScraper: 'docker.io/kubernetesui/dashboard-metrics-scraper:1.2.2',
 
   // spartakus: Spartakus usage reporting (github.com/kubernetes-retired/spartakus), as Kubeflow v0.3 used it.
   // Retired; v1.1.0 (March 2017) is its last release, built by its Makefile@v1.1.0.

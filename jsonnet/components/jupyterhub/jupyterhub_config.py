@@ -21,11 +21,44 @@ c.JupyterHub.cleanup_servers = False  # notebook servers outlive hub restarts
 c.ConfigurableHTTPProxy.should_start = False
 c.ConfigurableHTTPProxy.api_url = "http://%s.%s.svc:8001" % (settings["proxyApiService"], namespace)
 
-# Users sign in with any user name and the shared password that kfdeploy generated.
+# Users sign in with any user name and the shared password that kfdeploy generated
+# (SharedPasswordAuthenticator, JupyterHub 5.3 and later). The user names in adminUsers sign in
+# with the separate admin password instead, which must be at least 32 characters long
+# (jupyterhub/authenticators/shared.py); it is set only when there are admin users, since the
+# authenticator warns about an admin password without them.
 c.JupyterHub.authenticator_class = "shared-password"
 c.SharedPasswordAuthenticator.user_password = os.environ["KFDEPLOY_USER_PASSWORD"]
 c.Authenticator.allow_all = True
 c.Authenticator.admin_users = set(settings["adminUsers"])
+if settings["adminUsers"]:
+    c.SharedPasswordAuthenticator.admin_password = os.environ["KFDEPLOY_ADMIN_PASSWORD"]
+
+# The idle culler stops notebook servers that have been idle for cull.timeout seconds, so that
+# their pods - and the GPUs they hold - are released. It runs as a hub-managed service (the hub
+# starts it and hands it an API token) with only the scopes it needs.
+cull = settings["cull"]
+if cull["enabled"]:
+    c.JupyterHub.services = [
+        {
+            "name": "jupyterhub-idle-culler",
+            "command": [
+                "python3",
+                "-m",
+                "jupyterhub_idle_culler",
+                "--url=http://127.0.0.1:8081/hub/api",
+                "--timeout=%d" % cull["timeout"],
+                "--cull-every=%d" % cull["every"],
+                "--max-age=%d" % cull["maxAge"],
+            ],
+        }
+    ]
+    c.JupyterHub.load_roles = [
+        {
+            "name": "jupyterhub-idle-culler",
+            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+            "services": ["jupyterhub-idle-culler"],
+        }
+    ]
 
 # Each user's notebook server is a pod of this namespace with a volume of its own.
 c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"

@@ -2,7 +2,9 @@
 // spawns one notebook pod per user with KubeSpawner, from profiles that set the image, CPU,
 // memory and nvidia.com/gpu count; each user gets a PersistentVolumeClaim of their own. The
 // configurable-http-proxy Deployment serves the users (Service tf-hub-lb, routed at /hub/ and
-// /user/). Users sign in with the shared password kfdeploy generates.
+// /user/). Users sign in with the shared password kfdeploy generates; admin users with a separate
+// generated admin password. The idle culler (a hub-managed service) stops idle notebook servers so
+// that their GPUs are released.
 local images = import 'kfdeploy/images.libsonnet';
 local k = import 'kfdeploy/k.libsonnet';
 
@@ -23,13 +25,21 @@ local k = import 'kfdeploy/k.libsonnet';
     storageSize: { default: '10Gi', description: "Size of each user's notebook volume" },
     storageClass: { default: null, description: "StorageClass of the user volumes and the hub's database volume (null: cluster default; '': pre-created PVs only)" },
     hubStorageSize: { default: '1Gi', description: "Size of the hub's database volume" },
-    adminUsers: { default: [], description: 'User names with JupyterHub admin rights' },
+    adminUsers: { default: [], description: 'User names with JupyterHub admin rights; they sign in with the generated adminPassword' },
+    cullIdle: { default: true, description: 'Stop notebook servers that have been idle for cullTimeout seconds (jupyterhub-idle-culler)' },
+    cullTimeout: { default: 3600, description: 'Seconds without activity after which a notebook server is stopped' },
+    cullEvery: { default: 600, description: 'Seconds between two checks for idle servers' },
+    cullMaxAge: { default: 0, description: 'Seconds after which a server is stopped even if active (0: no limit)' },
   },
   secrets: {
     userPassword: { description: 'Shared password users sign in to JupyterHub with (any user name)' },
+    adminPassword: { description: 'Password the adminUsers sign in to JupyterHub with' },
     proxyToken: { description: 'Token the hub uses to configure the proxy' },
   },
   render(p, env)::
+    local seconds(name, min) =
+      assert std.isNumber(p[name]) && std.floor(p[name]) == p[name] && p[name] >= min : 'jupyterhub: %s must be a whole number of seconds >= %d, got %s' % [name, min, p[name]];
+      p[name];
     local ns = env.namespace;
     local labels = k.labels('jupyterhub', 'tf-hub');
     local selector = k.selector('jupyterhub', 'tf-hub');
@@ -49,6 +59,7 @@ local k = import 'kfdeploy/k.libsonnet';
         storageSize: p.storageSize,
         storageClass: p.storageClass,
         userPodLabels: { 'app.kubernetes.io/part-of': 'kubeflow', 'app.kubernetes.io/component': 'jupyterhub-user' },
+        cull: { enabled: p.cullIdle, timeout: seconds('cullTimeout', 60), every: seconds('cullEvery', 10), maxAge: seconds('cullMaxAge', 0) },
       }),
     };
     [
@@ -61,6 +72,7 @@ local k = import 'kfdeploy/k.libsonnet';
       k.serviceAccount('jupyterhub-user', ns, labels, automount=false),
       k.passwordSecret('jupyterhub', ns, {
         'user-password': env.secrets.userPassword,
+        'admin-password': env.secrets.adminPassword,
         'proxy-token': env.secrets.proxyToken,
       }, labels),
       k.configMap('jupyterhub-config', ns, config, labels),
@@ -76,12 +88,15 @@ local k = import 'kfdeploy/k.libsonnet';
                       containers: [{
                         name: 'hub',
                         image: p.hubImage,
-                        command: ['jupyterhub', '--config', configDir + '/jupyterhub_config.py'],
+                        // args, not command: the image's entrypoint (tini) stays PID 1 and reaps the
+                        // idle culler the hub runs as a child process.
+                        args: ['jupyterhub', '--config', configDir + '/jupyterhub_config.py'],
                         ports: [{ name: 'hub', containerPort: 8081 }],
                         env: [
                           k.fieldEnv('POD_NAMESPACE', 'metadata.namespace'),
                           k.secretEnv('CONFIGPROXY_AUTH_TOKEN', 'jupyterhub', 'proxy-token'),
                           k.secretEnv('KFDEPLOY_USER_PASSWORD', 'jupyterhub', 'user-password'),
+                          k.secretEnv('KFDEPLOY_ADMIN_PASSWORD', 'jupyterhub', 'admin-password'),
                         ],
                         resources: k.resources('100m', '512Mi'),
                         readinessProbe: k.httpProbe('/hub/health', 'hub', initialDelaySeconds=5, periodSeconds=10),
