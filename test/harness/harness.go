@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,6 +29,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 )
 
 // Options configure a Harness.
@@ -58,6 +60,7 @@ type Harness struct {
 	procs     []*Process
 	programs  []*running
 	forwards  map[string]*forwarder // by listen address
+	direct    map[string]bool       // ClusterIP:port the processes serve themselves
 	hosts     []string              // hosts files to keep current
 	hostsBody string
 	closed    bool
@@ -217,11 +220,29 @@ func (h *Harness) ensureForward(listen, target, what string) error {
 	}
 	f, err := startForwarder(listen, target)
 	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			_, port, _ := net.SplitHostPort(listen)
+			return fmt.Errorf("harness: service %s: %w: a process listening on the wildcard address at port %s holds that port on every loopback address; move it by flag (Program.Args and Program.Ports)", what, err, port)
+		}
 		return fmt.Errorf("harness: service %s: %w", what, err)
 	}
 	h.forwards[listen] = f
 	h.opts.Logf("harness: forwarding %s (service %s) to %s", listen, what, target)
 	return nil
+}
+
+// noteDirect logs once that a Service port is served by the process itself.
+func (h *Harness) noteDirect(listen, svc, prog string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.direct == nil {
+		h.direct = map[string]bool{}
+	}
+	if h.direct[listen] {
+		return
+	}
+	h.direct[listen] = true
+	h.opts.Logf("harness: %s (service %s) is the port %s listens on itself: no forwarder (the program must listen on the wildcard address)", listen, svc, prog)
 }
 
 // ScaleDown scales the workload of every started program to 0 replicas again
@@ -242,24 +263,33 @@ func (h *Harness) ScaleDown(ctx context.Context) error {
 
 func (h *Harness) scaleToZero(ctx context.Context, p Program) error {
 	kind, name := p.workload()
-	var err error
-	var sc *autoscalingScale
-	switch kind {
-	case "StatefulSet":
-		sc, err = getScale(ctx, h.kube.AppsV1().StatefulSets(p.Namespace), name)
-	default:
-		sc, err = getScale(ctx, h.kube.AppsV1().Deployments(p.Namespace), name)
+	var c scaler = h.kube.AppsV1().Deployments(p.Namespace)
+	if kind == "StatefulSet" {
+		c = h.kube.AppsV1().StatefulSets(p.Namespace)
 	}
+	// Through the scale subresource: a later server-side apply of the
+	// rendered replica count does not conflict with it. The controllers
+	// update the object all the time: retry on conflicts.
+	var from int32
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		sc, err := c.GetScale(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		from = sc.Spec.Replicas
+		if from == 0 {
+			return nil
+		}
+		sc.Spec.Replicas = 0
+		_, err = c.UpdateScale(ctx, name, sc, metav1.UpdateOptions{})
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("harness: scale %s %s/%s to 0: %w", kind, p.Namespace, name, err)
 	}
-	if sc.replicas == 0 {
-		return nil
+	if from != 0 {
+		h.opts.Logf("harness: scaled %s %s/%s from %d to 0 replicas", kind, p.Namespace, name, from)
 	}
-	if err := sc.set(ctx, 0); err != nil {
-		return fmt.Errorf("harness: scale %s %s/%s to 0: %w", kind, p.Namespace, name, err)
-	}
-	h.opts.Logf("harness: scaled %s %s/%s from %d to 0 replicas", kind, p.Namespace, name, sc.replicas)
 	return nil
 }
 
@@ -279,7 +309,7 @@ func (h *Harness) resyncLoop(ctx context.Context) {
 		if err := h.forwardServices(ctx); err != nil && ctx.Err() == nil {
 			h.opts.Logf("harness: %v", err)
 		}
-		if err := h.ScaleDown(ctx); err != nil && ctx.Err() == nil && !apierrors.IsNotFound(errors.Unwrap(err)) {
+		if err := h.ScaleDown(ctx); err != nil && ctx.Err() == nil {
 			h.opts.Logf("harness: %v", err)
 		}
 	}
@@ -401,6 +431,14 @@ func (h *Harness) forwardServices(ctx context.Context) error {
 				}
 				listen := net.JoinHostPort(ip.String(), strconv.Itoa(int(sp.Port)))
 				target := net.JoinHostPort("127.0.0.1", strconv.Itoa(int(local)))
+				if local == sp.Port {
+					// Same port: a process listening on the wildcard address
+					// (the usual ":PORT") already receives ClusterIP:PORT, all
+					// of 127.0.0.0/8 being local; a forwarder could not even
+					// bind it (the wildcard listener holds the port).
+					h.noteDirect(listen, ns+"/"+s.Name, r.prog.Name)
+					continue
+				}
 				if err := h.ensureForward(listen, target, ns+"/"+s.Name); err != nil {
 					errs = append(errs, err)
 				}
@@ -414,26 +452,6 @@ func (h *Harness) forwardServices(ctx context.Context) error {
 type scaler interface {
 	GetScale(ctx context.Context, name string, opts metav1.GetOptions) (*autoscalingv1.Scale, error)
 	UpdateScale(ctx context.Context, name string, scale *autoscalingv1.Scale, opts metav1.UpdateOptions) (*autoscalingv1.Scale, error)
-}
-
-type autoscalingScale struct {
-	client   scaler
-	scale    *autoscalingv1.Scale
-	replicas int32
-}
-
-func getScale(ctx context.Context, c scaler, name string) (*autoscalingScale, error) {
-	sc, err := c.GetScale(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return nil, err
-	}
-	return &autoscalingScale{client: c, scale: sc, replicas: sc.Spec.Replicas}, nil
-}
-
-func (s *autoscalingScale) set(ctx context.Context, n int32) error {
-	s.scale.Spec.Replicas = n
-	_, err := s.client.UpdateScale(ctx, s.scale.Name, s.scale, metav1.UpdateOptions{})
-	return err
 }
 
 // workloadTemplate reads the pod template of the program's workload.

@@ -95,22 +95,46 @@ func TestSandbox(t *testing.T) {
 	}
 	marker := filepath.Join(os.TempDir(), "harness-sandbox-"+strconv.Itoa(os.Getpid()))
 	t.Cleanup(func() { os.Remove(marker) })
-	script := sandboxScript(hosts, []string{dir}, []bind{{src: vol, dst: "/tmp/app/config-dir"}})
-	// The program: reads the hosts file, the bound volume, a file of the kept
-	// directory, and writes into the private /tmp.
-	prog := `cat /etc/hosts; cat /tmp/app/config-dir/config; echo; cat "$1/vol/config"; echo; touch "$2"; ls /tmp/app`
+	box := &sandbox{hostsFile: hosts, work: dir, keep: []string{dir}}
+	// Under the private /tmp; in a missing directory of /etc (overlaid); as
+	// a file in a missing directory; a path directly under / cannot be.
+	for _, b := range []struct {
+		src, dst string
+		file     bool
+		want     bool
+	}{
+		{vol, "/tmp/app/config-dir", false, true},
+		{vol, "/etc/harness-test-" + strconv.Itoa(os.Getpid()) + "/conf.d", false, true},
+		{filepath.Join(vol, "config"), "/etc/harness-test-" + strconv.Itoa(os.Getpid()) + "/one/config", true, true},
+		{vol, "/harness-test-" + strconv.Itoa(os.Getpid()), false, false},
+	} {
+		if got := box.plan(b.src, b.dst, b.file); got != b.want {
+			t.Errorf("plan %s: %v, want %v", b.dst, got, b.want)
+		}
+	}
+	if len(box.overlays) != 1 || box.overlays[0] != "/etc" {
+		t.Errorf("overlays %v, want [/etc]", box.overlays)
+	}
+	script := box.script()
+	etc := "/etc/harness-test-" + strconv.Itoa(os.Getpid())
+	// The program: reads the hosts file, the bound volumes, a file of the
+	// kept directory, and writes into the private /tmp.
+	prog := `cat /etc/hosts; cat /tmp/app/config-dir/config; echo; cat "$1/vol/config"; echo; cat "$3/conf.d/config" "$3/one/config"; echo; touch "$2"; ls /tmp/app`
 	out, err := exec.Command("unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "sh",
-		"/bin/sh", "-c", prog, "sh", dir, marker).CombinedOutput()
+		"/bin/sh", "-c", prog, "sh", dir, marker, etc).CombinedOutput()
 	if err != nil {
 		t.Fatalf("sandbox: %v\n%s\nscript:\n%s", err, out, script)
 	}
-	for _, want := range []string{"db.ns.svc.cluster.local", "mounted\nmounted\n", "config-dir"} {
+	for _, want := range []string{"db.ns.svc.cluster.local", "mounted\nmounted\nmountedmounted\n", "config-dir"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("sandbox output lacks %q:\n%s", want, out)
 		}
 	}
 	if _, err := os.Stat(marker); err == nil {
 		t.Errorf("%s was written to the host's /tmp, not the private one", marker)
+	}
+	if _, err := os.Stat(etc); err == nil {
+		t.Errorf("%s was created on the host, not in the overlay", etc)
 	}
 	if b, _ := os.ReadFile("/etc/hosts"); strings.Contains(string(b), "db.ns.svc.cluster.local") {
 		t.Error("the host's /etc/hosts changed")

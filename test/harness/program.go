@@ -154,7 +154,11 @@ func (h *Harness) Start(ctx context.Context, p Program) (*Process, error) {
 	}
 	// Volumes: materialise the mounted ones; map mount paths to them.
 	rewrites := []bind{{src: filepath.Join(dir, "serviceaccount"), dst: ServiceAccountDir}}
-	var binds []bind
+	box := &sandbox{work: dir}
+	// The in-cluster ServiceAccount files, for programs that read them by
+	// path (e.g. the namespace file); without KUBERNETES_SERVICE_HOST no
+	// client takes them for an in-cluster config.
+	box.plan(filepath.Join(dir, "serviceaccount"), ServiceAccountDir, false)
 	vols := map[string]corev1.Volume{}
 	for _, v := range tpl.Spec.Volumes {
 		vols[v.Name] = v
@@ -181,8 +185,15 @@ func (h *Harness) Start(ctx context.Context, p Program) (*Process, error) {
 			src = filepath.Join(vdir, filepath.Clean("/"+m.SubPath))
 		}
 		rewrites = append(rewrites, bind{src: src, dst: m.MountPath})
-		if m.SubPath == "" && canBind(m.MountPath) {
-			binds = append(binds, bind{src: src, dst: m.MountPath})
+		st, err := os.Stat(src)
+		if err != nil {
+			// A subPath the volume does not have: the kubelet creates it.
+			if err := os.MkdirAll(src, 0o755); err != nil {
+				return fail(err)
+			}
+		}
+		if !box.plan(src, m.MountPath, err == nil && !st.IsDir()) {
+			h.opts.Logf("harness: %s: volume %s is not mounted at %s (only args and env naming it are rewritten to %s)", p.Name, m.Name, m.MountPath, src)
 		}
 	}
 
@@ -219,7 +230,7 @@ func (h *Harness) Start(ctx context.Context, p Program) (*Process, error) {
 		"HOME=" + filepath.Join(dir, "home"),
 	}
 	for _, kv := range env {
-		if !unset[kv[0]] && kv[0] != "KUBECONFIG" && p.Env[kv[0]] == "" {
+		if _, override := p.Env[kv[0]]; !unset[kv[0]] && !override && kv[0] != "KUBECONFIG" {
 			procEnv = append(procEnv, kv[0]+"="+rewritePaths(kv[1], rewrites))
 		}
 	}
@@ -235,16 +246,17 @@ func (h *Harness) Start(ctx context.Context, p Program) (*Process, error) {
 	if err := os.WriteFile(hosts, []byte(body), 0o644); err != nil {
 		return fail(err)
 	}
-	keep := []string{dir}
+	box.hostsFile = hosts
+	box.keep = []string{dir}
 	if bin, err := filepath.Abs(p.Binary); err == nil {
-		keep = append(keep, filepath.Dir(bin))
+		box.keep = append(box.keep, filepath.Dir(bin))
 	}
-	script := sandboxScript(hosts, keep, binds)
+	script := box.script()
 	argv := append([]string{p.Binary}, args...)
 	cmd := exec.Command(unshare, append([]string{"--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "sh"}, argv...)...)
 	cmd.Env = procEnv
 	cmd.Dir = dir
-	if c.WorkingDir != "" && canBind(c.WorkingDir) {
+	if st, err := os.Stat(c.WorkingDir); c.WorkingDir != "" && err == nil && st.IsDir() {
 		cmd.Dir = c.WorkingDir
 	}
 	proc := &Process{Name: p.Name, Dir: dir, LogPath: filepath.Join(dir, p.Name+".log"), Argv: argv}
