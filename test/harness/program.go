@@ -240,6 +240,10 @@ func (h *Harness) Start(ctx context.Context, p Program) (*Process, error) {
 	}
 
 	hosts := filepath.Join(dir, "hosts")
+	// Services created since the last resync (e.g. just applied).
+	if err := h.refreshHosts(ctx); err != nil {
+		return fail(err)
+	}
 	h.mu.Lock()
 	body := h.hostsBody
 	h.mu.Unlock()
