@@ -77,7 +77,8 @@ func (f *fakeCluster) control(t *testing.T, by map[string]behaviour) {
 					}
 					if status := b(t, f, obj); status != nil {
 						obj.Object["status"] = status
-						if _, err := f.dyn.Resource(gvr).Namespace(testNS).Update(ctx, obj, metav1.UpdateOptions{}); err != nil {
+						// The run may have finished and deleted it already, as with a real controller.
+						if _, err := f.dyn.Resource(gvr).Namespace(testNS).Update(ctx, obj, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) {
 							t.Errorf("fake controller: update %s: %v", obj.GetName(), err)
 						}
 					}
