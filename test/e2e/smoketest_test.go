@@ -1,0 +1,116 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// testReport is the -o json document of `kfdeploy test`.
+type testReport struct {
+	Passed  bool `json:"passed"`
+	Run     string
+	Results []struct {
+		Workload string `json:"workload"`
+		Status   string `json:"status"`
+		Reason   string `json:"reason"`
+		Object   string `json:"object"`
+		Cleanup  string `json:"cleanup"`
+	} `json:"results"`
+	Summary struct {
+		Passed, Failed, Skipped int
+	} `json:"summary"`
+}
+
+func parseTestReport(t *testing.T, r result) testReport {
+	t.Helper()
+	var rep testReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("parse kfdeploy test -o json: %v\n%s", err, r.stdout)
+	}
+	return rep
+}
+
+// TestSmokeTestSkipsMissingComponents: an app without tf-job-operator, argo and katib has
+// nothing to test; every workload is skipped and the command passes.
+func TestSmokeTestSkipsMissingComponents(t *testing.T) {
+	e := newEnv(t)
+	appDir, ns := e.newApp(t, "--components", "core")
+	e.cleanupNamespace(t, ns)
+	e.mustRun(t, appDir, "generate")
+	e.mustRun(t, appDir, "apply", "--skip-preflight")
+
+	rep := parseTestReport(t, e.mustRun(t, appDir, "test", "-o", "json"))
+	if !rep.Passed || rep.Summary.Skipped != 3 || rep.Summary.Passed+rep.Summary.Failed != 0 {
+		t.Fatalf("want 3 skipped and passed, got %+v", rep)
+	}
+	for _, r := range rep.Results {
+		if !strings.HasPrefix(r.Reason, "the app has no ") || r.Object != "" {
+			t.Errorf("%s: %+v", r.Workload, r)
+		}
+	}
+	text := e.mustRun(t, appDir, "test")
+	if !strings.Contains(text.stdout, "0 passed, 0 failed, 3 skipped") {
+		t.Errorf("text summary: %s", text.stdout)
+	}
+}
+
+// TestSmokeTestTimesOutWithoutOperator: the local cluster runs no training operator (its pod is
+// simulated), so no TFJob pod ever appears; the test fails within --timeout, says what it waited
+// for, and deletes its TFJob.
+func TestSmokeTestTimesOutWithoutOperator(t *testing.T) {
+	e := newEnv(t)
+	appDir, ns := e.newApp(t, "--components", "core,tf-job-operator")
+	e.cleanupNamespace(t, ns)
+	e.mustRun(t, appDir, "generate")
+	e.mustRun(t, appDir, "apply", "--skip-preflight")
+	t.Cleanup(func() { e.run(t, appDir, "delete", "--yes") })
+
+	r := e.run(t, appDir, "test", "--timeout", "8s", "-o", "json")
+	wantExit(t, r, 1)
+	rep := parseTestReport(t, r)
+	if rep.Passed || rep.Summary.Failed != 1 || rep.Summary.Skipped != 2 {
+		t.Fatalf("want tfjob failed and 2 skipped, got %+v", rep)
+	}
+	var tfjob string
+	for _, res := range rep.Results {
+		if res.Workload != "tfjob" {
+			continue
+		}
+		tfjob = res.Object
+		for _, w := range []string{"timed out after 8s waiting for TFJob " + ns + "/kfdeploy-test-tfjob-", "no pods were created: is the tf-job-operator controller running?"} {
+			if !strings.Contains(res.Reason, w) {
+				t.Errorf("reason %q lacks %q", res.Reason, w)
+			}
+		}
+		if res.Cleanup != "deleted" {
+			t.Errorf("cleanup %q, want deleted", res.Cleanup)
+		}
+	}
+	if !strings.Contains(r.stderr, "test of app app in namespace "+ns+" failed: tfjob (tf-job-operator)") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Errorf("stderr should be one line naming the failed workload: %q", r.stderr)
+	}
+
+	// The TFJob is gone (it has no finalizer; deletion is immediate).
+	tfjobs := schema.GroupVersionResource{Group: "kubeflow.org", Version: "v1", Resource: "tfjobs"}
+	list, err := e.dyn.Resource(tfjobs).Namespace(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "kfdeploy.dev/test=true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) != 0 {
+		t.Errorf("the test left %s behind: %d TFJobs labelled kfdeploy.dev/test", tfjob, len(list.Items))
+	}
+
+	// --keep leaves the workload; the next run removes it.
+	kept := parseTestReport(t, e.run(t, appDir, "test", "--timeout", "3s", "--keep", "-o", "json"))
+	next := e.run(t, appDir, "test", "--timeout", "3s")
+	if !strings.Contains(next.stdout, "removed leftover TFJob "+ns+"/kfdeploy-test-tfjob-"+kept.Run) {
+		t.Errorf("the next run did not remove the kept TFJob of run %s:\n%s", kept.Run, next.stdout)
+	}
+}
