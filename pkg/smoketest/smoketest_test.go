@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -404,18 +405,51 @@ func TestRunLeavesOtherAppsAlone(t *testing.T) {
 	}
 }
 
-func TestExperimentNeedsInjectionLabel(t *testing.T) {
+// katibWebhook is Katib's pod webhook as the cluster has it, with the namespace selector of
+// Katib's own manifests or none (a release that picks trial pods by their owners).
+func katibWebhook(selector *metav1.LabelSelector) *admissionregistrationv1.MutatingWebhookConfiguration {
+	return &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "katib.kubeflow.org"},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{{
+			Name:              "mutator.pod.katib.kubeflow.org",
+			ClientConfig:      admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{Name: "katib-controller", Namespace: testNS}},
+			Rules:             []admissionregistrationv1.RuleWithOperations{{Rule: admissionregistrationv1.Rule{Resources: []string{"pods"}}}},
+			NamespaceSelector: selector,
+		}},
+	}
+}
+
+func TestExperimentNeedsNamespaceTheWebhookSees(t *testing.T) {
 	f := newFakeCluster(t, nil)
+	if _, err := f.typed.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(context.Background(),
+		katibWebhook(&metav1.LabelSelector{MatchLabels: katibLabels}), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	rep, err := Run(context.Background(), f.clients, options("katib"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := result(t, rep, "experiment")
-	if r.Status != Failed || !strings.Contains(r.Reason, "lacks the label katib.kubeflow.org/metrics-collector-injection=enabled") || r.Cleanup != "" {
+	if r.Status != Failed || !strings.Contains(r.Reason, "selects namespaces by katib.kubeflow.org/metrics-collector-injection=enabled, which namespace kf does not match") || r.Cleanup != "" {
 		t.Errorf("want a failure naming the namespace label, nothing created; got %+v", r)
 	}
 	if list, _ := f.dyn.Resource(Experiments).Namespace(testNS).List(context.Background(), metav1.ListOptions{}); len(list.Items) != 0 {
 		t.Errorf("an experiment was created: %v", list.Items)
+	}
+}
+
+func TestExperimentRunsWhenWebhookSelectsByOwner(t *testing.T) {
+	f := newFakeCluster(t, nil)
+	if _, err := f.typed.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(context.Background(), katibWebhook(nil), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.control(t, map[string]behaviour{"Experiment": experimentSucceeds})
+	rep, err := Run(context.Background(), f.clients, options("katib"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := result(t, rep, "experiment"); r.Status != Passed {
+		t.Errorf("want passed, got %+v", r)
 	}
 }
 

@@ -6,9 +6,11 @@ import (
 	"slices"
 	"strings"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
@@ -22,7 +24,8 @@ var (
 // workloadComponents maps each workload to the component it tests, in report order.
 var workloadComponents = map[string]string{"tfjob": "tf-job-operator", "workflow": "argo", "experiment": "katib"}
 
-// Katib's metrics collector is injected only into pods of namespaces with this label.
+// Katib's metrics collector is injected, in Katib's own manifests, only into pods of namespaces
+// with this label.
 const katibInjectionLabel = "katib.kubeflow.org/metrics-collector-injection"
 
 // experimentTrials is how many trials the Katib experiment runs.
@@ -57,7 +60,7 @@ func Workloads(opts Options) []Workload {
 	ws := []Workload{
 		{Name: "tfjob", Kind: "TFJob", Resource: TFJobs, Judge: judgeTFJob},
 		{Name: "workflow", Kind: "Workflow", Resource: Workflows, Judge: judgeWorkflow},
-		{Name: "experiment", Kind: "Experiment", Resource: Experiments, Judge: judgeExperiment, Precheck: katibNamespaceLabelled},
+		{Name: "experiment", Kind: "Experiment", Resource: Experiments, Judge: judgeExperiment, Precheck: katibInjects},
 	}
 	for i := range ws {
 		w := &ws[i]
@@ -297,15 +300,41 @@ func katibLacksRandom(params map[string]any) string {
 	return "the app's katib component offers no random suggestion service (parameter suggestions); the experiment uses random search"
 }
 
-// katibNamespaceLabelled fails early when Katib would not inject its metrics collector into the
-// trials' pods: no metric would ever be reported.
-func katibNamespaceLabelled(ctx context.Context, c Clients, opts Options) error {
+// katibInjects fails early when Katib's pod webhook, which injects the metrics collector into
+// trial pods, would not see the namespace's pods: no metric would ever be reported. Katib
+// releases differ in how the webhook picks pods (a namespace label, or the pods' owners), so
+// the live webhook's namespaceSelector is what counts. When the webhooks cannot be read, the
+// run goes ahead and the experiment's own status tells.
+func katibInjects(ctx context.Context, c Clients, opts Options) error {
+	configs, err := c.Typed.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil
+	}
 	ns, err := c.Typed.CoreV1().Namespaces().Get(ctx, opts.Namespace, metav1.GetOptions{})
 	if err != nil {
 		return fmt.Errorf("read namespace %s: %w", opts.Namespace, err)
 	}
-	if ns.Labels[katibInjectionLabel] != "enabled" {
-		return fmt.Errorf("namespace %s lacks the label %s=enabled, so Katib would collect no metrics from trials: set it with the core component's namespaceLabels parameter and apply", opts.Namespace, katibInjectionLabel)
+	for _, cfg := range configs.Items {
+		for _, wh := range cfg.Webhooks {
+			svc := wh.ClientConfig.Service
+			if svc == nil || svc.Namespace != opts.Namespace || !strings.HasPrefix(svc.Name, "katib") || !mutatesPods(wh.Rules) || wh.NamespaceSelector == nil {
+				continue
+			}
+			sel, err := metav1.LabelSelectorAsSelector(wh.NamespaceSelector)
+			if err != nil || sel.Matches(labels.Set(ns.Labels)) {
+				continue
+			}
+			return fmt.Errorf("Katib's pod webhook %s selects namespaces by %s, which namespace %s does not match, so no metric of a trial would be collected: label the namespace (the core component's namespaceLabels parameter, e.g. %s: enabled) and apply", wh.Name, sel, opts.Namespace, katibInjectionLabel)
+		}
 	}
 	return nil
+}
+
+func mutatesPods(rules []admissionregistrationv1.RuleWithOperations) bool {
+	for _, r := range rules {
+		if slices.Contains(r.Resources, "pods") || slices.Contains(r.Resources, "*") {
+			return true
+		}
+	}
+	return false
 }
