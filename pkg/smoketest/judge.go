@@ -144,7 +144,7 @@ func judgeExperiment(obj *unstructured.Unstructured, pods []corev1.Pod) Verdict 
 	if _, ok := trueCondition(conds, "Succeeded"); ok {
 		succeeded, _, _ := unstructured.NestedInt64(obj.Object, "status", "trialsSucceeded")
 		if succeeded < experimentTrials {
-			return Verdict{Done: true, Reason: fmt.Sprintf("the experiment ended with %d of %d trials succeeded (%s)", succeeded, experimentTrials, counts)}
+			return Verdict{Done: true, Reason: joinReasons(fmt.Sprintf("the experiment ended with %d of %d trials succeeded (%s)", succeeded, experimentTrials, counts), terminationMessages(pods, false))}
 		}
 		best, ok := optimalMetric(obj, "accuracy")
 		if !ok {
