@@ -7,10 +7,31 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
+
+var tfjobsResource = schema.GroupVersionResource{Group: "kubeflow.org", Version: "v1", Resource: "tfjobs"}
+
+// appWithTFJobs applies core and tf-job-operator; TFJobs are admitted on the CRD schema alone
+// where the component has a webhook (no operator serves it here).
+func (e *env) appWithTFJobs(t *testing.T) (string, string) {
+	t.Helper()
+	appDir, ns := e.newApp(t, "--components", "core,tf-job-operator")
+	e.cleanupNamespace(t, ns)
+	if r := e.run(t, appDir, "param", "set", "tf-job-operator", "webhookFailurePolicy", "Ignore"); r.code != 0 && !strings.Contains(r.stderr, "has no parameter") {
+		t.Fatalf("param set: %s", r.stderr)
+	}
+	e.mustRun(t, appDir, "generate")
+	e.mustRun(t, appDir, "apply", "--skip-preflight")
+	t.Cleanup(func() { e.run(t, appDir, "delete", "--yes") })
+	return appDir, ns
+}
 
 // testReport is the -o json document of `kfdeploy test`.
 type testReport struct {
@@ -66,16 +87,7 @@ func TestSmokeTestSkipsMissingComponents(t *testing.T) {
 // for, and deletes its TFJob.
 func TestSmokeTestTimesOutWithoutOperator(t *testing.T) {
 	e := newEnv(t)
-	appDir, ns := e.newApp(t, "--components", "core,tf-job-operator")
-	e.cleanupNamespace(t, ns)
-	// No operator serves its webhook here: where the component has one, let the API server
-	// admit TFJobs on the CRD schema alone, so that the TFJob is created and waited for.
-	if r := e.run(t, appDir, "param", "set", "tf-job-operator", "webhookFailurePolicy", "Ignore"); r.code != 0 && !strings.Contains(r.stderr, "has no parameter") {
-		t.Fatalf("param set: %s", r.stderr)
-	}
-	e.mustRun(t, appDir, "generate")
-	e.mustRun(t, appDir, "apply", "--skip-preflight")
-	t.Cleanup(func() { e.run(t, appDir, "delete", "--yes") })
+	appDir, ns := e.appWithTFJobs(t)
 
 	r := e.run(t, appDir, "test", "--timeout", "8s", "-o", "json")
 	wantExit(t, r, 1)
@@ -103,8 +115,7 @@ func TestSmokeTestTimesOutWithoutOperator(t *testing.T) {
 	}
 
 	// The TFJob is gone (it has no finalizer; deletion is immediate).
-	tfjobs := schema.GroupVersionResource{Group: "kubeflow.org", Version: "v1", Resource: "tfjobs"}
-	list, err := e.dyn.Resource(tfjobs).Namespace(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "kfdeploy.dev/test=true"})
+	list, err := e.dyn.Resource(tfjobsResource).Namespace(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "kfdeploy.dev/test=true"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,5 +128,79 @@ func TestSmokeTestTimesOutWithoutOperator(t *testing.T) {
 	next := e.run(t, appDir, "test", "--timeout", "3s")
 	if !strings.Contains(next.stdout, "removed leftover TFJob "+ns+"/kfdeploy-test-tfjob-"+kept.Run) {
 		t.Errorf("the next run did not remove the kept TFJob of run %s:\n%s", kept.Run, next.stdout)
+	}
+}
+
+// TestSmokeTestReportsTheSchedulersMessage: the test plays the training operator's part of
+// creating the worker's pod from the TFJob (nothing else of the operator is needed for this);
+// the real scheduler refuses it for want of GPUs, and `kfdeploy test` fails with the scheduler's
+// own message. The pod goes with the TFJob (owner reference) when the run cleans up.
+func TestSmokeTestReportsTheSchedulersMessage(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	appDir, ns := e.appWithTFJobs(t)
+
+	run := e.start(t, appDir, "test", "--gpus", "2", "--pending-timeout", "0s", "--timeout", "2m", "-o", "json")
+	var tfjob *unstructured.Unstructured
+	eventually(t, time.Minute, "kfdeploy test creates its TFJob", func(ctx context.Context) (bool, error) {
+		list, err := e.dyn.Resource(tfjobsResource).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: "kfdeploy.dev/test=true"})
+		if err != nil || len(list.Items) == 0 {
+			return false, err
+		}
+		tfjob = &list.Items[0]
+		return true, nil
+	})
+	pod := workerPod(t, tfjob)
+	if _, err := e.kube.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create the worker pod as the operator would: %v", err)
+	}
+
+	code, stdout, stderr := run.wait(t)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; stderr %s", code, stderr)
+	}
+	rep := parseTestReport(t, result{stdout: stdout})
+	for _, res := range rep.Results {
+		if res.Workload != "tfjob" {
+			continue
+		}
+		for _, w := range []string{"pod " + pod.Name + " is Pending: 0/7 nodes are available", "Insufficient nvidia.com/gpu"} {
+			if res.Status != "failed" || !strings.Contains(res.Reason, w) {
+				t.Errorf("tfjob: %s %q, want failed naming %q", res.Status, res.Reason, w)
+			}
+		}
+		if res.Cleanup != "deleted" {
+			t.Errorf("cleanup %q, want deleted", res.Cleanup)
+		}
+	}
+	eventually(t, time.Minute, "the worker pod is garbage-collected with its TFJob", func(ctx context.Context) (bool, error) {
+		_, err := e.kube.CoreV1().Pods(ns).Get(ctx, pod.Name, metav1.GetOptions{})
+		return isGone(err)
+	})
+}
+
+// workerPod is the pod the training operator makes of a TFJob's Worker template: the template's
+// labels and spec, owned by the TFJob.
+func workerPod(t *testing.T, tfjob *unstructured.Unstructured) *corev1.Pod {
+	t.Helper()
+	raw, found, err := unstructured.NestedMap(tfjob.Object, "spec", "tfReplicaSpecs", "Worker", "template")
+	if err != nil || !found {
+		t.Fatalf("TFJob %s has no Worker template: %v", tfjob.GetName(), err)
+	}
+	var tmpl corev1.PodTemplateSpec
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &tmpl); err != nil {
+		t.Fatalf("decode the Worker template: %v", err)
+	}
+	controller := true
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      tfjob.GetName() + "-worker-0",
+			Namespace: tfjob.GetNamespace(),
+			Labels:    tmpl.Labels,
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: "kubeflow.org/v1", Kind: "TFJob", Name: tfjob.GetName(), UID: tfjob.GetUID(), Controller: &controller,
+			}},
+		},
+		Spec: tmpl.Spec,
 	}
 }
