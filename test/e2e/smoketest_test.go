@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -202,5 +203,35 @@ func workerPod(t *testing.T, tfjob *unstructured.Unstructured) *corev1.Pod {
 			}},
 		},
 		Spec: tmpl.Spec,
+	}
+}
+
+// TestSmokeTestCleansUpOnInterrupt: Ctrl-C while waiting still deletes the TFJob, and the exit
+// status says interrupted.
+func TestSmokeTestCleansUpOnInterrupt(t *testing.T) {
+	e := newEnv(t)
+	appDir, ns := e.appWithTFJobs(t)
+
+	run := e.start(t, appDir, "test", "--timeout", "2m")
+	eventually(t, time.Minute, "kfdeploy test creates its TFJob", func(ctx context.Context) (bool, error) {
+		list, err := e.dyn.Resource(tfjobsResource).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: "kfdeploy.dev/test=true"})
+		return err == nil && len(list.Items) > 0, err
+	})
+	if err := run.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, _ := run.wait(t)
+	if code != 130 {
+		t.Errorf("exit %d after Ctrl-C, want 130", code)
+	}
+	if !strings.Contains(stdout, "interrupted while waiting for TFJob "+ns+"/kfdeploy-test-tfjob-") {
+		t.Errorf("the report does not say the run was interrupted:\n%s", stdout)
+	}
+	list, err := e.dyn.Resource(tfjobsResource).Namespace(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "kfdeploy.dev/test=true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) != 0 {
+		t.Errorf("Ctrl-C left %d TFJobs behind", len(list.Items))
 	}
 }
