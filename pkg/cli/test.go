@@ -135,6 +135,11 @@ func writeTestTable(w io.Writer, rep *smoketest.Report) error {
 			return err
 		}
 	}
+	if rep.LeftoverError != "" {
+		if _, err := fmt.Fprintf(w, "warning: leftovers of earlier runs: %s\n", rep.LeftoverError); err != nil {
+			return err
+		}
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "WORKLOAD\tCOMPONENT\tSTATUS\tTIME\tRESULT")
 	var notes []string

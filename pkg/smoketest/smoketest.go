@@ -127,8 +127,10 @@ type Report struct {
 	Summary   Summary  `json:"summary"`
 	// Leftovers are workloads of earlier runs (kept, or interrupted before cleanup) that this run
 	// removed.
-	Leftovers       []string `json:"leftovers"`
-	DurationSeconds float64  `json:"durationSeconds"`
+	Leftovers []string `json:"leftovers"`
+	// LeftoverError says why some leftovers could not be listed or removed; the run went on.
+	LeftoverError   string  `json:"leftoverError,omitempty"`
+	DurationSeconds float64 `json:"durationSeconds"`
 }
 
 // Summary counts the results.
@@ -159,7 +161,7 @@ func Run(ctx context.Context, c Clients, opts Options) (*Report, error) {
 	rep.Leftovers = append(rep.Leftovers, left...)
 	if err != nil && ctx.Err() == nil {
 		// Not fatal: the run itself does not depend on it.
-		rep.Leftovers = append(rep.Leftovers, "error: "+err.Error())
+		rep.LeftoverError = err.Error()
 	}
 
 	runCtx, cancel := context.WithTimeout(ctx, opts.Timeout)

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 )
 
 const testNS = "kf"
@@ -494,5 +495,27 @@ func TestValidate(t *testing.T) {
 	if o := options(); o.Validate() != nil {
 		err := o.Validate()
 		t.Errorf("valid options: %v", err)
+	}
+}
+
+func TestRunGoesOnWhenLeftoversCannotBeListed(t *testing.T) {
+	f := newFakeCluster(t, nil)
+	// Only the run's list by label is refused; the stand-in controller lists without one.
+	f.dyn.PrependReactor("list", "tfjobs", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		if action.(k8stesting.ListAction).GetListRestrictions().Labels.Empty() {
+			return false, nil, nil
+		}
+		return true, nil, apierrors.NewForbidden(TFJobs.GroupResource(), "", errors.New("no list"))
+	})
+	f.control(t, map[string]behaviour{"TFJob": tfJobSucceeds})
+	rep, err := Run(context.Background(), f.clients, options("tf-job-operator"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(rep.LeftoverError, "list earlier test TFJobs in kf") || len(rep.Leftovers) != 0 {
+		t.Errorf("leftovers %v, error %q", rep.Leftovers, rep.LeftoverError)
+	}
+	if r := result(t, rep, "tfjob"); r.Status != Passed {
+		t.Errorf("the run should go on: %+v", r)
 	}
 }
