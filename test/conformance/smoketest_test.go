@@ -6,6 +6,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -65,33 +67,31 @@ func (r smokeReport) status(workload string) (string, string) {
 	return "", ""
 }
 
-// TestSmokeTestWithRealControllers: with the real training operator, Argo and Katib, `kfdeploy
-// test` passes; with a GPU request larger than any node, its TFJob fails naming the scheduler's
-// message and the other workloads still pass; nothing is left behind.
+// TestSmokeTestWithRealControllers: with the real programs of the components whose starters
+// exist (smokeStarters), `kfdeploy test` passes, the other components reported skipped; with a
+// GPU request larger than any node, its TFJob fails naming the scheduler's message while the
+// other workloads still pass; nothing is left behind.
 func TestSmokeTestWithRealControllers(t *testing.T) {
 	starters := smokeStarters()
-	var missing []string
+	var have, missing []string
 	for _, c := range smokeComponents {
 		if starters[c] == nil {
 			missing = append(missing, c)
+		} else {
+			have = append(have, c)
 		}
 	}
-	if len(missing) > 0 {
+	if len(have) == 0 {
 		t.Skipf("waits for the harness starters of %s (real controllers in place of their Deployments): register them in smokeStarters", strings.Join(missing, ", "))
+	}
+	if len(missing) > 0 {
+		t.Logf("not covered until their starters exist: %s", strings.Join(missing, ", "))
 	}
 
 	e := newEnv(t)
 	ctx := context.Background()
-	app := e.NewFullApp(t, "smoke")
-	// Katib's own manifests inject the metrics collector only in namespaces with this label; a
-	// Katib that picks trial pods by their owners ignores it.
-	e.MustRun(t, app.Dir, "param", "set", "core", "namespaceLabels", `{"katib.kubeflow.org/metrics-collector-injection": "enabled"}`)
-	e.MustRun(t, app.Dir, "generate")
-	e.MustRun(t, app.Dir, "apply")
-	if err := e.h.ScaleDown(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range smokeComponents {
+	app := e.smokeApp(t, have)
+	for _, c := range have {
 		starters[c](t, e, app)
 	}
 
@@ -100,35 +100,37 @@ func TestSmokeTestWithRealControllers(t *testing.T) {
 	if r.Code != 0 || !rep.Passed {
 		t.Fatalf("kfdeploy test with the real controllers: exit %d, %+v", r.Code, rep.Results)
 	}
-	for _, w := range []string{"tfjob", "workflow", "experiment"} {
-		if s, reason := rep.status(w); s != "passed" {
-			t.Errorf("%s: %s (%s), want passed", w, s, reason)
+	for i, c := range smokeComponents {
+		want := "skipped"
+		if starters[c] != nil {
+			want = "passed"
+		}
+		if s, reason := rep.status(smokeWorkloads[i]); s != want {
+			t.Errorf("%s: %s (%s), want %s", smokeWorkloads[i], s, reason, want)
 		}
 	}
 
-	// One GPU more than the largest node has: the scheduler refuses the worker's pod.
-	gpus := largestGPUNode(t, e) + 1
-	r = e.Run(t, app.Dir, "test", "--gpus", strconv.FormatInt(gpus, 10), "--pending-timeout", "0s", "--timeout", "3m", "-o", "json")
-	if r.Code != 1 {
-		t.Fatalf("kfdeploy test --gpus %d: exit %d, want 1", gpus, r.Code)
-	}
-	rep = parseSmokeReport(t, r)
-	s, reason := rep.status("tfjob")
-	if s != "failed" || !strings.Contains(reason, "is Pending: 0/") || !strings.Contains(reason, "Insufficient nvidia.com/gpu") {
-		t.Errorf("tfjob with %d GPUs: %s (%s), want failed with the scheduler's message", gpus, s, reason)
-	}
-	for _, w := range []string{"workflow", "experiment"} {
-		if s, reason := rep.status(w); s != "passed" {
-			t.Errorf("%s: %s (%s), want passed beside the failing TFJob", w, s, reason)
+	if starters["tf-job-operator"] != nil {
+		// One GPU more than the largest node has: the scheduler refuses the worker's pod.
+		gpus := largestGPUNode(t, e) + 1
+		r = e.Run(t, app.Dir, "test", "--gpus", strconv.FormatInt(gpus, 10), "--pending-timeout", "0s", "--timeout", "3m", "-o", "json")
+		if r.Code != 1 {
+			t.Fatalf("kfdeploy test --gpus %d: exit %d, want 1", gpus, r.Code)
+		}
+		rep = parseSmokeReport(t, r)
+		s, reason := rep.status("tfjob")
+		if s != "failed" || !strings.Contains(reason, "is Pending: 0/") || !strings.Contains(reason, "Insufficient nvidia.com/gpu") {
+			t.Errorf("tfjob with %d GPUs: %s (%s), want failed with the scheduler's message", gpus, s, reason)
+		}
+		for i, c := range smokeComponents[1:] {
+			if s, reason := rep.status(smokeWorkloads[i+1]); starters[c] != nil && s != "passed" {
+				t.Errorf("%s: %s (%s), want passed beside the failing TFJob", smokeWorkloads[i+1], s, reason)
+			}
 		}
 	}
 
 	// Every run cleaned up after itself.
-	for _, gvr := range []schema.GroupVersionResource{
-		{Group: "kubeflow.org", Version: "v1", Resource: "tfjobs"},
-		{Group: "argoproj.io", Version: "v1alpha1", Resource: "workflows"},
-		{Group: "kubeflow.org", Version: "v1beta1", Resource: "experiments"},
-	} {
+	for _, gvr := range smokeResources(have) {
 		list, err := e.Dyn.Resource(gvr).Namespace(app.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "kfdeploy.dev/test=true"})
 		if err != nil {
 			t.Fatal(err)
@@ -139,6 +141,49 @@ func TestSmokeTestWithRealControllers(t *testing.T) {
 			}
 		}
 	}
+}
+
+// smokeWorkloads are the workloads of smokeComponents, in the same order.
+var smokeWorkloads = []string{"tfjob", "workflow", "experiment"}
+
+func smokeResources(components []string) []schema.GroupVersionResource {
+	by := map[string]schema.GroupVersionResource{
+		"tf-job-operator": {Group: "kubeflow.org", Version: "v1", Resource: "tfjobs"},
+		"argo":            {Group: "argoproj.io", Version: "v1alpha1", Resource: "workflows"},
+		"katib":           {Group: "kubeflow.org", Version: "v1beta1", Resource: "experiments"},
+	}
+	var out []schema.GroupVersionResource
+	for _, c := range components {
+		out = append(out, by[c])
+	}
+	return out
+}
+
+// smokeApp applies core and the components: claims bind to PVs made for them, and the namespace
+// carries the label with which Katib's own manifests inject the metrics collector (a Katib that
+// picks trial pods by their owners ignores it). Deployments the harness replaces are scaled to 0.
+func (e *env) smokeApp(t *testing.T, components []string) *e2eutil.FullApp {
+	t.Helper()
+	dir, ns := e.NewApp(t, "smoke", "--components", "core,"+strings.Join(components, ","))
+	e.CleanupNamespace(t, ns)
+	t.Cleanup(func() { e.Run(t, dir, "delete", "--purge", "--yes") })
+	e.MustRun(t, dir, "param", "set", "core", "namespaceLabels", `{"katib.kubeflow.org/metrics-collector-injection": "enabled"}`)
+	for _, p := range e2eutil.FullPresetParams(ns) {
+		if slices.Contains(components, p[0]) {
+			e.MustRun(t, dir, "param", "set", p[0], p[1], p[2])
+		}
+	}
+	e.MustRun(t, dir, "generate")
+	objs := e2eutil.DecodeManifestDir(t, filepath.Join(dir, "manifests"))
+	app := &e2eutil.FullApp{Dir: dir, Namespace: ns, Objects: objs, PVs: map[string]string{}}
+	for _, c := range e2eutil.AppClaims(t, objs, ns) {
+		app.PVs[c.Name] = e.CreateReservedPV(t, c)
+	}
+	e.MustRun(t, dir, "apply")
+	if err := e.h.ScaleDown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return app
 }
 
 // largestGPUNode is the most nvidia.com/gpu any node can allocate.
