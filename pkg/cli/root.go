@@ -88,6 +88,7 @@ tears it down again:
 		newParamCommand(g),
 		newPreflightCommand(g),
 		newTopCommand(g),
+		newTestCommand(g),
 	)
 	return root
 }

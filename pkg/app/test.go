@@ -1,0 +1,65 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/kfdeploy/kfdeploy/pkg/config"
+	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/smoketest"
+)
+
+// TestOptions are what `kfdeploy test` takes besides the app.
+type TestOptions struct {
+	// GPUResource is the extended resource the TFJob requests; "" means the app's first GPU
+	// resource name (spec.gpu.resourceNames, default nvidia.com/gpu).
+	GPUResource    string
+	GPUs           int64
+	Images         map[string]string // by workload: tfjob, workflow, experiment
+	Timeout        time.Duration
+	PendingTimeout time.Duration
+	Keep           bool
+}
+
+// TestRunOptions builds the run's options from the app's config and the command's options.
+func TestRunOptions(a *config.App, opts TestOptions) smoketest.Options {
+	resource := opts.GPUResource
+	if resource == "" {
+		resource = a.GPUResourceNames()[0]
+	}
+	params := map[string]map[string]any{}
+	for _, c := range a.Spec.Components {
+		params[c.Name] = c.Params
+	}
+	return smoketest.Options{
+		App:            a.Metadata.Name,
+		Namespace:      a.Spec.Namespace,
+		Components:     a.ComponentNames(),
+		Params:         params,
+		GPUResource:    resource,
+		GPUs:           opts.GPUs,
+		Images:         opts.Images,
+		Timeout:        opts.Timeout,
+		PendingTimeout: opts.PendingTimeout,
+		Keep:           opts.Keep,
+	}
+}
+
+// Test runs the smoke tests of the app in appDir against the cluster that connect reaches. It
+// needs app.yaml only, not the generated manifests: it tests what is deployed.
+func Test(ctx context.Context, appDir string, connect func(context.Context) (*kube.Client, error), opts TestOptions) (*smoketest.Report, error) {
+	a, err := config.Load(appDir)
+	if err != nil {
+		return nil, err
+	}
+	runOpts := TestRunOptions(a, opts)
+	if err := runOpts.Validate(); err != nil {
+		return nil, fmt.Errorf("test app %s: %w", a.Metadata.Name, err)
+	}
+	c, err := connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return smoketest.Run(ctx, smoketest.Clients{Dynamic: c.Dynamic, Typed: c.Typed}, runOpts)
+}
