@@ -67,6 +67,7 @@ type Harness struct {
 
 	cancel context.CancelFunc
 	loop   sync.WaitGroup
+	spawn  *spawner
 }
 
 // running is a started Program and what the resync loop keeps for it.
@@ -118,6 +119,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (*Harness, error) 
 	if err := h.refreshHosts(ctx); err != nil {
 		return nil, err
 	}
+	h.spawn = newSpawner()
 	lctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
 	h.loop.Add(1)
@@ -165,6 +167,7 @@ func (h *Harness) Close() {
 		}()
 	}
 	wg.Wait()
+	h.spawn.stop()
 	h.mu.Lock()
 	for _, f := range h.forwards {
 		f.Close()

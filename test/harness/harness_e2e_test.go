@@ -182,6 +182,9 @@ func TestHarness(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if err := p.WaitPort(wctx, local); err != nil {
+		t.Fatal(err)
+	}
 	// The ServiceAccount has no RBAC to list Secrets: Forbidden() reports it.
 	if f := p.Forbidden(); len(f) != 1 || !strings.Contains(f[0], "list secrets") {
 		t.Errorf("Forbidden() = %q, want the refused list of secrets", f)

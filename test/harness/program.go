@@ -148,6 +148,13 @@ func (h *Harness) Start(ctx context.Context, p Program) (*Process, error) {
 		name: wname + "-harness", namespace: p.Namespace, uid: newUID(), serviceAccount: sa,
 		nodeName: "harness", labels: tpl.Labels, annotations: tpl.Annotations,
 	}}
+	if tpl.Spec.EnableServiceLinks == nil || *tpl.Spec.EnableServiceLinks {
+		svcs, err := h.kube.CoreV1().Services(p.Namespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return fail(fmt.Errorf("list services for the service link variables: %w", err))
+		}
+		r.serviceEnv = serviceLinkEnv(svcs.Items)
+	}
 	env, err := r.env(ctx, c)
 	if err != nil {
 		return fail(err)
@@ -267,7 +274,13 @@ func (h *Harness) Start(ctx context.Context, p Program) (*Process, error) {
 	if err := os.WriteFile(filepath.Join(dir, "sandbox.sh"), []byte(script), 0o644); err != nil {
 		return fail(err)
 	}
-	if err := proc.start(cmd); err != nil {
+	h.mu.Lock()
+	closed := h.closed
+	h.mu.Unlock()
+	if closed {
+		return fail(errors.New("harness closed"))
+	}
+	if err := h.spawn.run(func() error { return proc.start(cmd) }); err != nil {
 		return fail(err)
 	}
 	run := &running{prog: p, proc: proc, labels: tpl.Labels, ports: p.Ports, named: map[string]int32{}, explicit: map[string]bool{}}

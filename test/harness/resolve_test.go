@@ -172,3 +172,48 @@ func TestLoopbackServer(t *testing.T) {
 		}
 	}
 }
+
+func TestServiceLinkEnv(t *testing.T) {
+	svcs := []corev1.Service{
+		{ObjectMeta: metav1.ObjectMeta{Name: "katib-db-manager", Namespace: "kf"}, Spec: corev1.ServiceSpec{ClusterIP: "127.96.0.7",
+			Ports: []corev1.ServicePort{{Name: "api", Port: 6789, Protocol: corev1.ProtocolTCP}, {Port: 8080}}}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "headless", Namespace: "kf"}, Spec: corev1.ServiceSpec{ClusterIP: "None", Ports: []corev1.ServicePort{{Port: 1}}}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default"}, Spec: corev1.ServiceSpec{ClusterIP: "127.96.0.1", Ports: []corev1.ServicePort{{Port: 443}}}},
+	}
+	want := map[string]string{
+		"KATIB_DB_MANAGER_SERVICE_HOST":        "127.96.0.7",
+		"KATIB_DB_MANAGER_SERVICE_PORT":        "6789",
+		"KATIB_DB_MANAGER_SERVICE_PORT_API":    "6789",
+		"KATIB_DB_MANAGER_PORT":                "tcp://127.96.0.7:6789",
+		"KATIB_DB_MANAGER_PORT_6789_TCP":       "tcp://127.96.0.7:6789",
+		"KATIB_DB_MANAGER_PORT_6789_TCP_PROTO": "tcp",
+		"KATIB_DB_MANAGER_PORT_6789_TCP_PORT":  "6789",
+		"KATIB_DB_MANAGER_PORT_6789_TCP_ADDR":  "127.96.0.7",
+		"KATIB_DB_MANAGER_PORT_8080_TCP":       "tcp://127.96.0.7:8080",
+		"KATIB_DB_MANAGER_PORT_8080_TCP_PROTO": "tcp",
+		"KATIB_DB_MANAGER_PORT_8080_TCP_PORT":  "8080",
+		"KATIB_DB_MANAGER_PORT_8080_TCP_ADDR":  "127.96.0.7",
+	}
+	if got := serviceLinkEnv(svcs); !reflect.DeepEqual(got, want) {
+		t.Errorf("service link env:\n got %v\nwant %v", got, want)
+	}
+
+	// The container's env overrides them and may refer to them.
+	r := testResolver()
+	r.serviceEnv = want
+	c := &corev1.Container{Env: []corev1.EnvVar{
+		{Name: "DB", Value: "$(KATIB_DB_MANAGER_SERVICE_HOST):$(KATIB_DB_MANAGER_SERVICE_PORT)"},
+		{Name: "KATIB_DB_MANAGER_SERVICE_PORT", Value: "1"},
+	}}
+	env, err := r.env(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, kv := range env {
+		got[kv[0]] = kv[1]
+	}
+	if got["DB"] != "127.96.0.7:6789" || got["KATIB_DB_MANAGER_SERVICE_PORT"] != "1" {
+		t.Errorf("DB=%q KATIB_DB_MANAGER_SERVICE_PORT=%q; want the link expanded, then overridden", got["DB"], got["KATIB_DB_MANAGER_SERVICE_PORT"])
+	}
+}
