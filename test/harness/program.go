@@ -88,8 +88,7 @@ func (h *Harness) Start(ctx context.Context, p Program) (*Process, error) {
 	if _, err := os.Stat(p.Binary); err != nil {
 		return fail(fmt.Errorf("binary: %w (build it with scripts/harness.sh build)", err))
 	}
-	unshare, err := exec.LookPath("unshare")
-	if err != nil {
+	if _, err := exec.LookPath("unshare"); err != nil {
 		return fail(fmt.Errorf("util-linux unshare is not on PATH: it gives the program its own /etc/hosts and /tmp: %w", err))
 	}
 	h.mu.Lock()
@@ -262,25 +261,13 @@ func (h *Harness) Start(ctx context.Context, p Program) (*Process, error) {
 	if bin, err := filepath.Abs(p.Binary); err == nil {
 		box.keep = append(box.keep, filepath.Dir(bin))
 	}
-	script := box.script()
 	argv := append([]string{p.Binary}, args...)
-	cmd := exec.Command(unshare, append([]string{"--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "sh"}, argv...)...)
-	cmd.Env = procEnv
-	cmd.Dir = dir
+	workdir := dir
 	if st, err := os.Stat(c.WorkingDir); c.WorkingDir != "" && err == nil && st.IsDir() {
-		cmd.Dir = c.WorkingDir
+		workdir = c.WorkingDir
 	}
-	proc := &Process{Name: p.Name, Dir: dir, LogPath: filepath.Join(dir, p.Name+".log"), Argv: argv}
-	if err := os.WriteFile(filepath.Join(dir, "sandbox.sh"), []byte(script), 0o644); err != nil {
-		return fail(err)
-	}
-	h.mu.Lock()
-	closed := h.closed
-	h.mu.Unlock()
-	if closed {
-		return fail(errors.New("harness closed"))
-	}
-	if err := h.spawn.run(func() error { return proc.start(cmd) }); err != nil {
+	proc, err := h.launch(p.Name, dir, box, argv, procEnv, workdir)
+	if err != nil {
 		return fail(err)
 	}
 	run := &running{prog: p, proc: proc, labels: tpl.Labels, ports: p.Ports, named: map[string]int32{}, explicit: map[string]bool{}}
@@ -305,6 +292,34 @@ func (h *Harness) Start(ctx context.Context, p Program) (*Process, error) {
 	h.opts.Logf("harness: started %s (pid %d, service account %s/%s): %s; log %s", p.Name, proc.Pid(), p.Namespace, sa, strings.Join(argv, " "), proc.LogPath)
 	if err := h.forwardServices(ctx); err != nil {
 		h.opts.Logf("harness: %v", err)
+	}
+	return proc, nil
+}
+
+// launch starts argv in a new private mount namespace set up by box, with
+// exactly env, in workdir, logging to dir/NAME.log, forked from the spawner's
+// thread. The caller registers the process (h.procs) for Close.
+func (h *Harness) launch(name, dir string, box *sandbox, argv, env []string, workdir string) (*Process, error) {
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		return nil, fmt.Errorf("util-linux unshare is not on PATH: it gives the program its own /etc/hosts and /tmp: %w", err)
+	}
+	script := box.script()
+	if err := os.WriteFile(filepath.Join(dir, "sandbox.sh"), []byte(script), 0o644); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(unshare, append([]string{"--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "sh"}, argv...)...)
+	cmd.Env = env
+	cmd.Dir = workdir
+	proc := &Process{Name: name, Dir: dir, LogPath: filepath.Join(dir, name+".log"), Argv: argv}
+	h.mu.Lock()
+	closed := h.closed
+	h.mu.Unlock()
+	if closed {
+		return nil, errors.New("harness closed")
+	}
+	if err := h.spawn.run(func() error { return proc.start(cmd) }); err != nil {
+		return nil, err
 	}
 	return proc, nil
 }
