@@ -15,10 +15,11 @@ import (
 )
 
 const (
-	exitCodeAnnotation  = "harness.kfdeploy.dev/exit-code"
-	failCountAnnotation = "harness.kfdeploy.dev/fail-count"
-	holdAnnotation      = "harness.kfdeploy.dev/hold"
-	heldAnnotation      = "harness.kfdeploy.dev/held"
+	exitCodeAnnotation    = "harness.kfdeploy.dev/exit-code"
+	failCountAnnotation   = "harness.kfdeploy.dev/fail-count"
+	holdAnnotation        = "harness.kfdeploy.dev/hold"
+	heldAnnotation        = "harness.kfdeploy.dev/held"
+	runDurationAnnotation = "harness.kfdeploy.dev/run-duration"
 )
 
 // TestPodStages checks the local cluster's kwok stages (scripts/lib/stages.yaml):
@@ -84,6 +85,7 @@ func TestPodStages(t *testing.T) {
 	create(pod("restart-then-succeed", owned("kubeflow.org/v1", "PyTorchJob"), corev1.RestartPolicyOnFailure,
 		map[string]string{exitCodeAnnotation: "4", failCountAnnotation: "2"}))
 	create(pod("held", owned("argoproj.io/v1alpha1", "Workflow"), corev1.RestartPolicyNever, map[string]string{holdAnnotation: "true"}))
+	create(pod("long", owned("kubeflow.org/v1", "TFJob"), corev1.RestartPolicyNever, map[string]string{runDurationAnnotation: "1h"}))
 
 	get := func(ctx context.Context, name string) (*corev1.Pod, error) {
 		return e.kube.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
@@ -180,9 +182,13 @@ func TestPodStages(t *testing.T) {
 	phase("held", corev1.PodFailed)
 	terminated("held", 5)
 
-	// Without an owner of these kinds a pod keeps running (kwok's default).
-	if p, err := get(ctx, "plain"); err != nil || p.Status.Phase != corev1.PodRunning {
-		t.Errorf("pod plain: %v, %v; want Running", p.Status.Phase, err)
+	// Without an owner of these kinds a pod keeps running (kwok's default);
+	// one that runs for an hour too (created with the others, which have all
+	// ended by now: 2-6 s each).
+	for _, name := range []string{"plain", "long"} {
+		if p, err := get(ctx, name); err != nil || p.Status.Phase != corev1.PodRunning {
+			t.Errorf("pod %s: %v, %v; want Running", name, p.Status.Phase, err)
+		}
 	}
 
 	// Jobs: kwok's default stage completes their pods; annotated ones fail
