@@ -61,8 +61,11 @@ type Harness struct {
 	programs  []*running
 	forwards  map[string]*forwarder // by listen address
 	direct    map[string]bool       // ClusterIP:port the processes serve themselves
-	hosts     []string              // hosts files to keep current
-	hostsBody string
+	hosts     []string              // hosts files to keep current (hostsBody)
+	hostsBody string                // every namespace's bare names (files in hosts)
+	hostsNS   map[string]string     // hosts file → namespace of its process
+	hostsBase string                // the host's /etc/hosts
+	hostsSvcs []corev1.Service
 	closed    bool
 
 	cancel context.CancelFunc
@@ -318,7 +321,7 @@ func (h *Harness) resyncLoop(ctx context.Context) {
 	}
 }
 
-// refreshHosts renders the hosts file from every Service of the cluster and
+// refreshHosts renders the hosts files from every Service of the cluster and
 // rewrites the processes' copies in place (same inode: the bind mount in
 // each process's namespace shows the new content).
 func (h *Harness) refreshHosts(ctx context.Context) error {
@@ -330,27 +333,55 @@ func (h *Harness) refreshHosts(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("harness: read /etc/hosts: %w", err)
 	}
-	body := hostsFile(string(base), svcs.Items)
+	body := hostsFile(string(base), svcs.Items, "")
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if body == h.hostsBody {
 		return nil
 	}
-	h.hostsBody = body
+	h.hostsBody, h.hostsBase, h.hostsSvcs = body, string(base), svcs.Items
 	for _, f := range h.hosts {
 		if err := rewriteInPlace(f, body); err != nil {
+			return fmt.Errorf("harness: update %s: %w", f, err)
+		}
+	}
+	for f, ns := range h.hostsNS {
+		if err := rewriteInPlace(f, hostsFile(h.hostsBase, h.hostsSvcs, ns)); err != nil {
 			return fmt.Errorf("harness: update %s: %w", f, err)
 		}
 	}
 	return nil
 }
 
+// writeHosts writes the hosts file of a process in namespace to path (from
+// the Services as of now) and keeps it current.
+func (h *Harness) writeHosts(ctx context.Context, path, namespace string) error {
+	if err := h.refreshHosts(ctx); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := os.WriteFile(path, []byte(hostsFile(h.hostsBase, h.hostsSvcs, namespace)), 0o644); err != nil {
+		return fmt.Errorf("harness: hosts file: %w", err)
+	}
+	if h.hostsNS == nil {
+		h.hostsNS = map[string]string{}
+	}
+	h.hostsNS[path] = namespace
+	return nil
+}
+
 // hostsFile is base followed by every Service name form that cluster DNS
-// would resolve to the Service's ClusterIP.
-func hostsFile(base string, svcs []corev1.Service) string {
+// would resolve to the Service's ClusterIP for a pod in namespace: svc.ns,
+// svc.ns.svc, svc.ns.svc.cluster.local, and the bare svc only for the
+// Services of namespace (in a cluster it resolves through the pod's DNS
+// search path; several namespaces may have a Service of the same name). An
+// empty namespace gives the bare names of every namespace.
+func hostsFile(base string, svcs []corev1.Service, namespace string) string {
 	var b strings.Builder
 	b.WriteString(strings.TrimRight(base, "\n"))
 	b.WriteString("\n# Services of the test cluster (kfdeploy test harness)\n")
+	svcs = append([]corev1.Service(nil), svcs...)
 	sort.Slice(svcs, func(i, j int) bool {
 		if svcs[i].Namespace != svcs[j].Namespace {
 			return svcs[i].Namespace < svcs[j].Namespace
@@ -363,7 +394,11 @@ func hostsFile(base string, svcs []corev1.Service) string {
 			continue // headless or ExternalName
 		}
 		n, ns := s.Name, s.Namespace
-		fmt.Fprintf(&b, "%s %s.%s.svc.cluster.local %s.%s.svc %s.%s %s\n", ip, n, ns, n, ns, n, ns, n)
+		fmt.Fprintf(&b, "%s %s.%s.svc.cluster.local %s.%s.svc %s.%s", ip, n, ns, n, ns, n, ns)
+		if namespace == "" || namespace == ns {
+			fmt.Fprintf(&b, " %s", n)
+		}
+		b.WriteString("\n")
 	}
 	return b.String()
 }

@@ -246,14 +246,8 @@ func (h *Harness) Start(ctx context.Context, p Program) (*Process, error) {
 	}
 
 	hosts := filepath.Join(dir, "hosts")
-	// Services created since the last resync (e.g. just applied).
-	if err := h.refreshHosts(ctx); err != nil {
-		return fail(err)
-	}
-	h.mu.Lock()
-	body := h.hostsBody
-	h.mu.Unlock()
-	if err := os.WriteFile(hosts, []byte(body), 0o644); err != nil {
+	// With the Services created since the last resync (e.g. just applied).
+	if err := h.writeHosts(ctx, hosts, p.Namespace); err != nil {
 		return fail(err)
 	}
 	box.hostsFile = hosts
@@ -287,7 +281,6 @@ func (h *Harness) Start(ctx context.Context, p Program) (*Process, error) {
 	}
 	h.procs = append(h.procs, proc)
 	h.programs = append(h.programs, run)
-	h.hosts = append(h.hosts, hosts)
 	h.mu.Unlock()
 	h.opts.Logf("harness: started %s (pid %d, service account %s/%s): %s; log %s", p.Name, proc.Pid(), p.Namespace, sa, strings.Join(argv, " "), proc.LogPath)
 	if err := h.forwardServices(ctx); err != nil {

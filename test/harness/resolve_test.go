@@ -153,12 +153,19 @@ func TestHostsFile(t *testing.T) {
 		{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "a"}, Spec: corev1.ServiceSpec{ClusterIP: "127.96.0.10"}},
 		{ObjectMeta: metav1.ObjectMeta{Name: "headless", Namespace: "a"}, Spec: corev1.ServiceSpec{ClusterIP: "None"}},
 	}
-	got := hostsFile("127.0.0.1 localhost\n\n", svcs)
-	want := "127.0.0.1 localhost\n# Services of the test cluster (kfdeploy test harness)\n" +
-		"127.96.0.10 db.a.svc.cluster.local db.a.svc db.a db\n" +
+	svcs = append(svcs, corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "b"}, Spec: corev1.ServiceSpec{ClusterIP: "127.96.0.30"}})
+	head := "127.0.0.1 localhost\n# Services of the test cluster (kfdeploy test harness)\n"
+	// For a process in namespace b: bare names of b's Services only.
+	got := hostsFile("127.0.0.1 localhost\n\n", svcs, "b")
+	want := head +
+		"127.96.0.10 db.a.svc.cluster.local db.a.svc db.a\n" +
+		"127.96.0.30 db.b.svc.cluster.local db.b.svc db.b db\n" +
 		"127.96.0.20 web.b.svc.cluster.local web.b.svc web.b web\n"
 	if got != want {
-		t.Errorf("hosts file:\n%s\nwant:\n%s", got, want)
+		t.Errorf("hosts file for namespace b:\n%s\nwant:\n%s", got, want)
+	}
+	if got := hostsFile("127.0.0.1 localhost\n", svcs, ""); !strings.Contains(got, "db.a db\n") || !strings.Contains(got, "db.b db\n") {
+		t.Errorf("hosts file for any namespace lacks the bare names:\n%s", got)
 	}
 }
 
