@@ -3,6 +3,7 @@
 package app
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -51,8 +52,9 @@ type ComponentOutput struct {
 
 // Generate renders every component of the app into APP_DIR/manifests/<component>.yaml. All
 // components are rendered before anything is written, and the directory is swapped in whole:
-// a failing render leaves the previous manifests as they were.
-func Generate(appDir string) (*GenerateResult, error) {
+// a failing render leaves the previous manifests as they were. A cancelled ctx stops between
+// components (a jsonnet evaluation itself cannot be interrupted) and writes nothing.
+func Generate(ctx context.Context, appDir string) (*GenerateResult, error) {
 	app, err := config.Load(appDir)
 	if err != nil {
 		return nil, err
@@ -61,9 +63,12 @@ func Generate(appDir string) (*GenerateResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	objsByComponent, err := renderAll(app, appDir, store)
+	objsByComponent, err := renderAll(ctx, app, appDir, store)
 	if err != nil {
 		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("generate interrupted, nothing written: %w", err)
 	}
 	files := map[string][]byte{}
 	res := &GenerateResult{Dir: filepath.Join(appDir, ManifestsDir)}
@@ -96,12 +101,15 @@ func Generate(appDir string) (*GenerateResult, error) {
 }
 
 // renderAll renders each component and rejects an object that two components both define.
-func renderAll(app *config.App, appDir string, store *secrets.Store) (map[string][]*unstructured.Unstructured, error) {
+func renderAll(ctx context.Context, app *config.App, appDir string, store *secrets.Store) (map[string][]*unstructured.Unstructured, error) {
 	r := render.New(jsonnet.Library, appDir)
 	out := map[string][]*unstructured.Unstructured{}
 	owner := map[manifest.ID]string{}
 	var errs []error
 	for _, c := range app.Spec.Components {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("generate interrupted before component %s, nothing written: %w", c.Name, err)
+		}
 		info, err := r.Describe(c.Name)
 		if err != nil {
 			errs = append(errs, err)

@@ -97,6 +97,9 @@ func (f *applyFlags) options() (kube.ApplyOptions, error) {
 	if err := validateOutput(f.output); err != nil {
 		return kube.ApplyOptions{}, err
 	}
+	if err := f.preflight.validate(); err != nil {
+		return kube.ApplyOptions{}, err
+	}
 	dry := kube.DryRun(f.dryRun)
 	switch dry {
 	case kube.DryRunNone, kube.DryRunClient, kube.DryRunServer:

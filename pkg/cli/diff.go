@@ -10,12 +10,9 @@ import (
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
 )
 
-// Exit codes of diff, as kubectl diff: usable as a CI gate.
-const (
-	diffExitNoChanges = 0
-	diffExitChanges   = 1
-	diffExitError     = 2
-)
+// diffExitError is diff's exit status for errors, as kubectl diff's: 0 no changes, 1 changes
+// (ErrChanges), 2 error; usable as a CI gate.
+const diffExitError = "2"
 
 func newDiffCommand(g *globalOptions) *cobra.Command {
 	var (
@@ -28,11 +25,12 @@ func newDiffCommand(g *globalOptions) *cobra.Command {
 		Long: `diff shows, per object, a unified diff between the live object and what apply would make of
 it (a server-side dry-run apply), objects apply would create, and members it would prune.
 Secret values are redacted. Exit status: 0 nothing would change, 1 something would, 2 error.`,
-		Args: cobra.MaximumNArgs(1),
+		Args:        cobra.MaximumNArgs(1),
+		Annotations: map[string]string{AnnotationErrorExitCode: diffExitError},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			fail := func(err error) error { return &ExitError{Code: diffExitError, Err: err} }
+			fail := func(err error) error { return err }
 			if ok, err := scope(g.streams.Out, "diff", args); !ok || err != nil {
-				return fail(err)
+				return err
 			}
 			if output != "" && output != "json" && output != "text" {
 				return fail(fmt.Errorf("--output %q is not supported: use text or json", output))
@@ -77,7 +75,7 @@ Secret values are redacted. Exit status: 0 nothing would change, 1 something wou
 					counts[kube.ChangeCreate], counts[kube.ChangeUpdate], counts[kube.ChangePrune], counts[kube.ChangeKeep], counts[kube.ChangeNone])
 			}
 			if changed > 0 {
-				return &ExitError{Code: diffExitChanges}
+				return ErrChanges
 			}
 			return nil
 		},

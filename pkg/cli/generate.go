@@ -17,7 +17,7 @@ func newGenerateCommand(g *globalOptions) *cobra.Command {
 			if ok, err := scope(g.streams.Out, "generate", args); !ok || err != nil {
 				return err
 			}
-			res, err := app.Generate(g.appDir)
+			res, err := app.Generate(cmd.Context(), g.appDir)
 			if err != nil {
 				return err
 			}

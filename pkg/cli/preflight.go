@@ -36,16 +36,26 @@ func (f *preflightFlags) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.strict, "strict", false, "fail preflight on warnings too")
 }
 
+// validate checks the flags alone, before the app is read or the cluster is contacted.
+func (f *preflightFlags) validate() error {
+	if f.nfsServer != "" || f.nfsPath != "" {
+		if f.nfsServer == "" || !strings.HasPrefix(f.nfsPath, "/") {
+			return fmt.Errorf("--nfs-server and --nfs-path go together, and --nfs-path must be absolute (got server %q, path %q)", f.nfsServer, f.nfsPath)
+		}
+	}
+	return nil
+}
+
 // options merges the flags with app.yaml: flags win.
 func (f *preflightFlags) options(loaded *app.Loaded, dryRun bool) (preflight.Options, error) {
 	opts := preflight.Options{App: loaded.App, Objects: loaded.Objects, GPUResourceNames: loaded.App.GPUResourceNames(), DryRun: dryRun}
 	if s := loaded.App.Spec.Storage; s != nil && s.NFS != nil {
 		opts.NFS = s.NFS
 	}
-	if f.nfsServer != "" || f.nfsPath != "" {
-		if f.nfsServer == "" || !strings.HasPrefix(f.nfsPath, "/") {
-			return preflight.Options{}, fmt.Errorf("--nfs-server and --nfs-path go together, and --nfs-path must be absolute (got server %q, path %q)", f.nfsServer, f.nfsPath)
-		}
+	if err := f.validate(); err != nil {
+		return preflight.Options{}, err
+	}
+	if f.nfsServer != "" {
 		opts.NFS = &config.NFS{Server: f.nfsServer, Path: path.Clean(f.nfsPath)}
 	}
 	if len(f.gpuResources) > 0 {
@@ -129,6 +139,9 @@ It exits 0 when nothing failed and 1 when a check failed (warnings too with --st
 			if err := validateOutput(output); err != nil {
 				return err
 			}
+			if err := f.validate(); err != nil {
+				return err
+			}
 			loaded, err := app.Load(g.appDir)
 			if err != nil {
 				return err
@@ -155,7 +168,7 @@ It exits 0 when nothing failed and 1 when a check failed (warnings too with --st
 				return err
 			}
 			if !rep.Passed {
-				return &ExitError{Code: 1, Err: f.failure(rep, "see the findings and their remedies")}
+				return f.failure(rep, "see the findings and their remedies")
 			}
 			return nil
 		},

@@ -14,20 +14,13 @@ import (
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
 )
 
-// ExitError carries a specific exit status (e.g. diff's 1 for "changes") with its message.
-type ExitError struct {
-	Code int
-	Err  error
-}
+// ErrChanges is what diff returns when apply would change something: exit status 1, with no
+// message (main maps it).
+var ErrChanges = errors.New("apply would change the cluster")
 
-func (e *ExitError) Error() string {
-	if e.Err == nil {
-		return ""
-	}
-	return e.Err.Error()
-}
-
-func (e *ExitError) Unwrap() error { return e.Err }
+// AnnotationErrorExitCode on a command sets the exit status of every error of that command,
+// flag errors included (diff: 2). main reads it.
+const AnnotationErrorExitCode = "kfdeploy.dev/error-exit-code"
 
 // globalOptions are the flags every command shares.
 type globalOptions struct {
