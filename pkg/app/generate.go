@@ -1,5 +1,9 @@
-// Package app carries out the phases of an app — init, generate, apply, delete — as functions
-// that the CLI and the tests call alike.
+// Package app owns the phases of kfdeploy — init, generate, apply, diff, delete, preflight,
+// status, top nodes — as functions of a context and resolved options that the CLI and tests
+// call alike. A phase sequences the work: it loads the app, connects once (kube.Connect, from
+// the options' Cluster), and hands that client to the packages that do the work (pkg/kube,
+// pkg/preflight, pkg/topnodes). It returns its result as data (a report); pkg/cli renders it.
+// A new phase follows the same shape: XOptions in, *XReport and error out, in its own file.
 package app
 
 import (
