@@ -481,6 +481,13 @@ func TestBadInput(t *testing.T) {
 		mustFail(t, []string{"cannot reach", "https://127.0.0.1:1"},
 			"apply", "--app-dir", dir, "--kubeconfig", kubeconfig, "--server", "https://127.0.0.1:1", "--cache-dir", t.TempDir())
 	})
+	t.Run("apply with a kubeconfig that names no cluster", func(t *testing.T) {
+		dir := newApp(t)
+		mustRun(t, "generate", "--app-dir", dir)
+		kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+		write(t, kubeconfig, "apiVersion: v1\nkind: Config\n")
+		mustFail(t, []string{"no cluster configured", "KUBECONFIG"}, "apply", "--app-dir", dir, "--kubeconfig", kubeconfig)
+	})
 	t.Run("apply with a relative --nfs-path is refused before connecting", func(t *testing.T) {
 		dir := newApp(t)
 		mustRun(t, "generate", "--app-dir", dir)

@@ -70,8 +70,10 @@ var errNoCluster = errors.New("no cluster configured: set KUBECONFIG, pass --kub
 // --context, KUBECONFIG, ...) without contacting the server. Discovery is cached on disk and in
 // memory for the run.
 func NewClient(getter genericclioptions.RESTClientGetter) (*Client, error) {
-	if raw, err := getter.ToRawKubeConfigLoader().RawConfig(); err == nil && len(raw.Clusters) == 0 {
-		if cfg, err := getter.ToRESTConfig(); err != nil || cfg.Host == "" || cfg.Host == "http://localhost" {
+	// With no cluster in any kubeconfig and no --server, client-go falls back to its default
+	// server (localhost:8080), which is never what the user meant.
+	if f, ok := getter.(*genericclioptions.ConfigFlags); ok && (f.APIServer == nil || *f.APIServer == "") {
+		if raw, err := f.ToRawKubeConfigLoader().RawConfig(); err == nil && len(raw.Clusters) == 0 {
 			return nil, errNoCluster
 		}
 	}
