@@ -172,12 +172,11 @@ func (c *Client) deleteAndWait(ctx context.Context, s ApplySet, members []member
 		return err
 	}
 	remaining := members
-	err := wait.PollUntilContextTimeout(ctx, pollInterval, opts.Timeout, true, func(pctx context.Context) (bool, error) {
-		live, err := c.liveMembers(pctx, s, remaining)
+	err := wait.PollUntilContextTimeout(ctx, pollInterval, opts.Timeout, true, func(context.Context) (bool, error) {
+		// The lists run under the caller's context, not the poll's: a round that has started
+		// finishes, and the timeout is judged between rounds.
+		live, err := c.liveMembers(ctx, s, remaining)
 		if err != nil {
-			if pctx.Err() != nil {
-				return false, nil // the time ran out during the lists: judged below
-			}
 			return false, err
 		}
 		var still []member

@@ -41,11 +41,10 @@ func (c *Client) waitReady(ctx context.Context, s ApplySet, objs []planned, time
 		total++
 	}
 	last := map[manifest.ID]*status.Result{}
-	err := wait.PollUntilContextTimeout(ctx, pollInterval, timeout, true, func(pctx context.Context) (bool, error) {
-		if err := c.pollReady(pctx, s, pending, last); err != nil {
-			if pctx.Err() != nil {
-				return false, nil // the time ran out during the lists: judged below
-			}
+	err := wait.PollUntilContextTimeout(ctx, pollInterval, timeout, true, func(context.Context) (bool, error) {
+		// The lists run under the caller's context, not the poll's: a round that has started
+		// finishes, and the timeout is judged between rounds.
+		if err := c.pollReady(ctx, s, pending, last); err != nil {
 			return false, err
 		}
 		var waiting []string
