@@ -153,3 +153,22 @@ func TestWriteTopNodes(t *testing.T) {
 		}
 	}
 }
+
+func TestStatusDocumentSchema(t *testing.T) {
+	doc, keys := jsonKeys(t, statusDocument{App: "a", Namespace: "n",
+		Objects: []kube.ObjectStatus{{ID: "n/Deployment.apps/d", Status: "Current"}},
+		Pods:    []kube.PodStatus{{Namespace: "n", Name: "d-1", Ready: "1/1", Phase: "Running", Node: "k8s-g1"}}})
+	if want := sortedCopy("app", "namespace", "objects", "pods"); !reflect.DeepEqual(keys, want) {
+		t.Errorf("status document keys %v, want %v", keys, want)
+	}
+	pod := doc["pods"].([]any)[0].(map[string]any)
+	for _, k := range []string{"namespace", "name", "ready", "phase", "node"} {
+		if _, ok := pod[k]; !ok {
+			t.Errorf("pod entry lacks %q: %v", k, pod)
+		}
+	}
+	obj := doc["objects"].([]any)[0].(map[string]any)
+	if obj["id"] != "n/Deployment.apps/d" || obj["status"] != "Current" {
+		t.Errorf("object entry %v", obj)
+	}
+}
