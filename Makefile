@@ -15,6 +15,8 @@ CONFORMANCE_FLAGS ?= -timeout 40m
 # 127.97.0.0/16, unless KFDEPLOY_CLUSTER (and KFDEPLOY_SERVICE_CIDR) name another one.
 CONFORMANCE_CLUSTER ?= $(if $(KFDEPLOY_CLUSTER),$(KFDEPLOY_CLUSTER),kfdeploy-conformance)
 CONFORMANCE_CIDR    ?= $(if $(KFDEPLOY_SERVICE_CIDR),$(KFDEPLOY_SERVICE_CIDR),127.97.0.0/16)
+# staticcheck, built from the Go module proxy at this version (go run caches the build).
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: build test unit e2e conformance harness-build demo bench lint cluster-up cluster-down clean
 
@@ -24,8 +26,9 @@ build:
 ## test: unit tests, then end-to-end and conformance tests against local clusters (started and stopped here)
 test: lint unit e2e conformance
 
+## unit: every package's tests with the race detector (no cluster needed)
 unit:
-	$(GO) test ./...
+	$(GO) test -race ./...
 
 ## e2e: -p 1 runs the packages one after the other (an e2e test restarts the API server)
 e2e: build
@@ -54,12 +57,17 @@ demo: build
 bench: build
 	scripts/bench.sh
 
+## lint: gofmt, a tidy go.mod, go vet and staticcheck (also with the e2e build tag)
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@$(GO) mod tidy -diff || { echo "go.mod or go.sum is not tidy: run 'go mod tidy'"; exit 1; }
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./test/e2e/... ./test/harness/...
 	$(GO) vet -tags conformance ./test/conformance/...
+	$(GO) run $(STATICCHECK) ./...
+	$(GO) run $(STATICCHECK) -tags e2e ./test/e2e/... ./test/harness/...
+	$(GO) run $(STATICCHECK) -tags conformance ./test/conformance/...
 
 cluster-up:
 	$(CLUSTER) up

@@ -16,6 +16,7 @@ import (
 	"github.com/kfdeploy/kfdeploy/jsonnet"
 	"github.com/kfdeploy/kfdeploy/pkg/config"
 	"github.com/kfdeploy/kfdeploy/pkg/fsutil"
+	"github.com/kfdeploy/kfdeploy/pkg/manifest"
 	"github.com/kfdeploy/kfdeploy/pkg/render"
 	"github.com/kfdeploy/kfdeploy/pkg/secrets"
 )
@@ -248,7 +249,7 @@ func problem(name string, err error) string {
 func Images(objs []*unstructured.Unstructured) []string {
 	seen := map[string]bool{}
 	for _, o := range objs {
-		path := podSpecPath(o)
+		path := manifest.PodSpecPath(o.GroupVersionKind().GroupKind())
 		if path == nil {
 			continue
 		}
@@ -269,23 +270,6 @@ func Images(objs []*unstructured.Unstructured) []string {
 	}
 	sort.Strings(images)
 	return images
-}
-
-// podSpecPath is where an object of a workload kind keeps its pod spec; nil for other kinds.
-func podSpecPath(o *unstructured.Unstructured) []string {
-	gvk := o.GroupVersionKind()
-	switch {
-	case gvk.Group == "" && gvk.Kind == "Pod":
-		return []string{"spec"}
-	case (gvk.Group == "apps" || gvk.Group == "extensions") &&
-		(gvk.Kind == "Deployment" || gvk.Kind == "StatefulSet" || gvk.Kind == "DaemonSet" || gvk.Kind == "ReplicaSet"):
-		return []string{"spec", "template", "spec"}
-	case gvk.Group == "batch" && gvk.Kind == "Job":
-		return []string{"spec", "template", "spec"}
-	case gvk.Group == "batch" && gvk.Kind == "CronJob":
-		return []string{"spec", "jobTemplate", "spec", "template", "spec"}
-	}
-	return nil
 }
 
 // ParamValue is one row of `kfdeploy param list`.

@@ -2,18 +2,70 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
+	"github.com/kfdeploy/kfdeploy/pkg/config"
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
-	"github.com/kfdeploy/kfdeploy/pkg/progress"
 )
 
-// Delete removes the app's objects as recorded in the cluster's inventory, so it needs no app
-// directory. A missing inventory is not an error: there is nothing to delete.
-func Delete(ctx context.Context, c *kube.Client, set kube.ApplySet, opts kube.DeleteOptions, rep progress.Reporter) (*kube.Result, error) {
-	res, err := c.Delete(ctx, set, opts, rep)
-	if err != nil {
-		return res, fmt.Errorf("delete app %s in namespace %s: %w", set.App, set.Namespace, err)
+// DeleteOptions are the resolved choices of a delete.
+type DeleteOptions struct {
+	Set      kube.ApplySet // see DeleteTarget
+	Cluster  Cluster
+	Delete   kube.DeleteOptions
+	Progress kube.Reporter
+}
+
+// DeleteReport is what a delete did.
+type DeleteReport struct {
+	App       string
+	Namespace string
+	DryRun    bool
+	// NotDeployed: the cluster has no inventory of the app, so there was nothing to delete.
+	NotDeployed bool
+	Result      *kube.Result
+	Duration    time.Duration
+}
+
+// DeleteTarget names the app to delete: by name and namespace (no app directory needed), or
+// from the app.yaml in appDir.
+func DeleteTarget(appDir, name, namespace string) (kube.ApplySet, error) {
+	if name != "" || namespace != "" {
+		if name == "" || namespace == "" {
+			return kube.ApplySet{}, errors.New("--app and --namespace go together: pass both to delete without the app directory")
+		}
+		if !config.ValidName(name) || !config.ValidName(namespace) {
+			return kube.ApplySet{}, fmt.Errorf("--app %q and --namespace %q must be DNS labels", name, namespace)
+		}
+		return kube.ApplySet{App: name, Namespace: namespace}, nil
 	}
-	return res, nil
+	a, err := config.Load(appDir)
+	if err != nil {
+		return kube.ApplySet{}, fmt.Errorf("%w (or pass --app NAME --namespace NS)", err)
+	}
+	return kube.ApplySet{App: a.Metadata.Name, Namespace: a.Spec.Namespace}, nil
+}
+
+// Delete is the delete phase: connect, then remove the app's objects as recorded in the
+// cluster's inventory, so it needs no app directory. A missing inventory is not an error.
+func Delete(ctx context.Context, opts DeleteOptions) (*DeleteReport, error) {
+	started := time.Now()
+	set := opts.Set
+	rep := &DeleteReport{App: set.App, Namespace: set.Namespace, DryRun: opts.Delete.DryRun}
+	defer func() { rep.Duration = time.Since(started) }()
+	c, err := kube.Connect(ctx, opts.Cluster)
+	if err != nil {
+		return rep, err
+	}
+	rep.Result, err = c.Delete(ctx, set, opts.Delete, opts.Progress)
+	if errors.Is(err, kube.ErrNotFoundApp) {
+		rep.NotDeployed = true
+		return rep, nil
+	}
+	if err != nil {
+		return rep, fmt.Errorf("delete app %s in namespace %s: %w", set.App, set.Namespace, err)
+	}
+	return rep, nil
 }

@@ -1,8 +1,13 @@
-// Package app carries out the phases of an app — init, generate, apply, delete — as functions
-// that the CLI and the tests call alike.
+// Package app owns the phases of kfdeploy — init, generate, apply, diff, delete, preflight,
+// status, top nodes — as functions of a context and resolved options that the CLI and tests
+// call alike. A phase sequences the work: it loads the app, connects once (kube.Connect, from
+// the options' Cluster), and hands that client to the packages that do the work (pkg/kube,
+// pkg/preflight, pkg/topnodes). It returns its result as data (a report); pkg/cli renders it.
+// A new phase follows the same shape: XOptions in, *XReport and error out, in its own file.
 package app
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -51,8 +56,9 @@ type ComponentOutput struct {
 
 // Generate renders every component of the app into APP_DIR/manifests/<component>.yaml. All
 // components are rendered before anything is written, and the directory is swapped in whole:
-// a failing render leaves the previous manifests as they were.
-func Generate(appDir string) (*GenerateResult, error) {
+// a failing render leaves the previous manifests as they were. A cancelled ctx stops between
+// components (a jsonnet evaluation itself cannot be interrupted) and writes nothing.
+func Generate(ctx context.Context, appDir string) (*GenerateResult, error) {
 	app, err := config.Load(appDir)
 	if err != nil {
 		return nil, err
@@ -61,9 +67,12 @@ func Generate(appDir string) (*GenerateResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	objsByComponent, err := renderAll(app, appDir, store)
+	objsByComponent, err := renderAll(ctx, app, appDir, store)
 	if err != nil {
 		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("generate interrupted, nothing written: %w", err)
 	}
 	files := map[string][]byte{}
 	res := &GenerateResult{Dir: filepath.Join(appDir, ManifestsDir)}
@@ -96,12 +105,15 @@ func Generate(appDir string) (*GenerateResult, error) {
 }
 
 // renderAll renders each component and rejects an object that two components both define.
-func renderAll(app *config.App, appDir string, store *secrets.Store) (map[string][]*unstructured.Unstructured, error) {
+func renderAll(ctx context.Context, app *config.App, appDir string, store *secrets.Store) (map[string][]*unstructured.Unstructured, error) {
 	r := render.New(jsonnet.Library, appDir)
 	out := map[string][]*unstructured.Unstructured{}
 	owner := map[manifest.ID]string{}
 	var errs []error
 	for _, c := range app.Spec.Components {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("generate interrupted before component %s, nothing written: %w", c.Name, err)
+		}
 		info, err := r.Describe(c.Name)
 		if err != nil {
 			errs = append(errs, err)

@@ -1,6 +1,8 @@
 package app
 
 import (
+	"context"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -121,13 +123,13 @@ func storedPassword(t *testing.T, dir string) string {
 
 func TestGenerateKeepsPasswordsAndOutputStable(t *testing.T) {
 	dir := newTestApp(t, map[string]string{"db": dbComponent}, "db")
-	if _, err := Generate(dir); err != nil {
+	if _, err := Generate(context.Background(), dir); err != nil {
 		t.Fatal(err)
 	}
 	first := snapshot(t, filepath.Join(dir, ManifestsDir))
 	password := storedPassword(t, dir)
 
-	if _, err := Generate(dir); err != nil {
+	if _, err := Generate(context.Background(), dir); err != nil {
 		t.Fatal(err)
 	}
 	if second := snapshot(t, filepath.Join(dir, ManifestsDir)); !reflect.DeepEqual(first, second) {
@@ -174,14 +176,14 @@ func TestGenerateFailureKeepsPreviousManifests(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := newTestApp(t, map[string]string{"db": dbComponent}, "db")
-			if _, err := Generate(dir); err != nil {
+			if _, err := Generate(context.Background(), dir); err != nil {
 				t.Fatal(err)
 			}
 			before := snapshot(t, filepath.Join(dir, ManifestsDir))
 
 			writeFile(t, filepath.Join(dir, "components", "broken.jsonnet"), broken.src)
 			writeAppYAML(t, dir, "db", "broken")
-			_, err := Generate(dir)
+			_, err := Generate(context.Background(), dir)
 			if err == nil || !strings.Contains(err.Error(), broken.want) {
 				t.Fatalf("Generate with a broken component: error %v, want it to mention %q", err, broken.want)
 			}
@@ -203,7 +205,7 @@ func TestGenerateFailureKeepsPreviousManifests(t *testing.T) {
 
 func TestLoadManifestsRefusesStaleManifests(t *testing.T) {
 	dir := newTestApp(t, map[string]string{"db": dbComponent}, "db")
-	if _, err := Generate(dir); err != nil {
+	if _, err := Generate(context.Background(), dir); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := LoadManifests(dir); err != nil {
@@ -224,7 +226,7 @@ func TestLoadManifestsRefusesStaleManifests(t *testing.T) {
 		t.Error("Load after editing app.yaml succeeded, want the stale-manifests error")
 	}
 
-	if _, err := Generate(dir); err != nil {
+	if _, err := Generate(context.Background(), dir); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := LoadManifests(dir); err != nil {
@@ -234,5 +236,25 @@ func TestLoadManifestsRefusesStaleManifests(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "components", "db.jsonnet"), strings.Replace(dbComponent, "a database", "the database", 1))
 	if _, err := LoadManifests(dir); err == nil || !strings.Contains(err.Error(), "run 'kfdeploy generate'") {
 		t.Fatalf("LoadManifests after editing components/db.jsonnet: error %v, want the stale-manifests error", err)
+	}
+}
+
+func TestGenerateStopsWhenInterrupted(t *testing.T) {
+	dir := newTestApp(t, map[string]string{"db": dbComponent}, "db")
+	if _, err := Generate(context.Background(), dir); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, filepath.Join(dir, ManifestsDir))
+	writeAppYAML(t, dir, "db")
+	writeFile(t, filepath.Join(dir, "components", "db.jsonnet"), strings.Replace(dbComponent, "db-settings", "db-config", 1))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // as Ctrl-C does through signal.NotifyContext
+	_, err := Generate(ctx, dir)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Generate with a cancelled context: error %v, want context.Canceled", err)
+	}
+	if after := snapshot(t, filepath.Join(dir, ManifestsDir)); !reflect.DeepEqual(before, after) {
+		t.Errorf("an interrupted generate changed manifests/:\nbefore: %v\nafter:  %v", before, after)
 	}
 }

@@ -10,8 +10,10 @@ import (
 	"github.com/kfdeploy/kfdeploy/pkg/smoketest"
 )
 
-// TestOptions are what `kfdeploy test` takes besides the app.
+// TestOptions are the resolved choices of a `kfdeploy test` run.
 type TestOptions struct {
+	AppDir  string
+	Cluster Cluster
 	// GPUResource is the extended resource the TFJob requests; "" means the app's first GPU
 	// resource name (spec.gpu.resourceNames, default nvidia.com/gpu).
 	GPUResource    string
@@ -46,10 +48,10 @@ func TestRunOptions(a *config.App, opts TestOptions) smoketest.Options {
 	}
 }
 
-// Test runs the smoke tests of the app in appDir against the cluster that connect reaches. It
-// needs app.yaml only, not the generated manifests: it tests what is deployed.
-func Test(ctx context.Context, appDir string, connect func(context.Context) (*kube.Client, error), opts TestOptions) (*smoketest.Report, error) {
-	a, err := config.Load(appDir)
+// Test is the test phase: it runs the smoke tests of the app against its cluster. It needs
+// app.yaml only, not the generated manifests: it tests what is deployed.
+func Test(ctx context.Context, opts TestOptions) (*smoketest.Report, error) {
+	a, err := config.Load(opts.AppDir)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +59,7 @@ func Test(ctx context.Context, appDir string, connect func(context.Context) (*ku
 	if err := runOpts.Validate(); err != nil {
 		return nil, fmt.Errorf("test app %s: %w", a.Metadata.Name, err)
 	}
-	c, err := connect(ctx)
+	c, err := kube.Connect(ctx, opts.Cluster)
 	if err != nil {
 		return nil, err
 	}

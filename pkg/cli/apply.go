@@ -1,20 +1,18 @@
 package cli
 
 import (
-	"os"
-
+	"context"
 	"fmt"
-	"golang.org/x/term"
-	"io"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kfdeploy/kfdeploy/pkg/app"
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
-	"github.com/kfdeploy/kfdeploy/pkg/progress"
+	"github.com/kfdeploy/kfdeploy/pkg/preflight"
 )
 
+// applyFlags are apply's raw flag values.
 type applyFlags struct {
 	timeout        time.Duration
 	wait           bool
@@ -27,8 +25,16 @@ type applyFlags struct {
 	preflight      preflightFlags
 }
 
+// applyOptions are apply's resolved options.
+type applyOptions struct {
+	flags    applyFlags
+	platform bool // `apply platform`: nothing to do with platform none
+	app      app.ApplyOptions
+}
+
 func newApplyCommand(g *globalOptions) *cobra.Command {
-	f := &applyFlags{}
+	o := &applyOptions{}
+	f := &o.flags
 	cmd := &cobra.Command{
 		Use:   "apply [k8s|platform|all]",
 		Short: "Apply the generated manifests to the cluster and wait until they are ready",
@@ -39,46 +45,13 @@ objects in an ApplySet inventory in the cluster, prunes objects the app no longe
 waits until every object is ready.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if ok, err := scope(g.streams.Out, "apply", args); !ok || err != nil {
+			if err := o.complete(g, args); err != nil {
 				return err
 			}
-			opts, err := f.options()
-			if err != nil {
+			if err := o.validate(); err != nil {
 				return err
 			}
-			loaded, err := app.Load(g.appDir)
-			if err != nil {
-				return err
-			}
-			out, rep, done := reportTarget(g, f.output)
-			c, err := g.connect(cmd.Context())
-			if err != nil {
-				return err
-			}
-			started := time.Now()
-			var res *kube.Result
-			var runErr error
-			if !f.skipPreflight {
-				// Preflight's table goes where progress goes: stdout, or stderr with -o json.
-				pfOut := g.streams.Out
-				if f.output == "json" {
-					pfOut = g.streams.ErrOut
-				}
-				runErr = f.preflight.beforeApply(cmd.Context(), c, loaded, opts.DryRun != kube.DryRunNone, pfOut)
-			}
-			if runErr == nil {
-				res, runErr = app.Apply(cmd.Context(), c, loaded, opts, rep)
-			}
-			done()
-			report := newRunReport("apply", loaded.ApplySet(), f.dryRun, res, started, runErr)
-			if f.output == "json" {
-				if err := report.writeJSON(out); err != nil {
-					return err
-				}
-			} else if runErr == nil {
-				fmt.Fprintln(out, report.summary())
-			}
-			return runErr
+			return o.run(cmd.Context(), g.streams)
 		},
 	}
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 5*time.Minute, "how long to wait for CRDs and for objects to become ready")
@@ -93,42 +66,75 @@ waits until every object is ready.`,
 	return cmd
 }
 
-func (f *applyFlags) options() (kube.ApplyOptions, error) {
-	if err := validateOutput(f.output); err != nil {
-		return kube.ApplyOptions{}, err
+// complete resolves the flags into the apply phase's options.
+func (o *applyOptions) complete(g *globalOptions, args []string) error {
+	f := &o.flags
+	platform, err := scope(args)
+	if err != nil {
+		return err
 	}
+	o.platform = platform
 	dry := kube.DryRun(f.dryRun)
-	switch dry {
-	case kube.DryRunNone, kube.DryRunClient, kube.DryRunServer:
-	default:
-		return kube.ApplyOptions{}, fmt.Errorf("--dry-run %q is not supported: use client or server", f.dryRun)
+	o.app = app.ApplyOptions{
+		AppDir:  g.appDir,
+		Cluster: g.kube,
+		Apply: kube.ApplyOptions{
+			DryRun:         dry,
+			ForceConflicts: f.forceConflicts,
+			Prune:          f.prune,
+			Concurrency:    f.concurrency,
+			Wait:           f.wait && dry == kube.DryRunNone,
+			Timeout:        f.timeout,
+		},
+		SkipPreflight: f.skipPreflight,
+		Preflight:     f.preflight.settings(),
 	}
-	if f.concurrency < 1 || f.concurrency > 256 {
-		return kube.ApplyOptions{}, fmt.Errorf("--concurrency %d is out of range: use 1 to 256", f.concurrency)
-	}
-	if f.timeout <= 0 {
-		return kube.ApplyOptions{}, fmt.Errorf("--timeout must be positive, got %s", f.timeout)
-	}
-	return kube.ApplyOptions{
-		DryRun:         dry,
-		ForceConflicts: f.forceConflicts,
-		Prune:          f.prune,
-		Concurrency:    f.concurrency,
-		Wait:           f.wait && dry == kube.DryRunNone,
-		Timeout:        f.timeout,
-	}, nil
+	return nil
 }
 
-// reportTarget returns where the result goes and the progress reporter: with -o json the
-// document owns stdout and progress moves to stderr; on a terminal progress is a live line.
-// done must be called before the result is printed.
-func reportTarget(g *globalOptions, output string) (out io.Writer, rep progress.Reporter, done func()) {
-	if output == "json" {
-		return g.streams.Out, progress.NewLines(g.streams.ErrOut, true), func() {}
+// validate finds every user error before the cluster is contacted.
+func (o *applyOptions) validate() error {
+	f := &o.flags
+	if err := validateOutput(f.output); err != nil {
+		return err
 	}
-	if f, ok := g.streams.Out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		live := progress.NewLive(g.streams.Out)
-		return g.streams.Out, live, live.Close
+	switch o.app.Apply.DryRun {
+	case kube.DryRunNone, kube.DryRunClient, kube.DryRunServer:
+	default:
+		return fmt.Errorf("--dry-run %q is not supported: use client or server", f.dryRun)
 	}
-	return g.streams.Out, progress.NewLines(g.streams.Out, true), func() {}
+	if f.concurrency < 1 || f.concurrency > 256 {
+		return fmt.Errorf("--concurrency %d is out of range: use 1 to 256", f.concurrency)
+	}
+	if f.timeout <= 0 {
+		return fmt.Errorf("--timeout must be positive, got %s", f.timeout)
+	}
+	return f.preflight.validate()
+}
+
+// run calls the apply phase and prints its report.
+func (o *applyOptions) run(ctx context.Context, streams ioStreams) error {
+	if o.platform {
+		nothingForPlatform(streams.Out, "apply")
+		return nil
+	}
+	// Progress, and preflight's table, go to stdout, or to stderr with -o json.
+	w, rep, done := progressTarget(streams, o.flags.output)
+	opts := o.app
+	opts.Progress = rep
+	opts.PreflightDone = func(r *preflight.Report) { _ = writePreflightTable(w, r) }
+	report, runErr := app.Apply(ctx, opts)
+	done()
+	if report == nil {
+		return runErr
+	}
+	run := newRunReport("apply", report.App, report.Namespace, string(report.DryRun), report.Result, report.Duration, runErr)
+	if o.flags.output == outputJSON {
+		if err := printJSON(streams.Out, run); err != nil {
+			return err
+		}
+	} else if runErr == nil {
+		fmt.Fprintln(streams.Out, run.summary())
+	}
+	return runErr
 }

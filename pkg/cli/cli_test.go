@@ -434,6 +434,15 @@ func TestParamList(t *testing.T) {
 	mustFail(t, []string{"app.yaml not found", "kfdeploy init"}, "param", "list", "--app-dir", t.TempDir())
 }
 
+// unreachableKubeconfig points at a loopback port nothing serves.
+const unreachableKubeconfig = `apiVersion: v1
+kind: Config
+clusters: [{name: gone, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: me, user: {token: t}}]
+contexts: [{name: gone, context: {cluster: gone, user: me}}]
+current-context: gone
+`
+
 func TestBadInput(t *testing.T) {
 	t.Run("generate without app.yaml", func(t *testing.T) {
 		mustFail(t, []string{"app.yaml not found", "kfdeploy init"}, "generate", "--app-dir", t.TempDir())
@@ -468,15 +477,27 @@ func TestBadInput(t *testing.T) {
 		dir := newApp(t)
 		mustRun(t, "generate", "--app-dir", dir)
 		kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-		write(t, kubeconfig, `apiVersion: v1
-kind: Config
-clusters: [{name: gone, cluster: {server: "https://127.0.0.1:1"}}]
-users: [{name: me, user: {token: t}}]
-contexts: [{name: gone, context: {cluster: gone, user: me}}]
-current-context: gone
-`)
+		write(t, kubeconfig, unreachableKubeconfig)
 		mustFail(t, []string{"cannot reach", "https://127.0.0.1:1"},
 			"apply", "--app-dir", dir, "--kubeconfig", kubeconfig, "--server", "https://127.0.0.1:1", "--cache-dir", t.TempDir())
+	})
+	t.Run("apply with a kubeconfig that names no cluster", func(t *testing.T) {
+		dir := newApp(t)
+		mustRun(t, "generate", "--app-dir", dir)
+		kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+		write(t, kubeconfig, "apiVersion: v1\nkind: Config\n")
+		mustFail(t, []string{"no cluster configured", "KUBECONFIG"}, "apply", "--app-dir", dir, "--kubeconfig", kubeconfig)
+	})
+	t.Run("apply with a relative --nfs-path is refused before connecting", func(t *testing.T) {
+		dir := newApp(t)
+		mustRun(t, "generate", "--app-dir", dir)
+		kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+		write(t, kubeconfig, unreachableKubeconfig)
+		err := mustFail(t, []string{"--nfs-path must be absolute", `path "exports/data"`},
+			"apply", "--app-dir", dir, "--kubeconfig", kubeconfig, "--nfs-server", "127.0.0.1", "--nfs-path", "exports/data")
+		if strings.Contains(err.Error(), "cannot reach") {
+			t.Errorf("apply contacted the cluster before validating its flags: %v", err)
+		}
 	})
 	t.Run("init over an existing app", func(t *testing.T) {
 		dir := newApp(t)

@@ -1,11 +1,9 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -34,7 +32,7 @@ container images each component deploys with its default parameters.`,
 				return err
 			}
 			if output == "json" {
-				return writeIndentedJSON(g.streams.Out, list)
+				return printJSON(g.streams.Out, list)
 			}
 			return writeComponents(g.streams.Out, list)
 		},
@@ -59,7 +57,7 @@ func newComponentsShowCommand(g *globalOptions) *cobra.Command {
 				return err
 			}
 			if output == "json" {
-				return writeIndentedJSON(g.streams.Out, d)
+				return printJSON(g.streams.Out, d)
 			}
 			return writeComponentDetail(g.streams.Out, d)
 		},
@@ -69,7 +67,7 @@ func newComponentsShowCommand(g *globalOptions) *cobra.Command {
 }
 
 func writeComponents(out io.Writer, list []app.ComponentSummary) error {
-	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	w := newTable(out)
 	fmt.Fprintln(w, "NAME\tSOURCE\tDESCRIPTION\tIMAGES")
 	for _, c := range list {
 		images := strings.Join(c.Images, ",")
@@ -94,7 +92,7 @@ func writeComponentDetail(out io.Writer, d *app.ComponentDetail) error {
 		source += " (the app's own, overriding the built-in component)"
 	}
 	fmt.Fprintf(out, "%s: %s\nsource: %s\n\n", d.Name, d.Description, source)
-	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	w := newTable(out)
 	if len(d.Params) == 0 {
 		fmt.Fprintln(w, "parameters: none")
 	} else {
@@ -109,7 +107,7 @@ func writeComponentDetail(out io.Writer, d *app.ComponentDetail) error {
 	if len(d.Secrets) > 0 {
 		// Names only: the values live in the app's secrets.yaml and never reach output.
 		fmt.Fprintln(out, "\ngenerated secrets (stored in secrets.yaml by 'kfdeploy generate'):")
-		w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		w = newTable(out)
 		for _, s := range d.Secrets {
 			fmt.Fprintf(w, "  %s\t%s\n", s.Name, oneLine(s.Description))
 		}
@@ -134,9 +132,3 @@ func writeComponentDetail(out io.Writer, d *app.ComponentDetail) error {
 
 // oneLine keeps a table row on one line whatever a description holds.
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
-
-func writeIndentedJSON(out io.Writer, v any) error {
-	enc := json.NewEncoder(out)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -12,10 +13,10 @@ import (
 	"golang.org/x/term"
 
 	"github.com/kfdeploy/kfdeploy/pkg/app"
-	"github.com/kfdeploy/kfdeploy/pkg/config"
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
 )
 
+// deleteFlags are delete's raw flag values.
 type deleteFlags struct {
 	purge     bool
 	timeout   time.Duration
@@ -27,8 +28,16 @@ type deleteFlags struct {
 	conc      int
 }
 
+// deleteOptions are delete's resolved options.
+type deleteOptions struct {
+	flags    deleteFlags
+	platform bool
+	app      app.DeleteOptions
+}
+
 func newDeleteCommand(g *globalOptions) *cobra.Command {
-	f := &deleteFlags{}
+	o := &deleteOptions{}
+	f := &o.flags
 	cmd := &cobra.Command{
 		Use:   "delete [k8s|platform|all]",
 		Short: "Delete what the app applied; PVCs, PVs and generated secrets are kept unless --purge",
@@ -42,49 +51,13 @@ and generated secrets stay, and are listed, unless --purge is given.`,
   kfdeploy delete --app myapp --namespace kubeflow`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if ok, err := scope(g.streams.Out, "delete", args); !ok || err != nil {
+			if err := o.complete(g, args); err != nil {
 				return err
 			}
-			if err := validateOutput(f.output); err != nil {
+			if err := o.validate(); err != nil {
 				return err
 			}
-			if f.conc < 1 || f.conc > 256 {
-				return fmt.Errorf("--concurrency %d is out of range: use 1 to 256", f.conc)
-			}
-			set, err := f.applySet(g.appDir)
-			if err != nil {
-				return err
-			}
-			if err := f.confirm(g, set); err != nil {
-				return err
-			}
-			out, rep, done := reportTarget(g, f.output)
-			c, err := g.connect(cmd.Context())
-			if err != nil {
-				return err
-			}
-			started := time.Now()
-			res, runErr := app.Delete(cmd.Context(), c, set, kube.DeleteOptions{Purge: f.purge, Timeout: f.timeout, DryRun: f.dryRun, Concurrency: f.conc}, rep)
-			done()
-			if errors.Is(runErr, kube.ErrNotFoundApp) {
-				runErr = nil
-				if f.output != "json" {
-					fmt.Fprintf(out, "app %s has nothing in namespace %s: nothing to delete\n", set.App, set.Namespace)
-				}
-			}
-			dry := ""
-			if f.dryRun {
-				dry = "client"
-			}
-			report := newRunReport("delete", set, dry, res, started, runErr)
-			if f.output == "json" {
-				if err := report.writeJSON(out); err != nil {
-					return err
-				}
-			} else if runErr == nil && len(res.Objects) > 0 {
-				fmt.Fprintln(out, report.summary())
-			}
-			return runErr
+			return o.run(cmd.Context(), g.streams)
 		},
 	}
 	cmd.Flags().BoolVar(&f.purge, "purge", false, "also delete PersistentVolumeClaims, PersistentVolumes and generated secrets (their data is lost)")
@@ -98,30 +71,78 @@ and generated secrets stay, and are listed, unless --purge is given.`,
 	return cmd
 }
 
-// applySet finds the app: from --app/--namespace, or from app.yaml.
-func (f *deleteFlags) applySet(appDir string) (kube.ApplySet, error) {
-	if f.appName != "" || f.namespace != "" {
-		if f.appName == "" || f.namespace == "" {
-			return kube.ApplySet{}, fmt.Errorf("--app and --namespace go together: pass both to delete without the app directory")
-		}
-		if !config.ValidName(f.appName) || !config.ValidName(f.namespace) {
-			return kube.ApplySet{}, fmt.Errorf("--app %q and --namespace %q must be DNS labels", f.appName, f.namespace)
-		}
-		return kube.ApplySet{App: f.appName, Namespace: f.namespace}, nil
-	}
-	a, err := config.Load(appDir)
+// complete resolves the flags and finds the app: from --app/--namespace, or from app.yaml.
+func (o *deleteOptions) complete(g *globalOptions, args []string) error {
+	f := &o.flags
+	platform, err := scope(args)
 	if err != nil {
-		return kube.ApplySet{}, fmt.Errorf("%w (or pass --app NAME --namespace NS)", err)
+		return err
 	}
-	return kube.ApplySet{App: a.Metadata.Name, Namespace: a.Spec.Namespace}, nil
+	o.platform = platform
+	o.app = app.DeleteOptions{
+		Cluster: g.kube,
+		Delete:  kube.DeleteOptions{Purge: f.purge, Timeout: f.timeout, DryRun: f.dryRun, Concurrency: f.conc},
+	}
+	if platform {
+		return nil
+	}
+	o.app.Set, err = app.DeleteTarget(g.appDir, f.appName, f.namespace)
+	return err
+}
+
+// validate finds every user error before the cluster is contacted.
+func (o *deleteOptions) validate() error {
+	if err := validateOutput(o.flags.output); err != nil {
+		return err
+	}
+	if o.flags.conc < 1 || o.flags.conc > 256 {
+		return fmt.Errorf("--concurrency %d is out of range: use 1 to 256", o.flags.conc)
+	}
+	if o.flags.timeout <= 0 {
+		return fmt.Errorf("--timeout must be positive, got %s", o.flags.timeout)
+	}
+	return nil
+}
+
+// run asks for confirmation on a terminal, calls the delete phase and prints its report.
+func (o *deleteOptions) run(ctx context.Context, streams ioStreams) error {
+	if o.platform {
+		nothingForPlatform(streams.Out, "delete")
+		return nil
+	}
+	if err := o.confirm(streams); err != nil {
+		return err
+	}
+	_, rep, done := progressTarget(streams, o.flags.output)
+	opts := o.app
+	opts.Progress = rep
+	report, runErr := app.Delete(ctx, opts)
+	done()
+	if report.NotDeployed && o.flags.output != outputJSON {
+		fmt.Fprintf(streams.Out, "app %s has nothing in namespace %s: nothing to delete\n", report.App, report.Namespace)
+	}
+	dry := ""
+	if report.DryRun {
+		dry = "client"
+	}
+	run := newRunReport("delete", report.App, report.Namespace, dry, report.Result, report.Duration, runErr)
+	if o.flags.output == outputJSON {
+		if err := printJSON(streams.Out, run); err != nil {
+			return err
+		}
+	} else if runErr == nil && len(run.Objects) > 0 {
+		fmt.Fprintln(streams.Out, run.summary())
+	}
+	return runErr
 }
 
 // confirm asks on a terminal; scripts (no terminal) and --yes go ahead.
-func (f *deleteFlags) confirm(g *globalOptions, set kube.ApplySet) error {
+func (o *deleteOptions) confirm(streams ioStreams) error {
+	f, set := &o.flags, o.app.Set
 	if f.yes || f.dryRun {
 		return nil
 	}
-	in, ok := g.streams.In.(*os.File)
+	in, ok := streams.In.(*os.File)
 	if !ok || !term.IsTerminal(int(in.Fd())) {
 		return nil
 	}
@@ -129,10 +150,10 @@ func (f *deleteFlags) confirm(g *globalOptions, set kube.ApplySet) error {
 	if f.purge {
 		what = "INCLUDING PVCs, PVs and generated secrets (data is lost)"
 	}
-	fmt.Fprintf(g.streams.ErrOut, "Delete app %s in namespace %s, %s? [y/N] ", set.App, set.Namespace, what)
+	fmt.Fprintf(streams.ErrOut, "Delete app %s in namespace %s, %s? [y/N] ", set.App, set.Namespace, what)
 	answer, _ := bufio.NewReader(in).ReadString('\n')
 	if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
-		return fmt.Errorf("delete cancelled")
+		return errors.New("delete cancelled")
 	}
 	return nil
 }

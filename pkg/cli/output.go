@@ -4,33 +4,66 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
+	"text/tabwriter"
 	"time"
+
+	"golang.org/x/term"
 
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
 	"github.com/kfdeploy/kfdeploy/pkg/progress"
 )
 
-// runReport is the -o json document of apply and delete: a stable schema for CI.
-type runReport struct {
-	Operation       string                  `json:"operation"`
-	App             string                  `json:"app"`
-	Namespace       string                  `json:"namespace"`
-	DryRun          string                  `json:"dryRun,omitempty"`
-	Counts          map[progress.Action]int `json:"counts"`
-	Objects         []kube.ObjectResult     `json:"objects"`
-	DurationSeconds float64                 `json:"durationSeconds"`
-	Error           string                  `json:"error,omitempty"`
+// The output helpers: every command prints JSON through printJSON and tables through newTable,
+// so that all of them look alike. (cli-runtime's printers print API objects, which must carry
+// apiVersion and kind; kfdeploy's documents are reports, not API objects.)
+
+// printJSON writes v as indented JSON, the -o json form of every command.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("write JSON: %w", err)
+	}
+	return nil
 }
 
-// allActions fixes the keys of counts, so that a missing key never means "unknown".
-var allActions = []progress.Action{progress.Created, progress.Configured, progress.Unchanged, progress.Pruned, progress.Deleted, progress.Kept, progress.Failed}
+// newTable returns the writer for an aligned table; Flush it at the end.
+func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0) }
 
-func newRunReport(op string, set kube.ApplySet, dryRun string, res *kube.Result, started time.Time, runErr error) runReport {
-	r := runReport{Operation: op, App: set.App, Namespace: set.Namespace, DryRun: dryRun, Counts: map[progress.Action]int{},
-		DurationSeconds: time.Since(started).Round(time.Millisecond).Seconds(), Objects: []kube.ObjectResult{}}
-	for _, a := range allActions {
+// Output formats.
+const (
+	outputText = "text"
+	outputJSON = "json"
+)
+
+// validateOutput accepts the formats of the commands with text and JSON output.
+func validateOutput(output string) error {
+	if output != "" && output != outputJSON && output != outputText {
+		return fmt.Errorf("--output %q is not supported: use text or json", output)
+	}
+	return nil
+}
+
+// runReport is the -o json document of apply and delete: a stable schema for CI.
+type runReport struct {
+	Operation       string              `json:"operation"`
+	App             string              `json:"app"`
+	Namespace       string              `json:"namespace"`
+	DryRun          string              `json:"dryRun,omitempty"`
+	Counts          map[kube.Action]int `json:"counts"`
+	Objects         []kube.ObjectResult `json:"objects"`
+	DurationSeconds float64             `json:"durationSeconds"`
+	Error           string              `json:"error,omitempty"`
+}
+
+func newRunReport(op, appName, namespace, dryRun string, res *kube.Result, took time.Duration, runErr error) runReport {
+	r := runReport{Operation: op, App: appName, Namespace: namespace, DryRun: dryRun, Counts: map[kube.Action]int{},
+		DurationSeconds: took.Round(time.Millisecond).Seconds(), Objects: []kube.ObjectResult{}}
+	// Every action is a key, so that a missing key never means "unknown".
+	for _, a := range kube.Actions {
 		r.Counts[a] = 0
 	}
 	if res != nil {
@@ -46,16 +79,10 @@ func newRunReport(op string, set kube.ApplySet, dryRun string, res *kube.Result,
 	return r
 }
 
-func (r runReport) writeJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(r)
-}
-
 // summary is the closing line of a text run: "apply myapp: 3 created, 5 unchanged (2.1s)".
 func (r runReport) summary() string {
 	var parts []string
-	for _, a := range allActions {
+	for _, a := range kube.Actions {
 		if n := r.Counts[a]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", n, a))
 		}
@@ -70,10 +97,16 @@ func (r runReport) summary() string {
 	return fmt.Sprintf("%s %s in namespace %s: %s (%.1fs)", prefix, r.App, r.Namespace, strings.Join(parts, ", "), r.DurationSeconds)
 }
 
-// validateOutput accepts the formats of apply, delete and diff.
-func validateOutput(output string) error {
-	if output != "" && output != "json" && output != "text" {
-		return fmt.Errorf("--output %q is not supported: use text or json", output)
+// progressTarget returns where a run's progress goes: with -o json the document owns stdout
+// and progress moves to stderr; on a terminal progress is a live line. done must be called
+// before the result is printed.
+func progressTarget(streams ioStreams, output string) (w io.Writer, rep kube.Reporter, done func()) {
+	if output == outputJSON {
+		return streams.ErrOut, progress.NewLines(streams.ErrOut), func() {}
 	}
-	return nil
+	if f, ok := streams.Out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		live := progress.NewLive(streams.Out)
+		return streams.Out, live, live.Close
+	}
+	return streams.Out, progress.NewLines(streams.Out), func() {}
 }

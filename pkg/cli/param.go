@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -100,9 +99,9 @@ func newParamListCommand(g *globalOptions) *cobra.Command {
 				return err
 			}
 			if output == "json" {
-				return writeIndentedJSON(g.streams.Out, params)
+				return printJSON(g.streams.Out, params)
 			}
-			w := tabwriter.NewWriter(g.streams.Out, 0, 4, 2, ' ', 0)
+			w := newTable(g.streams.Out)
 			fmt.Fprintln(w, "COMPONENT\tPARAM\tVALUE\tSOURCE")
 			for _, p := range params {
 				source := p.Source

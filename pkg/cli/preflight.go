@@ -6,20 +6,14 @@ import (
 	"io"
 	"path"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/kfdeploy/kfdeploy/pkg/app"
 	"github.com/kfdeploy/kfdeploy/pkg/config"
-	"github.com/kfdeploy/kfdeploy/pkg/kube"
 	"github.com/kfdeploy/kfdeploy/pkg/preflight"
 )
-
-// preflightTimeout bounds a whole preflight run: its checks take seconds even on large
-// clusters, and apply should not hang on a stuck check.
-const preflightTimeout = 2 * time.Minute
 
 // preflightFlags are shared by `preflight` and `apply`, which runs preflight first.
 type preflightFlags struct {
@@ -36,70 +30,34 @@ func (f *preflightFlags) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.strict, "strict", false, "fail preflight on warnings too")
 }
 
-// options merges the flags with app.yaml: flags win.
-func (f *preflightFlags) options(loaded *app.Loaded, dryRun bool) (preflight.Options, error) {
-	opts := preflight.Options{App: loaded.App, Objects: loaded.Objects, GPUResourceNames: loaded.App.GPUResourceNames(), DryRun: dryRun}
-	if s := loaded.App.Spec.Storage; s != nil && s.NFS != nil {
-		opts.NFS = s.NFS
-	}
+// validate checks the flags alone, before the app is read or the cluster is contacted.
+func (f *preflightFlags) validate() error {
 	if f.nfsServer != "" || f.nfsPath != "" {
 		if f.nfsServer == "" || !strings.HasPrefix(f.nfsPath, "/") {
-			return preflight.Options{}, fmt.Errorf("--nfs-server and --nfs-path go together, and --nfs-path must be absolute (got server %q, path %q)", f.nfsServer, f.nfsPath)
+			return fmt.Errorf("--nfs-server and --nfs-path go together, and --nfs-path must be absolute (got server %q, path %q)", f.nfsServer, f.nfsPath)
 		}
-		opts.NFS = &config.NFS{Server: f.nfsServer, Path: path.Clean(f.nfsPath)}
-	}
-	if len(f.gpuResources) > 0 {
-		opts.GPUResourceNames = f.gpuResources
-	}
-	return opts, nil
-}
-
-// run runs every check and judges the result (warnings fail with --strict).
-func (f *preflightFlags) run(ctx context.Context, c *kube.Client, loaded *app.Loaded, opts preflight.Options) (*preflight.Report, error) {
-	checks, err := preflight.New(c, opts)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
-	defer cancel()
-	rep := preflight.Run(ctx, checks)
-	rep.App, rep.Namespace = loaded.App.Metadata.Name, loaded.App.Spec.Namespace
-	rep.Passed = !rep.Failed(f.strict)
-	return &rep, nil
-}
-
-// failure is the error of a failed preflight.
-func (f *preflightFlags) failure(rep *preflight.Report, hint string) error {
-	what := fmt.Sprintf("%d failed", rep.Summary.Fail)
-	if f.strict && rep.Summary.Warn > 0 {
-		what += fmt.Sprintf(", %d warnings (--strict)", rep.Summary.Warn)
-	}
-	return fmt.Errorf("preflight failed: %s; %s", what, hint)
-}
-
-// beforeApply runs preflight for apply: the table goes where apply's progress goes, and a
-// failure stops apply before any object is written.
-func (f *preflightFlags) beforeApply(ctx context.Context, c *kube.Client, loaded *app.Loaded, dryRun bool, w io.Writer) error {
-	opts, err := f.options(loaded, dryRun)
-	if err != nil {
-		return err
-	}
-	rep, err := f.run(ctx, c, loaded, opts)
-	if err != nil {
-		return err
-	}
-	if err := preflight.WriteTable(w, rep); err != nil {
-		return err
-	}
-	if !rep.Passed {
-		return f.failure(rep, "nothing was applied: fix the findings above, or rerun with --skip-preflight")
 	}
 	return nil
 }
 
+// settings resolves the flags; app.yaml fills in what they leave out (in pkg/app).
+func (f *preflightFlags) settings() app.PreflightSettings {
+	s := app.PreflightSettings{GPUResourceNames: f.gpuResources, Strict: f.strict}
+	if f.nfsServer != "" {
+		s.NFS = &config.NFS{Server: f.nfsServer, Path: path.Clean(f.nfsPath)}
+	}
+	return s
+}
+
+// preflightOptions are the preflight command's raw flags and resolved options.
+type preflightOptions struct {
+	flags  preflightFlags
+	output string
+	app    app.PreflightOptions
+}
+
 func newPreflightCommand(g *globalOptions) *cobra.Command {
-	f := &preflightFlags{}
-	var output string
+	o := &preflightOptions{}
 	cmd := &cobra.Command{
 		Use:   "preflight",
 		Short: "Check that the cluster can run the app: version, permissions, GPUs, storage, namespace",
@@ -126,41 +84,91 @@ It exits 0 when nothing failed and 1 when a check failed (warnings too with --st
   kfdeploy preflight -o json --strict`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := validateOutput(output); err != nil {
+			o.complete(g)
+			if err := o.validate(); err != nil {
 				return err
 			}
-			loaded, err := app.Load(g.appDir)
-			if err != nil {
-				return err
-			}
-			opts, err := f.options(loaded, false)
-			if err != nil {
-				return err
-			}
-			// No g.connect: an unreachable API server is the cluster check's finding.
-			c, err := kube.NewClient(g.kube)
-			if err != nil {
-				return err
-			}
-			rep, err := f.run(cmd.Context(), c, loaded, opts)
-			if err != nil {
-				return err
-			}
-			if output == "json" {
-				err = preflight.WriteJSON(g.streams.Out, rep)
-			} else {
-				err = preflight.WriteTable(g.streams.Out, rep)
-			}
-			if err != nil {
-				return err
-			}
-			if !rep.Passed {
-				return &ExitError{Code: 1, Err: f.failure(rep, "see the findings and their remedies")}
-			}
-			return nil
+			return o.run(cmd.Context(), g.streams)
 		},
 	}
-	f.addFlags(cmd.Flags())
-	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: text or json (schema: see 'go doc github.com/kfdeploy/kfdeploy/pkg/preflight')")
+	o.flags.addFlags(cmd.Flags())
+	cmd.Flags().StringVarP(&o.output, "output", "o", "", "output format: text or json (schema: see 'go doc github.com/kfdeploy/kfdeploy/pkg/preflight')")
 	return cmd
+}
+
+func (o *preflightOptions) complete(g *globalOptions) {
+	o.app = app.PreflightOptions{AppDir: g.appDir, Cluster: g.kube, Settings: o.flags.settings()}
+}
+
+func (o *preflightOptions) validate() error {
+	if err := validateOutput(o.output); err != nil {
+		return err
+	}
+	return o.flags.validate()
+}
+
+func (o *preflightOptions) run(ctx context.Context, streams ioStreams) error {
+	rep, runErr := app.Preflight(ctx, o.app)
+	if rep == nil {
+		return runErr
+	}
+	var err error
+	if o.output == outputJSON {
+		err = printJSON(streams.Out, rep)
+	} else {
+		err = writePreflightTable(streams.Out, rep)
+	}
+	if err != nil {
+		return err
+	}
+	return runErr
+}
+
+// writePreflightTable writes the report for people: one row per finding (CHECK, STATUS,
+// FINDING), the remedy on the line below it, then a summary line.
+func writePreflightTable(w io.Writer, r *preflight.Report) error {
+	tw := newTable(w)
+	fmt.Fprintln(tw, "CHECK\tSTATUS\tFINDING")
+	for _, f := range r.Checks {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", f.Check, statusLabel(f.Status), oneLine(f.Finding))
+		if f.Remedy != "" {
+			fmt.Fprintf(tw, "\t\t↳ %s\n", oneLine(f.Remedy))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write preflight table: %w", err)
+	}
+	if len(r.CreatedVolumes) > 0 {
+		names := make([]string, len(r.CreatedVolumes))
+		for i, v := range r.CreatedVolumes {
+			names[i] = v.Name
+		}
+		verb := "created PersistentVolumes"
+		if r.CreatedVolumes[0].DryRun {
+			verb = "would create PersistentVolumes (dry run)"
+		}
+		fmt.Fprintf(w, "%s: %s\n", verb, strings.Join(names, ", "))
+	}
+	verdict := "passed"
+	if !r.Passed {
+		verdict = "FAILED"
+	}
+	_, err := fmt.Fprintf(w, "preflight %s (app %s, namespace %s): %d ok, %d %s, %d failed (%.1fs)\n",
+		verdict, r.App, r.Namespace, r.Summary.OK, r.Summary.Warn, plural(r.Summary.Warn, "warning", "warnings"), r.Summary.Fail, r.DurationSeconds)
+	return err
+}
+
+// statusLabel makes problems stand out in a column of "ok".
+func statusLabel(s preflight.Status) string {
+	if s == preflight.OK {
+		return "ok"
+	}
+	return strings.ToUpper(string(s))
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -1,8 +1,11 @@
-// Package cli holds the cobra commands: they parse flags, validate them, and call pkg/app.
+// Package cli holds the cobra commands, one file each, in kubectl's shape: raw flag values
+// (xxxFlags) → complete, which resolves them into the options of a pkg/app phase → validate,
+// which finds every user error before any cluster call → run(ctx), which calls that one phase
+// and renders its report (text or JSON). Nothing else here talks to the cluster; exit statuses
+// are main's (see ErrChanges and AnnotationErrorExitCode).
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,48 +13,26 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-
-	"github.com/kfdeploy/kfdeploy/pkg/kube"
 )
 
-// ExitError carries a specific exit status (e.g. diff's 1 for "changes") with its message.
-type ExitError struct {
-	Code int
-	Err  error
-}
+// ErrChanges is what diff returns when apply would change something: exit status 1, with no
+// message (main maps it).
+var ErrChanges = errors.New("apply would change the cluster")
 
-func (e *ExitError) Error() string {
-	if e.Err == nil {
-		return ""
-	}
-	return e.Err.Error()
-}
+// AnnotationErrorExitCode on a command sets the exit status of every error of that command,
+// flag errors included (diff: 2). main reads it.
+const AnnotationErrorExitCode = "kfdeploy.dev/error-exit-code"
 
-func (e *ExitError) Unwrap() error { return e.Err }
+// ioStreams are the command's stdin, stdout and stderr: commands never use os.Stdout.
+type ioStreams = genericiooptions.IOStreams
 
 // globalOptions are the flags every command shares.
 type globalOptions struct {
-	streams genericiooptions.IOStreams
+	streams ioStreams
 	appDir  string
-	kube    *genericclioptions.ConfigFlags
-}
-
-// connect builds the cluster clients and checks that the API server answers.
-func (g *globalOptions) connect(ctx context.Context) (*kube.Client, error) {
-	if g.kube.APIServer == nil || *g.kube.APIServer == "" {
-		raw, err := g.kube.ToRawKubeConfigLoader().RawConfig()
-		if err == nil && len(raw.Clusters) == 0 {
-			return nil, errors.New("no cluster configured: set KUBECONFIG, pass --kubeconfig FILE, or create ~/.kube/config")
-		}
-	}
-	c, err := kube.NewClient(g.kube)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := c.ServerVersion(ctx); err != nil {
-		return nil, err
-	}
-	return c, nil
+	// kube are kubectl's connection flags; the phases of pkg/app build their one client from
+	// them, so nothing here talks to the cluster.
+	kube *genericclioptions.ConfigFlags
 }
 
 // NewRootCommand builds the kfdeploy command tree.
@@ -103,18 +84,22 @@ func kubeFlags() *genericclioptions.ConfigFlags {
 	return f
 }
 
-// scope checks the optional kfctl-style argument: k8s (the default), all, or platform.
-// It returns false when there is nothing to do for the platform.
-func scope(out io.Writer, verb string, args []string) (bool, error) {
+// scope checks the optional kfctl-style argument: k8s (the default), all, or platform. With
+// platform none there are no platform resources: platform is true, and there is nothing to do.
+func scope(args []string) (platform bool, err error) {
 	if len(args) == 0 {
-		return true, nil
+		return false, nil
 	}
 	switch args[0] {
 	case "k8s", "all":
-		return true, nil
-	case "platform":
-		fmt.Fprintf(out, "platform none: no platform resources to %s\n", verb)
 		return false, nil
+	case "platform":
+		return true, nil
 	}
 	return false, fmt.Errorf("unknown argument %q: expected k8s, platform or all", args[0])
+}
+
+// nothingForPlatform says that platform none has no platform resources.
+func nothingForPlatform(w io.Writer, verb string) {
+	fmt.Fprintf(w, "platform none: no platform resources to %s\n", verb)
 }

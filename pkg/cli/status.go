@@ -1,65 +1,64 @@
 package cli
 
 import (
-	"encoding/json"
-	"errors"
+	"context"
 	"fmt"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
-	"github.com/kfdeploy/kfdeploy/pkg/config"
+	"github.com/kfdeploy/kfdeploy/pkg/app"
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
 )
 
+// statusOptions are status's raw flags and resolved options.
+type statusOptions struct {
+	output string
+	app    app.StatusOptions
+}
+
 func newStatusCommand(g *globalOptions) *cobra.Command {
-	var output string
+	o := &statusOptions{}
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the app's objects with their readiness, and the pods in its namespace",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != "" && output != "json" {
-				return fmt.Errorf("--output %q is not supported: use json or leave it out", output)
+			o.app = app.StatusOptions{AppDir: g.appDir, Cluster: g.kube}
+			if o.output != "" && o.output != outputJSON {
+				return fmt.Errorf("--output %q is not supported: use json or leave it out", o.output)
 			}
-			a, err := config.Load(g.appDir)
-			if err != nil {
-				return err
-			}
-			c, err := g.connect(cmd.Context())
-			if err != nil {
-				return err
-			}
-			set := kube.ApplySet{App: a.Metadata.Name, Namespace: a.Spec.Namespace}
-			objs, err := c.Status(cmd.Context(), set)
-			if errors.Is(err, kube.ErrNotFoundApp) {
-				return fmt.Errorf("app %s is not deployed in namespace %s: run 'kfdeploy apply'", set.App, set.Namespace)
-			}
-			if err != nil {
-				return err
-			}
-			pods, err := c.Pods(cmd.Context(), a.Spec.Namespace)
-			if err != nil {
-				return err
-			}
-			if output == "json" {
-				enc := json.NewEncoder(g.streams.Out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(map[string]any{"app": set.App, "namespace": set.Namespace, "objects": objs, "pods": pods})
-			}
-			w := tabwriter.NewWriter(g.streams.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "OBJECT\tSTATUS\tMESSAGE")
-			for _, o := range objs {
-				fmt.Fprintf(w, "%s\t%s\t%s\n", o.ID, o.Status, o.Message)
-			}
-			fmt.Fprintln(w)
-			fmt.Fprintln(w, "POD\tREADY\tSTATUS\tNODE")
-			for _, p := range pods {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", p.Name, p.Ready, p.Phase, p.Node)
-			}
-			return w.Flush()
+			return o.run(cmd.Context(), g.streams)
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: json")
+	cmd.Flags().StringVarP(&o.output, "output", "o", "", "output format: json")
 	return cmd
+}
+
+// statusDocument is status's -o json document.
+type statusDocument struct {
+	App       string              `json:"app"`
+	Namespace string              `json:"namespace"`
+	Objects   []kube.ObjectStatus `json:"objects"`
+	Pods      []kube.PodStatus    `json:"pods"`
+}
+
+func (o *statusOptions) run(ctx context.Context, streams ioStreams) error {
+	rep, err := app.Status(ctx, o.app)
+	if err != nil {
+		return err
+	}
+	if o.output == outputJSON {
+		return printJSON(streams.Out, statusDocument{App: rep.App, Namespace: rep.Namespace, Objects: rep.Objects, Pods: rep.Pods})
+	}
+	w := newTable(streams.Out)
+	fmt.Fprintln(w, "OBJECT\tSTATUS\tMESSAGE")
+	for _, o := range rep.Objects {
+		fmt.Fprintf(w, "%s\t%s\t%s\n", o.ID, o.Status, o.Message)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "POD\tREADY\tSTATUS\tNODE")
+	for _, p := range rep.Pods {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", p.Name, p.Ready, p.Phase, p.Node)
+	}
+	return w.Flush()
 }

@@ -2,11 +2,9 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -99,15 +97,14 @@ func (o *testOptions) Validate() error {
 
 // Run runs the workloads and prints the report; a failed workload is exit status 1.
 func (o *testOptions) Run(ctx context.Context) error {
-	rep, runErr := app.Test(ctx, o.g.appDir, o.g.connect, o.app)
+	o.app.AppDir, o.app.Cluster = o.g.appDir, o.g.kube
+	rep, runErr := app.Test(ctx, o.app)
 	if rep == nil {
 		return runErr
 	}
 	var err error
 	if o.output == "json" {
-		enc := json.NewEncoder(o.g.streams.Out)
-		enc.SetIndent("", "  ")
-		err = enc.Encode(rep)
+		err = printJSON(o.g.streams.Out, rep)
 	} else {
 		err = writeTestTable(o.g.streams.Out, rep)
 	}
@@ -124,7 +121,7 @@ func (o *testOptions) Run(ctx context.Context) error {
 				failed = append(failed, r.Workload+" ("+r.Component+")")
 			}
 		}
-		return &ExitError{Code: 1, Err: fmt.Errorf("test of app %s in namespace %s failed: %s; see the reasons above", rep.App, rep.Namespace, strings.Join(failed, ", "))}
+		return fmt.Errorf("test of app %s in namespace %s failed: %s; see the reasons above", rep.App, rep.Namespace, strings.Join(failed, ", "))
 	}
 	return nil
 }
@@ -140,7 +137,7 @@ func writeTestTable(w io.Writer, rep *smoketest.Report) error {
 			return err
 		}
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "WORKLOAD\tCOMPONENT\tSTATUS\tTIME\tRESULT")
 	var notes []string
 	for _, r := range rep.Results {

@@ -10,9 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
-	"k8s.io/client-go/kubernetes"
 
-	"github.com/kfdeploy/kfdeploy/pkg/config"
+	"github.com/kfdeploy/kfdeploy/pkg/app"
 	"github.com/kfdeploy/kfdeploy/pkg/topnodes"
 )
 
@@ -29,12 +28,16 @@ func newTopCommand(g *globalOptions) *cobra.Command {
 	return cmd
 }
 
+// topNodesOptions are top nodes' raw flags and resolved options.
+type topNodesOptions struct {
+	resources []string
+	watch     bool
+	interval  time.Duration
+	app       app.TopNodesOptions
+}
+
 func newTopNodesCommand(g *globalOptions) *cobra.Command {
-	var (
-		resources []string
-		watch     bool
-		interval  time.Duration
-	)
+	o := &topNodesOptions{}
 	cmd := &cobra.Command{
 		Use:     "nodes",
 		Aliases: []string{"node"},
@@ -47,58 +50,75 @@ no app directory; an app.yaml in --app-dir names the GPU resources (spec.gpu.res
   kfdeploy top nodes --watch --interval 5s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if interval <= 0 {
-				return fmt.Errorf("--interval must be positive, got %s", interval)
+			o.app = app.TopNodesOptions{AppDir: g.appDir, Cluster: g.kube, ResourceNames: o.resources}
+			if o.interval <= 0 {
+				return fmt.Errorf("--interval must be positive, got %s", o.interval)
 			}
-			ctx := cmd.Context()
-			c, err := g.connect(ctx)
-			if err != nil {
-				return err
-			}
-			cs, err := topnodes.ProtobufClient(c.Config)
-			if err != nil {
-				return err
-			}
-			opts := topnodes.Options{ResourceNames: gpuResourceNames(resources, g.appDir)}
-			if !watch {
-				out, err := renderTop(ctx, cs, opts)
-				if err != nil {
-					return err
-				}
-				_, err = g.streams.Out.Write(out)
-				return err
-			}
-			return watchTop(ctx, g.streams.Out, interval, func() ([]byte, error) { return renderTop(ctx, cs, opts) })
+			return o.run(cmd.Context(), g.streams)
 		},
 	}
-	cmd.Flags().StringSliceVar(&resources, "gpu-resource", nil, "extended resource counted as GPUs, repeatable (default: spec.gpu.resourceNames of an app.yaml in --app-dir, else nvidia.com/gpu)")
-	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "refresh every --interval until interrupted")
-	cmd.Flags().DurationVar(&interval, "interval", 2*time.Second, "refresh interval with --watch")
+	cmd.Flags().StringSliceVar(&o.resources, "gpu-resource", nil, "extended resource counted as GPUs, repeatable (default: spec.gpu.resourceNames of an app.yaml in --app-dir, else nvidia.com/gpu)")
+	cmd.Flags().BoolVarP(&o.watch, "watch", "w", false, "refresh every --interval until interrupted")
+	cmd.Flags().DurationVar(&o.interval, "interval", 2*time.Second, "refresh interval with --watch")
 	return cmd
 }
 
-// gpuResourceNames: the flag, else an app.yaml in the app directory if there is a valid one
-// (top works anywhere), else the default.
-func gpuResourceNames(flag []string, appDir string) []string {
-	if len(flag) > 0 {
-		return flag
+func (o *topNodesOptions) run(ctx context.Context, streams ioStreams) error {
+	top, err := app.ConnectTopNodes(ctx, o.app)
+	if err != nil {
+		return err
 	}
-	if a, err := config.Load(appDir); err == nil {
-		return a.GPUResourceNames()
+	table := func() ([]byte, error) {
+		snap, err := top.Collect(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var buf bytes.Buffer
+		if err := writeTopNodes(&buf, snap); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
 	}
-	return []string{topnodes.DefaultResourceName}
+	if !o.watch {
+		out, err := table()
+		if err != nil {
+			return err
+		}
+		_, err = streams.Out.Write(out)
+		return err
+	}
+	return watchTop(ctx, streams.Out, o.interval, table)
 }
 
-func renderTop(ctx context.Context, cs kubernetes.Interface, opts topnodes.Options) ([]byte, error) {
-	snap, err := topnodes.Collect(ctx, cs, opts)
-	if err != nil {
-		return nil, fmt.Errorf("top nodes: %w", err)
+// writeTopNodes writes the top nodes table, as 'arena top node' prints it: one row per node
+// with its GPUs (all configured resource names summed), then the cluster's sum.
+func writeTopNodes(w io.Writer, snap *topnodes.Snapshot) error {
+	tw := newTable(w)
+	fmt.Fprintln(tw, "NAME\tIPADDRESS\tROLE\tGPU(Total)\tGPU(Allocated)")
+	var total, allocated int64
+	for _, n := range snap.Nodes {
+		t, a := topnodes.Total(n.Allocatable), topnodes.Total(n.Allocated)
+		total += t
+		allocated += a
+		ip := n.InternalIP
+		if ip == "" {
+			ip = "<none>"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\n", n.Name, ip, n.Role, t, a)
 	}
-	var buf bytes.Buffer
-	if err := topnodes.Render(&buf, snap); err != nil {
-		return nil, err
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write table: %w", err)
 	}
-	return buf.Bytes(), nil
+	fmt.Fprintln(w, "-----------------------------------------------------------------------------------------")
+	_, err := fmt.Fprintf(w, "Allocated/Total GPUs In Cluster: %d/%d (%s)\n", allocated, total, percent(allocated, total))
+	return err
+}
+
+func percent(part, whole int64) string {
+	if whole == 0 {
+		return "0%"
+	}
+	return fmt.Sprintf("%d%%", part*100/whole)
 }
 
 // watchTop redraws the table every interval: in place on a terminal, as a new table with a

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -16,17 +15,14 @@ func newVersionCommand(g *globalOptions) *cobra.Command {
 		Short: "Print the version of kfdeploy",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			info := version.Get()
-			switch output {
-			case "":
-				fmt.Fprintf(g.streams.Out, "kfdeploy %s (commit %s, %s, %s)\n", info.Version, info.GitCommit, info.GoVersion, info.Platform)
-			case "json":
-				enc := json.NewEncoder(g.streams.Out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(info)
-			default:
+			if output != "" && output != outputJSON {
 				return fmt.Errorf("--output %q is not supported: use json or leave it out", output)
 			}
+			info := version.Get()
+			if output == outputJSON {
+				return printJSON(g.streams.Out, info)
+			}
+			fmt.Fprintf(g.streams.Out, "kfdeploy %s (commit %s, %s, %s)\n", info.Version, info.GitCommit, info.GoVersion, info.Platform)
 			return nil
 		},
 	}

@@ -109,7 +109,7 @@ func Parse(path string, data []byte) (*App, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%s: the file is empty; expected an App document (apiVersion: %s)", path, APIVersion)
 		}
-		return nil, fmt.Errorf("%s", describeYAMLError(path, err))
+		return nil, describeYAMLError(path, err)
 	}
 	if err := app.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -117,9 +117,22 @@ func Parse(path string, data []byte) (*App, error) {
 	return &app, nil
 }
 
+// yamlError is a decoding error retold as "path:line: message", still wrapping yaml's own.
+type yamlError struct {
+	msg string
+	err error
+}
+
+func (e *yamlError) Error() string { return e.msg }
+func (e *yamlError) Unwrap() error { return e.err }
+
 // describeYAMLError turns yaml.v3's "yaml: unmarshal errors:\n  line 3: ..." into
 // "path:3: ..." lines joined by "; ".
-func describeYAMLError(path string, err error) string {
+func describeYAMLError(path string, err error) error {
+	return &yamlError{msg: describeYAML(path, err), err: err}
+}
+
+func describeYAML(path string, err error) string {
 	var typeErr *yaml.TypeError
 	if errors.As(err, &typeErr) {
 		msgs := make([]string, 0, len(typeErr.Errors))

@@ -42,7 +42,7 @@ func ParseParamValue(s string) (*yaml.Node, any, error) {
 	}
 	var v any
 	if err := n.Decode(&v); err != nil {
-		return nil, nil, fmt.Errorf("value %q: %s", s, strings.TrimPrefix(err.Error(), "yaml: "))
+		return nil, nil, &yamlError{msg: fmt.Sprintf("value %q: %s", s, strings.TrimPrefix(err.Error(), "yaml: ")), err: err}
 	}
 	return n, v, nil
 }
@@ -65,7 +65,7 @@ func ParseDocument(path string, data []byte) (*Document, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%s: the file is empty; expected an App document (apiVersion: %s)", path, APIVersion)
 		}
-		return nil, fmt.Errorf("%s", describeYAMLError(path, err))
+		return nil, describeYAMLError(path, err)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -96,15 +96,6 @@ func (d *Document) detectLayout() {
 	}
 	// An item's content starts two columns ("- ") after its dash.
 	d.compact = seq.Content[0].Column-key.Column == 2
-}
-
-// Param returns the value node of component's parameter key, or nil when app.yaml does not set it.
-func (d *Document) Param(component, key string) (*yaml.Node, error) {
-	params, err := d.params(component, false)
-	if err != nil || params == nil {
-		return nil, err
-	}
-	return mapValue(params, key), nil
 }
 
 // SetParam sets component's parameter key to value, creating the params mapping if needed. An

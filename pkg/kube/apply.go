@@ -19,7 +19,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/kfdeploy/kfdeploy/pkg/manifest"
-	"github.com/kfdeploy/kfdeploy/pkg/progress"
 )
 
 // DryRun selects how much of an apply reaches the cluster.
@@ -41,35 +40,6 @@ type ApplyOptions struct {
 	Timeout        time.Duration
 }
 
-// ObjectResult is what happened to one object.
-type ObjectResult struct {
-	ID     string          `json:"id"`
-	Action progress.Action `json:"action"`
-	Detail string          `json:"detail,omitempty"`
-}
-
-// Result summarises an apply or delete.
-type Result struct {
-	Objects []ObjectResult `json:"objects"`
-	mu      sync.Mutex
-}
-
-func (r *Result) add(rep progress.Reporter, id manifest.ID, action progress.Action, detail string) {
-	r.mu.Lock()
-	r.Objects = append(r.Objects, ObjectResult{ID: id.String(), Action: action, Detail: detail})
-	r.mu.Unlock()
-	rep.Object(id.String(), action, detail)
-}
-
-// Counts tallies the objects per action.
-func (r *Result) Counts() map[progress.Action]int {
-	counts := map[progress.Action]int{}
-	for _, o := range r.Objects {
-		counts[o.Action]++
-	}
-	return counts
-}
-
 // planned is one object to apply with its resolved mapping.
 type planned struct {
 	obj     *unstructured.Unstructured
@@ -81,7 +51,7 @@ type planned struct {
 // a level concurrently), CRDs Established before their custom resources, the ApplySet inventory
 // updated before members are written (so an interrupted run is pruned correctly later), then
 // pruning of members that are no longer wanted, then waiting for readiness.
-func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Unstructured, opts ApplyOptions, rep progress.Reporter) (*Result, error) {
+func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Unstructured, opts ApplyOptions, rep Reporter) (*Result, error) {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 8
 	}
@@ -118,7 +88,7 @@ func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Uns
 	if opts.DryRun == DryRunClient {
 		for _, level := range plans {
 			for _, p := range level {
-				res.add(rep, p.id, progress.Configured, "dry run: not sent")
+				res.add(rep, p.id, Configured, "dry run: not sent")
 			}
 		}
 		return res, nil
@@ -127,7 +97,7 @@ func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Uns
 	// Namespaces first: the lock, the inventory and most members live in them.
 	var namespaces, rest []planned
 	for _, p := range plans[manifest.LevelFoundation] {
-		if p.id.Kind == "Namespace" && p.id.Group == "" {
+		if p.id.IsNamespace() {
 			namespaces = append(namespaces, p)
 		} else {
 			rest = append(rest, p)
@@ -172,7 +142,7 @@ func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Uns
 			remaining := plans[l][:0]
 			for _, p := range plans[l] {
 				if created.Has(p.obj.GetNamespace()) || (p.mapping == nil && p.obj.GetNamespace() == "") {
-					res.add(rep, p.id, progress.Created, "dry run: its namespace does not exist yet, not validated")
+					res.add(rep, p.id, Created, "dry run: its namespace does not exist yet, not validated")
 					continue
 				}
 				remaining = append(remaining, p)
@@ -188,7 +158,7 @@ func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Uns
 	union.Namespaces = sets.List(sets.New(inv.Namespaces...).Insert(desiredNSs...))
 	union.CreatedNamespaces = sets.List(sets.New(inv.CreatedNamespaces...).Insert(sets.List(created)...))
 	if opts.DryRun == DryRunNone {
-		if err := c.WriteInventory(ctx, s, union, false); err != nil {
+		if err := c.WriteInventory(ctx, s, union); err != nil {
 			return res, err
 		}
 	}
@@ -197,7 +167,7 @@ func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Uns
 		if len(plans[l]) == 0 {
 			continue
 		}
-		rep.Step("applying %s (%d objects)", levelName(l), len(plans[l]))
+		rep.Step("applying %s (%d objects)", manifest.LevelName(l), len(plans[l]))
 		if err := c.mapDeferred(s, plans[l]); err != nil {
 			if opts.DryRun != DryRunServer {
 				return res, err
@@ -227,7 +197,7 @@ func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Uns
 		final.GroupKinds = unionKinds(desiredKinds, keptKinds)
 		final.Namespaces = sets.List(sets.New(desiredNSs...).Insert(s.Namespace))
 	}
-	if err := c.WriteInventory(ctx, s, final, false); err != nil {
+	if err := c.WriteInventory(ctx, s, final); err != nil {
 		return res, err
 	}
 	if opts.Wait {
@@ -263,14 +233,9 @@ func (c *Client) plan(s ApplySet, o *unstructured.Unstructured) (planned, error)
 	if err != nil {
 		return planned{}, fmt.Errorf("%s: %w", id, err)
 	}
-	if isNamespaced(m) {
-		if o.GetNamespace() == "" {
-			o.SetNamespace(s.Namespace)
-		}
-	} else {
-		o.SetNamespace("")
-	}
-	return planned{obj: o, id: manifest.IDOf(o), mapping: m}, nil
+	id = id.Scoped(isNamespaced(m), s.Namespace)
+	o.SetNamespace(id.Namespace)
+	return planned{obj: o, id: id, mapping: m}, nil
 }
 
 // mapDeferred maps the custom resources whose CRDs were installed earlier in this run.
@@ -291,11 +256,11 @@ func (c *Client) mapDeferred(s ApplySet, level []planned) error {
 }
 
 // skipUnmapped drops, in a server dry run, the custom resources whose CRDs are not installed.
-func (c *Client) skipUnmapped(level []planned, res *Result, rep progress.Reporter) []planned {
+func (c *Client) skipUnmapped(level []planned, res *Result, rep Reporter) []planned {
 	remaining := level[:0]
 	for _, p := range level {
 		if p.mapping == nil {
-			res.add(rep, p.id, progress.Created, "dry run: its CustomResourceDefinition is not installed yet, not validated")
+			res.add(rep, p.id, Created, "dry run: its CustomResourceDefinition is not installed yet, not validated")
 			continue
 		}
 		remaining = append(remaining, p)
@@ -305,7 +270,7 @@ func (c *Client) skipUnmapped(level []planned, res *Result, rep progress.Reporte
 
 // applyLevel server-side applies a level's objects with bounded concurrency. Every object is
 // tried; the errors of all failures are returned together.
-func (c *Client) applyLevel(ctx context.Context, level []planned, existing map[manifest.ID]member, opts ApplyOptions, res *Result, rep progress.Reporter) error {
+func (c *Client) applyLevel(ctx context.Context, level []planned, existing map[manifest.ID]member, opts ApplyOptions, res *Result, rep Reporter) error {
 	var mu sync.Mutex
 	var errs []error
 	g := errgroup.Group{}
@@ -317,7 +282,7 @@ func (c *Client) applyLevel(ctx context.Context, level []planned, existing map[m
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
-				res.add(rep, p.id, progress.Failed, "")
+				res.add(rep, p.id, Failed, "")
 				return nil
 			}
 			res.add(rep, p.id, action, "")
@@ -332,28 +297,28 @@ func (c *Client) applyLevel(ctx context.Context, level []planned, existing map[m
 	return errors.Join(errs...)
 }
 
-func (c *Client) applyOne(ctx context.Context, p planned, existing map[manifest.ID]member, opts ApplyOptions) (progress.Action, error) {
+func (c *Client) applyOne(ctx context.Context, p planned, existing map[manifest.ID]member, opts ApplyOptions) (Action, error) {
 	applyOpts := metav1.ApplyOptions{FieldManager: FieldManager, Force: opts.ForceConflicts}
 	if opts.DryRun == DryRunServer {
 		applyOpts.DryRun = []string{metav1.DryRunAll}
 	}
 	out, err := c.resourceFor(p.mapping, p.obj.GetNamespace()).Apply(ctx, p.obj.GetName(), p.obj, applyOpts)
 	if err != nil {
-		return progress.Failed, describeApplyError(p.id, err)
+		return Failed, describeApplyError(p.id, err)
 	}
 	if prev, ok := existing[p.id]; ok {
 		if prev.meta.ResourceVersion == out.GetResourceVersion() {
-			return progress.Unchanged, nil
+			return Unchanged, nil
 		}
-		return progress.Configured, nil
+		return Configured, nil
 	}
 	// Not a member before: created, unless another manager already had it (adopted).
 	for _, f := range out.GetManagedFields() {
 		if f.Manager != FieldManager {
-			return progress.Configured, nil
+			return Configured, nil
 		}
 	}
-	return progress.Created, nil
+	return Created, nil
 }
 
 // describeApplyError names the object and, for conflicts, each field and its manager.
@@ -372,10 +337,10 @@ func describeApplyError(id manifest.ID, err error) error {
 		}
 	}
 	if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
-		return fmt.Errorf("apply %s: rejected by the API server: %s", id, err.Error())
+		return fmt.Errorf("apply %s: rejected by the API server: %w", id, err)
 	}
 	if apierrors.IsForbidden(err) {
-		return fmt.Errorf("apply %s: forbidden: %s (run 'kfdeploy preflight' to list missing permissions)", id, err.Error())
+		return fmt.Errorf("apply %s: forbidden: %w (run 'kfdeploy preflight' to list missing permissions)", id, err)
 	}
 	return fmt.Errorf("apply %s: %w", id, err)
 }
@@ -429,7 +394,7 @@ func (c *Client) waitCRDsEstablished(ctx context.Context, level []planned, timeo
 
 // prune deletes members that are no longer wanted, except those teardown keeps, whose kinds it
 // returns so that the inventory goes on listing them.
-func (c *Client) prune(ctx context.Context, existing map[manifest.ID]member, desired []*unstructured.Unstructured, res *Result, rep progress.Reporter) ([]schema.GroupKind, error) {
+func (c *Client) prune(ctx context.Context, existing map[manifest.ID]member, desired []*unstructured.Unstructured, res *Result, rep Reporter) ([]schema.GroupKind, error) {
 	want := sets.New[manifest.ID]()
 	for _, o := range desired {
 		want.Insert(manifest.IDOf(o))
@@ -445,14 +410,14 @@ func (c *Client) prune(ctx context.Context, existing map[manifest.ID]member, des
 	for _, m := range sortForDelete(stale) {
 		if reason := keepReason(m, false); reason != "" {
 			keptKinds = append(keptKinds, m.id.GroupKind())
-			res.add(rep, m.id, progress.Kept, reason+", no longer in the app")
+			res.add(rep, m.id, Kept, reason+", no longer in the app")
 			continue
 		}
 		if err := c.deleteMember(ctx, m); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		res.add(rep, m.id, progress.Pruned, "")
+		res.add(rep, m.id, Pruned, "")
 	}
 	return keptKinds, errors.Join(errs...)
 }
@@ -480,8 +445,4 @@ func kindsAndNamespaces(objs []*unstructured.Unstructured, defaultNS string) ([]
 		}
 	}
 	return unionKinds(kinds.UnsortedList(), nil), sets.List(nss)
-}
-
-func levelName(l int) string {
-	return [...]string{"namespaces and CRDs", "configuration, RBAC, storage and services", "workloads", "webhooks and API services", "custom resources"}[l]
 }

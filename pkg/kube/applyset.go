@@ -43,9 +43,15 @@ type ApplySet struct {
 // ParentName is the name of the parent Secret.
 func (s ApplySet) ParentName() string { return parentNamePrefix + s.App }
 
-// ID is the KEP-3659 id: base64url(sha256(name.namespace.kind.group)), wrapped as applyset-…-v1.
+// ID is the KEP-3659 id of the set's parent, as kubectl computes it.
 func (s ApplySet) ID() string {
-	sum := sha256.Sum256([]byte(strings.Join([]string{s.ParentName(), s.Namespace, parentKind, parentGroup}, ".")))
+	return applySetID(s.ParentName(), s.Namespace, parentKind, parentGroup)
+}
+
+// applySetID is the KEP-3659 id of a parent: base64url(sha256(name.namespace.kind.group)),
+// wrapped as applyset-…-v1.
+func applySetID(name, namespace, kind, group string) string {
+	sum := sha256.Sum256([]byte(strings.Join([]string{name, namespace, kind, group}, ".")))
 	return "applyset-" + base64.RawURLEncoding.EncodeToString(sum[:]) + "-v1"
 }
 
@@ -83,7 +89,7 @@ func (c *Client) ReadInventory(ctx context.Context, s ApplySet) (Inventory, erro
 }
 
 // WriteInventory creates or updates the parent (server-side apply) with the given contents.
-func (c *Client) WriteInventory(ctx context.Context, s ApplySet, inv Inventory, dryRun bool) error {
+func (c *Client) WriteInventory(ctx context.Context, s ApplySet, inv Inventory) error {
 	kinds := make([]string, 0, len(inv.GroupKinds))
 	for _, gk := range inv.GroupKinds {
 		kinds = append(kinds, kindString(gk))
@@ -103,9 +109,6 @@ func (c *Client) WriteInventory(ctx context.Context, s ApplySet, inv Inventory, 
 		WithAnnotations(annotations).
 		WithType(corev1.SecretTypeOpaque)
 	opts := metav1.ApplyOptions{FieldManager: FieldManager, Force: true}
-	if dryRun {
-		opts.DryRun = []string{metav1.DryRunAll}
-	}
 	if _, err := c.Typed.CoreV1().Secrets(s.Namespace).Apply(ctx, parent, opts); err != nil {
 		return fmt.Errorf("write inventory %s/%s: %w", s.Namespace, s.ParentName(), err)
 	}

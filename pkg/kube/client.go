@@ -15,6 +15,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -26,10 +27,15 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// Client bundles the clients kfdeploy uses, built once per run from one rest.Config.
+// Client bundles the clients kfdeploy uses, built once per run from one rest.Config and handed
+// to everything that talks to the cluster (apply, delete, diff, status, preflight, top nodes).
 type Client struct {
-	Config    *rest.Config
-	Typed     kubernetes.Interface
+	Config *rest.Config
+	Typed  kubernetes.Interface
+	// Fast is Typed speaking protobuf: decoding a page of pods from protobuf is several times
+	// cheaper than from JSON, which matters for the large lists of preflight and top nodes
+	// (nodes, pods, PersistentVolumes of big clusters).
+	Fast      kubernetes.Interface
 	Dynamic   dynamic.Interface
 	Metadata  metadata.Interface
 	Discovery discovery.CachedDiscoveryInterface
@@ -44,13 +50,37 @@ const (
 	clientBurst = 400
 )
 
+// Connect builds the clients and checks that the API server answers: the first contact of a
+// run, failing fast with one line that says what to check.
+func Connect(ctx context.Context, getter genericclioptions.RESTClientGetter) (*Client, error) {
+	c, err := NewClient(getter)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.ServerVersion(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// errNoCluster is the error for a kubeconfig that names no cluster at all.
+var errNoCluster = errors.New("no cluster configured: set KUBECONFIG, pass --kubeconfig FILE, or create ~/.kube/config")
+
 // NewClient builds the clients from kubeconfig flags (cli-runtime's ConfigFlags: --kubeconfig,
-// --context, KUBECONFIG, ...). Discovery is cached on disk and in memory for the run.
+// --context, KUBECONFIG, ...) without contacting the server. Discovery is cached on disk and in
+// memory for the run.
 func NewClient(getter genericclioptions.RESTClientGetter) (*Client, error) {
+	// With no cluster in any kubeconfig and no --server, client-go falls back to its default
+	// server (localhost:8080), which is never what the user meant.
+	if f, ok := getter.(*genericclioptions.ConfigFlags); ok && (f.APIServer == nil || *f.APIServer == "") {
+		if raw, err := f.ToRawKubeConfigLoader().RawConfig(); err == nil && len(raw.Clusters) == 0 {
+			return nil, errNoCluster
+		}
+	}
 	cfg, err := getter.ToRESTConfig()
 	if err != nil {
 		if clientcmd.IsEmptyConfig(err) {
-			return nil, errors.New("no cluster configured: set KUBECONFIG, pass --kubeconfig FILE, or create ~/.kube/config")
+			return nil, errNoCluster
 		}
 		return nil, fmt.Errorf("load kubeconfig: %w", err)
 	}
@@ -91,11 +121,18 @@ func NewClientFromConfig(cfg *rest.Config, disc discovery.CachedDiscoveryInterfa
 	if err != nil {
 		return nil, fmt.Errorf("metadata client: %w", err)
 	}
+	fastCfg := rest.CopyConfig(cfg)
+	fastCfg.ContentType = runtime.ContentTypeProtobuf
+	fastCfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
+	fast, err := kubernetes.NewForConfig(fastCfg)
+	if err != nil {
+		return nil, fmt.Errorf("protobuf client: %w", err)
+	}
 	probeClient, err := kubernetes.NewForConfig(probe)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
-	return &Client{Config: cfg, Typed: typed, Dynamic: dyn, Metadata: md, Discovery: disc, Mapper: mapper, probe: probeClient}, nil
+	return &Client{Config: cfg, Typed: typed, Fast: fast, Dynamic: dyn, Metadata: md, Discovery: disc, Mapper: mapper, probe: probeClient}, nil
 }
 
 // ServerVersion asks the API server for its version; a failure to connect becomes one line
@@ -118,7 +155,7 @@ func (c *Client) ServerVersion(ctx context.Context) (*version.Info, error) {
 // refused the credentials is told apart from one that could not be reached.
 func Unreachable(host string, err error) error {
 	if apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err) {
-		return fmt.Errorf("the Kubernetes API server at %s refused the credentials: %s (check the user of the kubeconfig context: its token or client certificate may have expired)", host, err.Error())
+		return fmt.Errorf("the Kubernetes API server at %s refused the credentials: %w (check the user of the kubeconfig context: its token or client certificate may have expired)", host, err)
 	}
 	reason := err.Error()
 	var urlErr *url.Error

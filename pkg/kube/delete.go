@@ -13,9 +13,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/kfdeploy/kfdeploy/pkg/manifest"
-	"github.com/kfdeploy/kfdeploy/pkg/progress"
 )
 
 // DeleteOptions tune a delete.
@@ -34,7 +34,7 @@ var ErrNotFoundApp = errors.New("no such app in the cluster")
 // gone; PVCs, PVs and objects annotated keep-on-delete stay unless Purge. The namespace goes
 // last, only if kfdeploy created it and nothing kept lives in it. The inventory stays while it
 // lists kept objects, so that a later delete --purge finds them.
-func (c *Client) Delete(ctx context.Context, s ApplySet, opts DeleteOptions, rep progress.Reporter) (*Result, error) {
+func (c *Client) Delete(ctx context.Context, s ApplySet, opts DeleteOptions, rep Reporter) (*Result, error) {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 8
 	}
@@ -61,7 +61,7 @@ func (c *Client) Delete(ctx context.Context, s ApplySet, opts DeleteOptions, rep
 	kept := map[manifest.ID]member{}
 	for _, m := range members {
 		switch {
-		case m.id.Kind == "Namespace" && m.id.Group == "":
+		case m.id.IsNamespace():
 			namespaces = append(namespaces, m)
 		case keepReason(m, opts.Purge) != "":
 			kept[m.id] = m
@@ -70,11 +70,11 @@ func (c *Client) Delete(ctx context.Context, s ApplySet, opts DeleteOptions, rep
 		}
 	}
 	for _, id := range sortedIDs(kept) {
-		res.add(rep, id, progress.Kept, keepReason(kept[id], false)+"; delete --purge removes it")
+		res.add(rep, id, Kept, keepReason(kept[id], false)+"; delete --purge removes it")
 	}
 	if opts.DryRun {
 		for _, m := range sortForDelete(append(doomed, namespaces...)) {
-			res.add(rep, m.id, progress.Deleted, "dry run: not sent")
+			res.add(rep, m.id, Deleted, "dry run: not sent")
 		}
 		return res, nil
 	}
@@ -88,7 +88,7 @@ func (c *Client) Delete(ctx context.Context, s ApplySet, opts DeleteOptions, rep
 		if len(byLevel[l]) == 0 {
 			continue
 		}
-		rep.Step("deleting %s (%d objects)", levelName(l), len(byLevel[l]))
+		rep.Step("deleting %s (%d objects)", manifest.LevelName(l), len(byLevel[l]))
 		if err := c.deleteAndWait(ctx, s, byLevel[l], opts, res, rep); err != nil {
 			return res, err
 		}
@@ -104,10 +104,10 @@ func (c *Client) Delete(ctx context.Context, s ApplySet, opts DeleteOptions, rep
 		switch {
 		case keptNamespaces.Has(ns.id.Name):
 			kept[ns.id] = ns
-			res.add(rep, ns.id, progress.Kept, "it holds kept objects")
+			res.add(rep, ns.id, Kept, "it holds kept objects")
 		case !created.Has(ns.id.Name):
 			kept[ns.id] = ns
-			res.add(rep, ns.id, progress.Kept, "it existed before kfdeploy applied it")
+			res.add(rep, ns.id, Kept, "it existed before kfdeploy applied it")
 		default:
 			doomedNS = append(doomedNS, ns)
 		}
@@ -124,7 +124,7 @@ func (c *Client) Delete(ctx context.Context, s ApplySet, opts DeleteOptions, rep
 		}
 		inv.GroupKinds = unionKinds(kinds, nil)
 		inv.Namespaces = sets.List(nss)
-		if err := c.WriteInventory(ctx, s, inv, false); err != nil {
+		if err := c.WriteInventory(ctx, s, inv); err != nil {
 			return res, err
 		}
 	} else if err := c.DeleteInventory(ctx, s); err != nil {
@@ -157,7 +157,7 @@ func keepReason(m member, purge bool) string {
 
 // deleteAndWait deletes members concurrently and waits until they are gone; on timeout it names
 // the objects that remain and the finalizers holding them.
-func (c *Client) deleteAndWait(ctx context.Context, s ApplySet, members []member, opts DeleteOptions, res *Result, rep progress.Reporter) error {
+func (c *Client) deleteAndWait(ctx context.Context, s ApplySet, members []member, opts DeleteOptions, res *Result, rep Reporter) error {
 	g := errgroup.Group{}
 	g.SetLimit(opts.Concurrency)
 	errs := make([]error, len(members))
@@ -172,35 +172,35 @@ func (c *Client) deleteAndWait(ctx context.Context, s ApplySet, members []member
 		return err
 	}
 	remaining := members
-	deadline := time.Now().Add(opts.Timeout)
-	for {
+	err := wait.PollUntilContextTimeout(ctx, pollInterval, opts.Timeout, true, func(context.Context) (bool, error) {
+		// The lists run under the caller's context, not the poll's: a round that has started
+		// finishes, and the timeout is judged between rounds.
 		live, err := c.liveMembers(ctx, s, remaining)
 		if err != nil {
-			return err
+			return false, err
 		}
 		var still []member
 		for _, m := range remaining {
 			meta, ok := live[m.id]
 			if !ok || (m.meta.UID != "" && meta.UID != m.meta.UID) {
-				res.add(rep, m.id, progress.Deleted, "") // gone, or a new object of the same name
+				res.add(rep, m.id, Deleted, "") // gone, or a new object of the same name
 				continue
 			}
 			m.meta = meta
 			still = append(still, m)
 		}
-		if len(still) == 0 {
-			return nil
-		}
 		remaining = still
-		if time.Now().After(deadline) {
-			return stuckError(remaining, opts.Timeout)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("delete interrupted: %w", ctx.Err())
-		case <-time.After(pollInterval):
-		}
+		return len(still) == 0, nil
+	})
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return fmt.Errorf("delete interrupted: %w", ctx.Err())
+	case wait.Interrupted(err):
+		return stuckError(remaining, opts.Timeout)
 	}
+	return err
 }
 
 // liveMembers reads, with one paginated metadata list per resource and namespace, which of the
@@ -212,19 +212,11 @@ func (c *Client) liveMembers(ctx context.Context, s ApplySet, members []member) 
 	}
 	live := map[manifest.ID]metav1.ObjectMeta{}
 	for k, gk := range groups {
-		opts := metav1.ListOptions{LabelSelector: s.Selector(), Limit: listPageSize}
-		for {
-			list, err := c.Metadata.Resource(k.resource).Namespace(k.namespace).List(ctx, opts)
-			if err != nil {
-				return nil, fmt.Errorf("check %s in %q are gone: %w", kindString(gk), k.namespace, err)
-			}
-			for _, item := range list.Items {
-				live[manifest.ID{Group: gk.Group, Kind: gk.Kind, Namespace: item.Namespace, Name: item.Name}] = item.ObjectMeta
-			}
-			if list.Continue == "" {
-				break
-			}
-			opts.Continue = list.Continue
+		err := c.eachMetadata(ctx, k.resource, k.namespace, s.Selector(), func(item *metav1.PartialObjectMetadata) {
+			live[manifest.ID{Group: gk.Group, Kind: gk.Kind, Namespace: item.Namespace, Name: item.Name}] = item.ObjectMeta
+		})
+		if err != nil {
+			return nil, fmt.Errorf("check %s in %q are gone: %w", kindString(gk), k.namespace, err)
 		}
 	}
 	return live, nil

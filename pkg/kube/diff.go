@@ -7,13 +7,12 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/pmezard/go-difflib/difflib"
 	"golang.org/x/sync/errgroup"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/sets"
-	"sigs.k8s.io/yaml"
 
 	"github.com/kfdeploy/kfdeploy/pkg/manifest"
 )
@@ -29,16 +28,20 @@ const (
 	ChangeKeep   Change = "keep" // no longer in the app, but teardown keeps it (PVC, PV, ...)
 )
 
-// ObjectDiff is the difference between an object's live state and what apply would make of it.
+// ObjectDiff is an object's live state beside what apply would make of it, both without the
+// fields the server manages (see cleanForDiff). It holds Secret values: whoever shows it must
+// redact them (pkg/cli does), so the objects are never encoded as they are.
 type ObjectDiff struct {
-	ID     string `json:"id"`
-	Change Change `json:"change"`
-	Note   string `json:"note,omitempty"`
-	Diff   string `json:"diff,omitempty"` // unified diff, Secret values redacted
+	ID     string
+	Change Change
+	Note   string
+	// Live is nil for an object apply would create; Desired is nil for one it would prune.
+	Live    map[string]any
+	Desired map[string]any
 }
 
-// Diff computes, per object, the unified diff between the live object and the result of a
-// server-side dry-run apply, plus the members apply would prune. Secret values are redacted.
+// Diff compares, per object, the live object with the result of a server-side dry-run apply,
+// and lists the members apply would prune or keep.
 func (c *Client) Diff(ctx context.Context, s ApplySet, objs []*unstructured.Unstructured, prune bool, concurrency int) ([]ObjectDiff, error) {
 	if concurrency <= 0 {
 		concurrency = 8
@@ -67,7 +70,7 @@ func (c *Client) Diff(ctx context.Context, s ApplySet, objs []*unstructured.Unst
 			if _, err := c.Mapping(o.GroupVersionKind()); err != nil {
 				desired.Insert(manifest.IDOf(o))
 				add(ObjectDiff{ID: manifest.IDOf(o).String(), Change: ChangeCreate, Note: "its CustomResourceDefinition is not installed yet: not validated",
-					Diff: unified("", o.GetName(), nil, cleanForDiff(o))}, nil)
+					Desired: cleanForDiff(o)}, nil)
 				continue
 			}
 		}
@@ -107,9 +110,7 @@ func (c *Client) Diff(ctx context.Context, s ApplySet, objs []*unstructured.Unst
 					continue
 				}
 				if live != nil {
-					before := cleanForDiff(live)
-					redactSecretPair(before, nil)
-					add(ObjectDiff{ID: id.String(), Change: ChangePrune, Diff: unified(id.String(), "", before, nil)}, nil)
+					add(ObjectDiff{ID: id.String(), Change: ChangePrune, Live: cleanForDiff(live)}, nil)
 				}
 			}
 		}
@@ -138,18 +139,12 @@ func (c *Client) diffOne(ctx context.Context, p planned) (ObjectDiff, error) {
 		// Its namespace does not exist yet, so the server cannot dry-run it.
 		predicted, note = p.obj, "its namespace does not exist yet: not validated"
 	}
-	before, after := cleanForDiff(live), cleanForDiff(predicted)
-	redactSecretPair(before, after)
-	d := ObjectDiff{ID: p.id.String(), Change: ChangeUpdate, Note: note}
+	d := ObjectDiff{ID: p.id.String(), Change: ChangeUpdate, Note: note, Live: cleanForDiff(live), Desired: cleanForDiff(predicted)}
 	switch {
 	case live == nil:
 		d.Change = ChangeCreate
-		d.Diff = unified("", p.id.String(), nil, after)
-	default:
-		d.Diff = unified(p.id.String(), p.id.String(), before, after)
-		if d.Diff == "" {
-			d.Change = ChangeNone
-		}
+	case equality.Semantic.DeepEqual(d.Live, d.Desired):
+		d.Change = ChangeNone
 	}
 	return d, nil
 }
@@ -166,76 +161,4 @@ func cleanForDiff(o *unstructured.Unstructured) map[string]any {
 	}
 	delete(c, "status")
 	return c
-}
-
-// redactSecretPair replaces Secret values on both sides with markers that still show whether
-// a value changed, as kubectl diff does.
-func redactSecretPair(before, after map[string]any) {
-	isSecret := func(m map[string]any) bool { return m != nil && m["kind"] == "Secret" && m["apiVersion"] == "v1" }
-	if !isSecret(before) && !isSecret(after) {
-		return
-	}
-	for _, field := range []string{"data", "stringData"} {
-		b, _, _ := unstructured.NestedMap(orEmpty(before), field)
-		a, _, _ := unstructured.NestedMap(orEmpty(after), field)
-		for k, bv := range b {
-			av, ok := a[k]
-			switch {
-			case !ok:
-				b[k] = "***"
-			case fmt.Sprint(av) == fmt.Sprint(bv):
-				b[k], a[k] = "***", "***"
-			default:
-				b[k], a[k] = "*** (before)", "*** (after)"
-			}
-		}
-		for k := range a {
-			if _, ok := b[k]; !ok {
-				a[k] = "***"
-			}
-		}
-		if before != nil && b != nil {
-			_ = unstructured.SetNestedMap(before, b, field)
-		}
-		if after != nil && a != nil {
-			_ = unstructured.SetNestedMap(after, a, field)
-		}
-	}
-}
-
-func orEmpty(m map[string]any) map[string]any {
-	if m == nil {
-		return map[string]any{}
-	}
-	return m
-}
-
-// unified renders a unified diff of two objects as YAML; "" when they are equal.
-func unified(fromName, toName string, before, after map[string]any) string {
-	toYAML := func(m map[string]any) []string {
-		if m == nil {
-			return nil
-		}
-		data, err := yaml.Marshal(m)
-		if err != nil {
-			return []string{fmt.Sprintf("<cannot encode: %v>\n", err)}
-		}
-		return difflib.SplitLines(string(data))
-	}
-	a, b := toYAML(before), toYAML(after)
-	if fromName == "" {
-		fromName = "/dev/null"
-	} else {
-		fromName = "live/" + fromName
-	}
-	if toName == "" {
-		toName = "/dev/null"
-	} else {
-		toName = "kfdeploy/" + toName
-	}
-	text, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{A: a, B: b, FromFile: fromName, ToFile: toName, Context: 3})
-	if err != nil {
-		return fmt.Sprintf("<cannot diff: %v>\n", err)
-	}
-	return text
 }

@@ -20,9 +20,6 @@ type member struct {
 	meta    metav1.ObjectMeta
 }
 
-// listPageSize bounds each list response; large sets are read in pages.
-const listPageSize = 500
-
 // listMembers lists, with the metadata client, every object labelled as part of the set, for
 // each kind and namespace the inventory names: one paginated list per (kind, namespace).
 func (c *Client) listMembers(ctx context.Context, s ApplySet, kinds []schema.GroupKind, namespaces []string) (map[manifest.ID]member, error) {
@@ -44,23 +41,16 @@ func (c *Client) listMembers(ctx context.Context, s ApplySet, kinds []schema.Gro
 		}
 		for _, ns := range scopes {
 			g.Go(func() error {
-				opts := metav1.ListOptions{LabelSelector: s.Selector(), Limit: listPageSize}
-				for {
-					list, err := c.Metadata.Resource(m.Resource).Namespace(ns).List(ctx, opts)
-					if err != nil {
-						return fmt.Errorf("list %s in %q: %w", kindString(gk), ns, err)
-					}
+				err := c.eachMetadata(ctx, m.Resource, ns, s.Selector(), func(item *metav1.PartialObjectMetadata) {
+					id := manifest.ID{Group: gk.Group, Kind: gk.Kind, Namespace: item.Namespace, Name: item.Name}
 					mu.Lock()
-					for _, item := range list.Items {
-						id := manifest.ID{Group: gk.Group, Kind: gk.Kind, Namespace: item.Namespace, Name: item.Name}
-						found[id] = member{id: id, mapping: m, meta: item.ObjectMeta}
-					}
+					found[id] = member{id: id, mapping: m, meta: item.ObjectMeta}
 					mu.Unlock()
-					if list.Continue == "" {
-						return nil
-					}
-					opts.Continue = list.Continue
+				})
+				if err != nil {
+					return fmt.Errorf("list %s in %q: %w", kindString(gk), ns, err)
 				}
+				return nil
 			})
 		}
 	}

@@ -37,7 +37,7 @@ func (c *Client) Status(ctx context.Context, s ApplySet) ([]ObjectStatus, error)
 	}
 	var out []ObjectStatus
 	for k := range groups {
-		items, err := c.listGroup(ctx, k, s.Selector())
+		items, err := c.listObjects(ctx, k, s.Selector())
 		if err != nil {
 			return nil, fmt.Errorf("status: %w", err)
 		}

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 
 	"github.com/kfdeploy/kfdeploy/pkg/manifest"
@@ -29,9 +29,7 @@ type groupKey struct {
 // waitReady waits until kstatus (sigs.k8s.io/cli-utils) computes Current for every object:
 // Deployments available, StatefulSets rolled out, PVCs Bound, CRDs Established, custom
 // resources Ready. On timeout it names each object that is not ready and why.
-func (c *Client) waitReady(ctx context.Context, s ApplySet, objs []planned, timeout time.Duration, rep interface {
-	Waiting(string, int, int, []string)
-}) error {
+func (c *Client) waitReady(ctx context.Context, s ApplySet, objs []planned, timeout time.Duration, rep Reporter) error {
 	pending := map[groupKey]map[string]manifest.ID{}
 	total := 0
 	for _, p := range objs {
@@ -43,10 +41,11 @@ func (c *Client) waitReady(ctx context.Context, s ApplySet, objs []planned, time
 		total++
 	}
 	last := map[manifest.ID]*status.Result{}
-	deadline := time.Now().Add(timeout)
-	for {
+	err := wait.PollUntilContextTimeout(ctx, pollInterval, timeout, true, func(context.Context) (bool, error) {
+		// The lists run under the caller's context, not the poll's: a round that has started
+		// finishes, and the timeout is judged between rounds.
 		if err := c.pollReady(ctx, s, pending, last); err != nil {
-			return err
+			return false, err
 		}
 		var waiting []string
 		for _, names := range pending {
@@ -56,18 +55,17 @@ func (c *Client) waitReady(ctx context.Context, s ApplySet, objs []planned, time
 		}
 		sort.Strings(waiting)
 		rep.Waiting("ready", total-len(waiting), total, waiting)
-		if len(waiting) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return c.notReadyError(ctx, pending, last, timeout)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("wait interrupted: %w", ctx.Err())
-		case <-time.After(pollInterval):
-		}
+		return len(waiting) == 0, nil
+	})
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return fmt.Errorf("wait interrupted: %w", ctx.Err())
+	case wait.Interrupted(err):
+		return c.notReadyError(ctx, pending, last, timeout)
 	}
+	return err
 }
 
 // pollReady lists each pending group once and drops the objects that are Current.
@@ -81,7 +79,7 @@ func (c *Client) pollReady(ctx context.Context, s ApplySet, pending map[groupKey
 	g.SetLimit(8)
 	for k := range pending {
 		g.Go(func() error {
-			items, err := c.listGroup(gctx, k, s.Selector())
+			items, err := c.listObjects(gctx, k, s.Selector())
 			if err != nil {
 				return err
 			}
@@ -115,23 +113,6 @@ func (c *Client) pollReady(ctx context.Context, s ApplySet, pending map[groupKey
 		}
 	}
 	return nil
-}
-
-func (c *Client) listGroup(ctx context.Context, k groupKey, selector string) ([]unstructured.Unstructured, error) {
-	ri := c.Dynamic.Resource(k.resource).Namespace(k.namespace)
-	opts := metav1.ListOptions{LabelSelector: selector, Limit: listPageSize}
-	var items []unstructured.Unstructured
-	for {
-		list, err := ri.List(ctx, opts)
-		if err != nil {
-			return nil, fmt.Errorf("list %s in %q: %w", k.resource.Resource, k.namespace, err)
-		}
-		items = append(items, list.Items...)
-		if list.GetContinue() == "" {
-			return items, nil
-		}
-		opts.Continue = list.GetContinue()
-	}
 }
 
 // notReadyError names every object that is still not ready with its status and, where the

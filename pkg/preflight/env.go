@@ -12,7 +12,6 @@ import (
 	"github.com/kfdeploy/kfdeploy/pkg/config"
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
 	"github.com/kfdeploy/kfdeploy/pkg/manifest"
-	"github.com/kfdeploy/kfdeploy/pkg/topnodes"
 )
 
 // Supported Kubernetes versions (minor): older servers lack APIs kfdeploy uses (server-side
@@ -56,11 +55,7 @@ func New(c *kube.Client, opts Options) ([]Check, error) {
 	if opts.App == nil {
 		return nil, fmt.Errorf("preflight: no app")
 	}
-	fast, err := topnodes.ProtobufClient(c.Config)
-	if err != nil {
-		return nil, fmt.Errorf("preflight: %w", err)
-	}
-	return newChecks(c, fast, opts), nil
+	return newChecks(c, c.Fast, opts), nil
 }
 
 // newChecks builds the fixed-order list; tests pass fake clients.
@@ -123,13 +118,7 @@ func (e *env) resolve(o *unstructured.Unstructured, crds map[schema.GroupKind]cr
 		t.gvr = m.Resource
 		t.namespaced = m.Scope.Name() == meta.RESTScopeNameNamespace
 	}
-	if t.namespaced {
-		if t.id.Namespace == "" {
-			t.id.Namespace = e.ns
-		}
-	} else {
-		t.id.Namespace = ""
-	}
+	t.id = t.id.Scoped(t.namespaced, e.ns)
 	return t
 }
 
@@ -142,7 +131,7 @@ type crdResource struct {
 func appCRDs(objs []*unstructured.Unstructured) map[schema.GroupKind]crdResource {
 	out := map[schema.GroupKind]crdResource{}
 	for _, o := range objs {
-		if o.GetKind() != "CustomResourceDefinition" || o.GroupVersionKind().Group != "apiextensions.k8s.io" {
+		if !manifest.IDOf(o).IsCRD() {
 			continue
 		}
 		group, _, _ := unstructured.NestedString(o.Object, "spec", "group")
@@ -160,7 +149,7 @@ func (e *env) namespaces() []string {
 	out := []string{e.ns}
 	for _, t := range e.resolved() {
 		ns := t.id.Namespace
-		if t.id.Kind == "Namespace" && t.id.Group == "" {
+		if t.id.IsNamespace() {
 			ns = t.id.Name
 		}
 		if ns != "" && !seen[ns] {

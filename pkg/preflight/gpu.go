@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/kfdeploy/kfdeploy/pkg/topnodes"
@@ -240,45 +241,28 @@ func usable(n *topnodes.Node, spec *corev1.PodSpec) bool {
 	return len(untolerated(n.Taints, spec.Tolerations)) == 0
 }
 
-// untolerated returns the scheduling taints (NoSchedule, NoExecute) that no toleration matches.
+// untolerated returns the scheduling taints (NoSchedule, NoExecute) that no toleration matches,
+// by the API's own matching rule (corev1.Toleration.ToleratesTaint). The comparison operators
+// (Gt, Lt) are evaluated: the API server admits them only where its feature gate is on.
 func untolerated(taints []corev1.Taint, tolerations []corev1.Toleration) []corev1.Taint {
 	var out []corev1.Taint
-	for _, t := range taints {
+	for i := range taints {
+		t := &taints[i]
 		if t.Effect != corev1.TaintEffectNoSchedule && t.Effect != corev1.TaintEffectNoExecute {
 			continue
 		}
 		ok := false
-		for _, tol := range tolerations {
-			if tolerates(tol, t) {
+		for j := range tolerations {
+			if tolerations[j].ToleratesTaint(logr.Discard(), t, true) {
 				ok = true
 				break
 			}
 		}
 		if !ok {
-			out = append(out, t)
+			out = append(out, *t)
 		}
 	}
 	return out
-}
-
-// tolerates is the scheduler's matching rule for the Equal and Exists operators.
-func tolerates(tol corev1.Toleration, t corev1.Taint) bool {
-	if tol.Effect != "" && tol.Effect != t.Effect {
-		return false
-	}
-	if tol.Key == "" {
-		return tol.Operator == corev1.TolerationOpExists
-	}
-	if tol.Key != t.Key {
-		return false
-	}
-	switch tol.Operator {
-	case corev1.TolerationOpExists:
-		return true
-	case "", corev1.TolerationOpEqual:
-		return tol.Value == t.Value
-	}
-	return false
 }
 
 // isGPUNode: a node advertises GPUs, or is labelled as having them.

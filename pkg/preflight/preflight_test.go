@@ -1,9 +1,7 @@
 package preflight
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
@@ -157,47 +155,6 @@ func TestRunKeepsOrderAndStopsAfterAFailedGate(t *testing.T) {
 	rep = Run(context.Background(), checks)
 	if len(r.names) != 1 || len(rep.Checks) != 3 || rep.Checks[1].Finding != "not run: the cluster is not reachable" {
 		t.Errorf("after a failed gate: ran %v, findings %+v", r.names, rep.Checks)
-	}
-}
-
-func TestWriteTableAndJSON(t *testing.T) {
-	rep := &Report{App: "myapp", Namespace: "kf", Passed: false, Summary: Summary{OK: 1, Fail: 1},
-		Checks: []Finding{
-			{Check: "cluster", Status: OK, Finding: "API server answers"},
-			{Check: "storage", Status: Fail, Finding: "kf/data needs 1Gi\nReadWriteOnce", Remedy: "create a PV"},
-		},
-		CreatedVolumes: []Volume{{Name: "kfdeploy-kf-data", AccessModes: []string{"ReadWriteOnce"}}}}
-	var buf bytes.Buffer
-	if err := WriteTable(&buf, rep); err != nil {
-		t.Fatal(err)
-	}
-	want := `CHECK    STATUS  FINDING
-cluster  ok      API server answers
-storage  FAIL    kf/data needs 1Gi ReadWriteOnce
-                 ↳ create a PV
-created PersistentVolumes: kfdeploy-kf-data
-preflight FAILED (app myapp, namespace kf): 1 ok, 0 warnings, 1 failed (0.0s)
-`
-	if buf.String() != want {
-		t.Errorf("table:\n%s\nwant:\n%s", buf.String(), want)
-	}
-
-	buf.Reset()
-	if err := WriteJSON(&buf, rep); err != nil {
-		t.Fatal(err)
-	}
-	var doc map[string]any
-	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
-		t.Fatal(err)
-	}
-	for _, key := range []string{"app", "namespace", "passed", "checks", "summary", "createdVolumes", "durationSeconds"} {
-		if _, ok := doc[key]; !ok {
-			t.Errorf("JSON lacks %q: %s", key, buf.String())
-		}
-	}
-	check := doc["checks"].([]any)[1].(map[string]any)
-	if check["name"] != "storage" || check["status"] != "fail" || check["remedy"] != "create a PV" {
-		t.Errorf("check entry %v", check)
 	}
 }
 

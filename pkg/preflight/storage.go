@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/pager"
 )
 
 // How a claim of the app will get its volume.
@@ -121,20 +122,21 @@ func readStorage(ctx context.Context, fast, typed kubernetes.Interface, claims [
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(8) // the two lists, and the claims a few at a time
 	g.Go(func() error {
-		opts := metav1.ListOptions{Limit: 500}
-		for {
-			list, err := fast.CoreV1().PersistentVolumes().List(ctx, opts)
-			if err != nil {
-				return fmt.Errorf("list persistentvolumes: %w", err)
+		p := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return fast.CoreV1().PersistentVolumes().List(ctx, opts)
+		})
+		err := p.EachListItem(ctx, metav1.ListOptions{}, func(o runtime.Object) error {
+			pv, ok := o.(*corev1.PersistentVolume)
+			if !ok {
+				return fmt.Errorf("unexpected item %T", o)
 			}
-			for i := range list.Items {
-				pvs = append(pvs, &list.Items[i])
-			}
-			if list.Continue == "" {
-				return nil
-			}
-			opts.Continue = list.Continue
+			pvs = append(pvs, pv)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("list persistentvolumes: %w", err)
 		}
+		return nil
 	})
 	g.Go(func() error {
 		list, err := typed.StorageV1().StorageClasses().List(ctx, metav1.ListOptions{})

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
@@ -19,21 +20,10 @@ type workload struct {
 	daemon   bool // one pod on every node that the template fits
 }
 
-// podTemplatePaths locate the pod spec of each workload kind (group/Kind).
-var podTemplatePaths = map[string][]string{
-	"/Pod":             {"spec"},
-	"apps/Deployment":  {"spec", "template", "spec"},
-	"apps/StatefulSet": {"spec", "template", "spec"},
-	"apps/ReplicaSet":  {"spec", "template", "spec"},
-	"apps/DaemonSet":   {"spec", "template", "spec"},
-	"batch/Job":        {"spec", "template", "spec"},
-	"batch/CronJob":    {"spec", "jobTemplate", "spec", "template", "spec"},
-}
-
 // workloadOf reads a workload from a manifest object; ok is false for other kinds.
 func workloadOf(id manifest.ID, o *unstructured.Unstructured) (workload, bool, error) {
-	path, ok := podTemplatePaths[id.Group+"/"+id.Kind]
-	if !ok {
+	path := manifest.PodSpecPath(id.GroupKind())
+	if path == nil {
 		return workload{}, false, nil
 	}
 	w := workload{id: id, replicas: 1, daemon: id.Kind == "DaemonSet"}
@@ -89,7 +79,7 @@ func newOwnedPods(ws []workload) *ownedPods {
 
 // owns reports whether a pod belongs to one of the app's workloads.
 func (o *ownedPods) owns(pod *corev1.Pod) bool {
-	ref := controllerOf(pod)
+	ref := metav1.GetControllerOf(pod)
 	if ref == nil {
 		return o.byOwner[pod.Namespace+"/Pod/"+pod.Name]
 	}
@@ -107,13 +97,4 @@ func (o *ownedPods) owns(pod *corev1.Pod) bool {
 		}
 	}
 	return false
-}
-
-func controllerOf(pod *corev1.Pod) *corev1.ObjectReference {
-	for _, r := range pod.OwnerReferences {
-		if r.Controller != nil && *r.Controller {
-			return &corev1.ObjectReference{Kind: r.Kind, Name: r.Name}
-		}
-	}
-	return nil
 }

@@ -1,4 +1,5 @@
 // Package progress tells the user what a long-running command is doing, apart from debug logs.
+// Its writers implement kube.Reporter.
 package progress
 
 import (
@@ -6,45 +7,26 @@ import (
 	"io"
 	"strings"
 	"sync"
+
+	"github.com/kfdeploy/kfdeploy/pkg/kube"
 )
 
-// Action is what happened to one object.
-type Action string
-
-const (
-	Created    Action = "created"
-	Configured Action = "configured"
-	Unchanged  Action = "unchanged"
-	Pruned     Action = "pruned"
-	Deleted    Action = "deleted"
-	Kept       Action = "kept"
-	Failed     Action = "failed"
-)
-
-// Reporter receives progress; implementations must be safe for concurrent use.
-type Reporter interface {
-	// Object reports what was done to one object, with an optional detail.
-	Object(id string, action Action, detail string)
-	// Step announces a phase of the run ("applying level 2/5: 12 objects").
-	Step(format string, args ...any)
-	// Waiting reports readiness: done of total, and the objects still pending.
-	Waiting(what string, done, total int, pending []string)
-}
-
-// Lines writes one line per event: the format for logs and CI. Waiting prints only when the
-// count changes, so a long wait does not flood the log.
+// Lines writes one line per event: the format for logs and CI. Objects left unchanged are
+// counted, not listed, and Waiting prints only when the count changes, so a long run does not
+// flood the log.
 type Lines struct {
 	mu       sync.Mutex
 	out      io.Writer
-	quiet    bool // objects left unchanged are not listed
 	lastWait string
 }
 
-// NewLines writes to out; with quiet, unchanged objects are counted but not listed.
-func NewLines(out io.Writer, quiet bool) *Lines { return &Lines{out: out, quiet: quiet} }
+var _ kube.Reporter = (*Lines)(nil)
 
-func (l *Lines) Object(id string, action Action, detail string) {
-	if l.quiet && action == Unchanged {
+// NewLines writes to out.
+func NewLines(out io.Writer) *Lines { return &Lines{out: out} }
+
+func (l *Lines) Object(id string, action kube.Action, detail string) {
+	if action == kube.Unchanged {
 		return
 	}
 	l.mu.Lock()

@@ -6,6 +6,7 @@ package topnodes
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -16,7 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/pager"
 )
 
 // DefaultResourceName is the extended resource counted as a GPU unless told otherwise.
@@ -62,19 +63,6 @@ type Options struct {
 	PageSize      int64    // default DefaultPageSize
 	// Held, when set, marks pods whose GPUs are counted in Node.Held as well as in Allocated.
 	Held func(*corev1.Pod) bool
-}
-
-// ProtobufClient returns a clientset for cfg that speaks protobuf: decoding a page of pods from
-// protobuf is several times cheaper than from JSON, which matters at tens of thousands of pods.
-func ProtobufClient(cfg *rest.Config) (kubernetes.Interface, error) {
-	cfg = rest.CopyConfig(cfg)
-	cfg.ContentType = runtime.ContentTypeProtobuf
-	cfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("protobuf client: %w", err)
-	}
-	return cs, nil
 }
 
 // Pod lists run as parallel streams, one per namespace, when there are few enough namespaces:
@@ -132,28 +120,29 @@ func Collect(ctx context.Context, cs kubernetes.Interface, opts Options) (*Snaps
 // there are many namespaces or they cannot be listed.
 func podStreams(ctx context.Context, cs kubernetes.Interface, pageSize int64) []string {
 	var names []string
-	opts := metav1.ListOptions{Limit: pageSize}
-	for {
-		list, err := cs.CoreV1().Namespaces().List(ctx, opts)
-		if err != nil {
-			return []string{""} // e.g. forbidden: listing pods cluster-wide may still be allowed
+	p := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+		return cs.CoreV1().Namespaces().List(ctx, opts)
+	})
+	p.PageSize = pageSize
+	err := p.EachListItem(ctx, metav1.ListOptions{}, func(o runtime.Object) error {
+		ns, ok := o.(*corev1.Namespace)
+		if !ok {
+			return fmt.Errorf("unexpected item %T", o)
 		}
-		for _, ns := range list.Items {
-			names = append(names, ns.Name)
-		}
+		names = append(names, ns.Name)
 		if len(names) > maxNamespaceStreams {
-			return []string{""}
+			return errTooMany
 		}
-		if list.Continue == "" {
-			break
-		}
-		opts.Continue = list.Continue
-	}
-	if len(names) == 0 {
-		return []string{""}
+		return nil
+	})
+	if err != nil || len(names) == 0 {
+		return []string{""} // many namespaces, or e.g. forbidden: listing pods cluster-wide may still be allowed
 	}
 	return names
 }
+
+// errTooMany stops the namespace list once one cluster-wide pod list is the cheaper way.
+var errTooMany = errors.New("too many namespaces for one stream each")
 
 // podSums adds up the GPU requests of pods per node while pages arrive, so no page is kept.
 type podSums struct {
@@ -167,46 +156,48 @@ type podSums struct {
 
 // list pages through the active pods of a namespace ("" for all).
 func (a *podSums) list(ctx context.Context, cs kubernetes.Interface, namespace string) error {
-	listOpts := metav1.ListOptions{FieldSelector: activePods, Limit: a.opts.PageSize}
-	for {
-		list, err := cs.CoreV1().Pods(namespace).List(ctx, listOpts)
-		if err != nil {
-			if namespace != "" {
-				return fmt.Errorf("list pods in %s: %w", namespace, err)
-			}
-			return fmt.Errorf("list pods: %w", err)
+	p := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+		return cs.CoreV1().Pods(namespace).List(ctx, opts)
+	})
+	p.PageSize = a.opts.PageSize
+	p.PageBufferSize = 1 // one page read ahead: the sums keep nothing of a page once added
+	err := p.EachListItem(ctx, metav1.ListOptions{FieldSelector: activePods}, func(o runtime.Object) error {
+		pod, ok := o.(*corev1.Pod)
+		if !ok {
+			return fmt.Errorf("unexpected item %T", o)
 		}
-		a.add(list.Items)
-		if list.Continue == "" {
-			return nil
+		a.add(pod)
+		return nil
+	})
+	if err != nil {
+		if namespace != "" {
+			return fmt.Errorf("list pods in %s: %w", namespace, err)
 		}
-		listOpts.Continue = list.Continue
+		return fmt.Errorf("list pods: %w", err)
 	}
+	return nil
 }
 
-func (a *podSums) add(pods []corev1.Pod) {
+func (a *podSums) add(pod *corev1.Pod) {
+	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		return // a server without the field selector (or a fake) returns them
+	}
+	isHeld := a.opts.Held != nil && a.opts.Held(pod)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for i := range pods {
-		pod := &pods[i]
-		if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
-			continue // a server without the field selector (or a fake) returns them
+	a.snap.Pods++
+	for _, name := range a.opts.ResourceNames {
+		n := PodRequest(&pod.Spec, corev1.ResourceName(name))
+		if n == 0 {
+			continue
 		}
-		a.snap.Pods++
-		isHeld := a.opts.Held != nil && a.opts.Held(pod)
-		for _, name := range a.opts.ResourceNames {
-			n := PodRequest(&pod.Spec, corev1.ResourceName(name))
-			if n == 0 {
-				continue
-			}
-			if pod.Spec.NodeName == "" {
-				a.snap.Unscheduled[name] += n
-				continue
-			}
-			addTo(a.allocated, pod.Spec.NodeName, name, n)
-			if isHeld {
-				addTo(a.held, pod.Spec.NodeName, name, n)
-			}
+		if pod.Spec.NodeName == "" {
+			a.snap.Unscheduled[name] += n
+			continue
+		}
+		addTo(a.allocated, pod.Spec.NodeName, name, n)
+		if isHeld {
+			addTo(a.held, pod.Spec.NodeName, name, n)
 		}
 	}
 }
@@ -227,19 +218,20 @@ func orEmpty(m map[string]int64) map[string]int64 {
 
 func listNodes(ctx context.Context, cs kubernetes.Interface, opts Options) ([]Node, error) {
 	var nodes []Node
-	listOpts := metav1.ListOptions{Limit: opts.PageSize}
-	for {
-		list, err := cs.CoreV1().Nodes().List(ctx, listOpts)
-		if err != nil {
-			return nil, fmt.Errorf("list nodes: %w", err)
+	p := pager.New(func(ctx context.Context, lo metav1.ListOptions) (runtime.Object, error) {
+		return cs.CoreV1().Nodes().List(ctx, lo)
+	})
+	p.PageSize = opts.PageSize
+	err := p.EachListItem(ctx, metav1.ListOptions{}, func(o runtime.Object) error {
+		n, ok := o.(*corev1.Node)
+		if !ok {
+			return fmt.Errorf("unexpected item %T", o)
 		}
-		for i := range list.Items {
-			nodes = append(nodes, nodeOf(&list.Items[i], opts.ResourceNames))
-		}
-		if list.Continue == "" {
-			break
-		}
-		listOpts.Continue = list.Continue
+		nodes = append(nodes, nodeOf(n, opts.ResourceNames))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
 	}
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
 	return nodes, nil

@@ -210,8 +210,8 @@ func TestDiffExitCodesAndRedaction(t *testing.T) {
 			t.Errorf("diff printed the secret value %s", secret)
 		}
 	}
-	if r := e.run(t, appDir, "diff", "--server", "https://127.0.0.1:1"); r.code != 2 {
-		t.Errorf("diff against an unreachable server: exit %d, want 2", r.code)
+	if r := e.run(t, appDir, "diff", "--server", "https://127.0.0.1:1"); r.code != 2 || !strings.Contains(r.stderr, "cannot reach") {
+		t.Errorf("diff against an unreachable server: exit %d, want 2 for not reaching it: %s", r.code, r.stderr)
 	}
 }
 

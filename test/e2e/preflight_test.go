@@ -310,7 +310,12 @@ func TestPreflightGPUNodeWithoutDevicePlugin(t *testing.T) {
 			t.Errorf("remedy %q does not name the nvidia-device-plugin component", c.Remedy)
 		}
 	}
-	wantExit(t, e.run(t, appDir, "preflight", "--strict"), 1)
+	// Exit 1 for the warning itself, not for any error on the way there.
+	strict := e.run(t, appDir, "preflight", "--strict")
+	wantExit(t, strict, 1)
+	if !strings.Contains(strict.stderr, "warnings (--strict)") {
+		t.Errorf("preflight --strict failed for another reason than the warning:\n%s", strict.stderr)
+	}
 }
 
 // TestPreflightPermissions: a user with a narrow Role (a ServiceAccount token) gets the exact

@@ -1,0 +1,64 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/kfdeploy/kfdeploy/pkg/kube"
+)
+
+// DiffOptions are the resolved choices of a diff.
+type DiffOptions struct {
+	AppDir  string
+	Cluster Cluster
+	Prune   bool // include the members apply would prune
+}
+
+// diffConcurrency bounds the dry-run applies of a diff in flight.
+const diffConcurrency = 16
+
+// DiffReport is, per object, what apply would do; sorted by ID.
+type DiffReport struct {
+	App       string
+	Namespace string
+	Objects   []kube.ObjectDiff
+}
+
+// Counts tallies the objects per change.
+func (r *DiffReport) Counts() map[kube.Change]int {
+	counts := map[kube.Change]int{}
+	for _, d := range r.Objects {
+		counts[d.Change]++
+	}
+	return counts
+}
+
+// Changed reports whether apply would change anything.
+func (r *DiffReport) Changed() bool {
+	for _, d := range r.Objects {
+		switch d.Change {
+		case kube.ChangeCreate, kube.ChangeUpdate, kube.ChangePrune:
+			return true
+		}
+	}
+	return false
+}
+
+// Diff is the diff phase: load the app, connect, and compare every object with a server-side
+// dry-run apply of it.
+func Diff(ctx context.Context, opts DiffOptions) (*DiffReport, error) {
+	loaded, err := Load(opts.AppDir)
+	if err != nil {
+		return nil, err
+	}
+	c, err := kube.Connect(ctx, opts.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	set := loaded.ApplySet()
+	diffs, err := c.Diff(ctx, set, loaded.Objects, opts.Prune, diffConcurrency)
+	if err != nil {
+		return nil, fmt.Errorf("diff app %s: %w", set.App, err)
+	}
+	return &DiffReport{App: set.App, Namespace: set.Namespace, Objects: diffs}, nil
+}

@@ -1,0 +1,174 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/preflight"
+	"github.com/kfdeploy/kfdeploy/pkg/topnodes"
+)
+
+// jsonKeys encodes v with printJSON and returns the document's top-level keys, sorted.
+func jsonKeys(t *testing.T, v any) (map[string]any, []string) {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := printJSON(&buf, v); err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatalf("%v: %s", err, buf.String())
+	}
+	keys := make([]string, 0, len(doc))
+	for k := range doc {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return doc, keys
+}
+
+func sortedCopy(s ...string) []string {
+	out := append([]string(nil), s...)
+	sort.Strings(out)
+	return out
+}
+
+// The -o json documents are a schema for CI: these tests fail when a key is renamed, dropped
+// or added without the README following.
+
+func TestRunReportSchema(t *testing.T) {
+	res := &kube.Result{Objects: []kube.ObjectResult{
+		{ID: "ns/ConfigMap/b", Action: kube.Created},
+		{ID: "ns/ConfigMap/a", Action: kube.Kept, Detail: "PersistentVolumeClaim holds data"},
+	}}
+	doc, keys := jsonKeys(t, newRunReport("apply", "myapp", "kf", "server", res, 1500*time.Millisecond, errors.New("boom")))
+	if want := sortedCopy("operation", "app", "namespace", "dryRun", "counts", "objects", "durationSeconds", "error"); !reflect.DeepEqual(keys, want) {
+		t.Errorf("apply report keys %v, want %v", keys, want)
+	}
+	counts := doc["counts"].(map[string]any)
+	for _, a := range []string{"created", "configured", "unchanged", "pruned", "deleted", "kept", "failed"} {
+		if _, ok := counts[a]; !ok {
+			t.Errorf("counts lacks %q: %v", a, counts)
+		}
+	}
+	if counts["created"] != 1.0 || counts["kept"] != 1.0 || doc["durationSeconds"] != 1.5 || doc["error"] != "boom" {
+		t.Errorf("report %v", doc)
+	}
+	objs := doc["objects"].([]any)
+	first := objs[0].(map[string]any)
+	if first["id"] != "ns/ConfigMap/a" || first["action"] != "kept" || first["detail"] == nil {
+		t.Errorf("objects are not sorted by id with id, action, detail: %v", objs)
+	}
+	// Without a result (apply stopped before writing) the keys stay, with empty values.
+	doc, _ = jsonKeys(t, newRunReport("delete", "myapp", "kf", "", nil, 0, nil))
+	if objs, ok := doc["objects"].([]any); !ok || len(objs) != 0 {
+		t.Errorf("objects of an empty run = %v, want []", doc["objects"])
+	}
+}
+
+func TestDiffDocumentSchema(t *testing.T) {
+	doc, keys := jsonKeys(t, diffDocument{App: "a", Namespace: "n", Changed: true, Counts: map[kube.Change]int{kube.ChangeCreate: 1},
+		Objects: []diffEntry{{ID: "n/ConfigMap/c", Change: kube.ChangeCreate, Diff: "+x\n"}}})
+	if want := sortedCopy("app", "namespace", "changed", "counts", "objects"); !reflect.DeepEqual(keys, want) {
+		t.Errorf("diff document keys %v, want %v", keys, want)
+	}
+	entry := doc["objects"].([]any)[0].(map[string]any)
+	if entry["id"] != "n/ConfigMap/c" || entry["change"] != "create" || entry["diff"] != "+x\n" {
+		t.Errorf("diff entry %v", entry)
+	}
+}
+
+func TestWritePreflightTableAndJSON(t *testing.T) {
+	rep := &preflight.Report{App: "myapp", Namespace: "kf", Passed: false, Summary: preflight.Summary{OK: 1, Fail: 1},
+		Checks: []preflight.Finding{
+			{Check: "cluster", Status: preflight.OK, Finding: "API server answers"},
+			{Check: "storage", Status: preflight.Fail, Finding: "kf/data needs 1Gi\nReadWriteOnce", Remedy: "create a PV"},
+		},
+		CreatedVolumes: []preflight.Volume{{Name: "kfdeploy-kf-data", AccessModes: []string{"ReadWriteOnce"}}}}
+	var buf bytes.Buffer
+	if err := writePreflightTable(&buf, rep); err != nil {
+		t.Fatal(err)
+	}
+	want := `CHECK    STATUS  FINDING
+cluster  ok      API server answers
+storage  FAIL    kf/data needs 1Gi ReadWriteOnce
+                 ↳ create a PV
+created PersistentVolumes: kfdeploy-kf-data
+preflight FAILED (app myapp, namespace kf): 1 ok, 0 warnings, 1 failed (0.0s)
+`
+	if buf.String() != want {
+		t.Errorf("table:\n%s\nwant:\n%s", buf.String(), want)
+	}
+
+	doc, keys := jsonKeys(t, rep)
+	if want := sortedCopy("app", "namespace", "passed", "checks", "summary", "createdVolumes", "durationSeconds"); !reflect.DeepEqual(keys, want) {
+		t.Errorf("preflight JSON keys %v, want %v", keys, want)
+	}
+	check := doc["checks"].([]any)[1].(map[string]any)
+	if check["name"] != "storage" || check["status"] != "fail" || check["remedy"] != "create a PV" {
+		t.Errorf("check entry %v", check)
+	}
+	volume := doc["createdVolumes"].([]any)[0].(map[string]any)
+	for _, k := range []string{"name", "claim", "server", "path", "capacity", "accessModes", "storageClassName", "dryRun"} {
+		if _, ok := volume[k]; !ok {
+			t.Errorf("createdVolumes entry lacks %q: %v", k, volume)
+		}
+	}
+	summary := doc["summary"].(map[string]any)
+	if summary["ok"] != 1.0 || summary["warn"] != 0.0 || summary["fail"] != 1.0 {
+		t.Errorf("summary %v", summary)
+	}
+}
+
+func TestWriteTopNodes(t *testing.T) {
+	gpu := func(n int64) map[string]int64 { return map[string]int64{"nvidia.com/gpu": n} }
+	snap := &topnodes.Snapshot{ResourceNames: []string{"nvidia.com/gpu"}, Nodes: []topnodes.Node{
+		{Name: "g1", InternalIP: "10.0.0.2", Role: "worker", Allocatable: gpu(2), Allocated: gpu(1)},
+		{Name: "g2", InternalIP: "10.0.0.3", Role: "worker", Allocatable: gpu(4), Allocated: gpu(2)},
+		{Name: "m1", InternalIP: "10.0.0.1", Role: "control-plane", Allocatable: map[string]int64{}, Allocated: map[string]int64{}},
+		{Name: "x", Role: "worker", Allocatable: map[string]int64{}, Allocated: map[string]int64{}},
+	}}
+	var buf bytes.Buffer
+	if err := writeTopNodes(&buf, snap); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{
+		"NAME  IPADDRESS  ROLE           GPU(Total)  GPU(Allocated)",
+		"g1    10.0.0.2   worker         2           1",
+		"g2    10.0.0.3   worker         4           2",
+		"m1    10.0.0.1   control-plane  0           0",
+		"x     <none>     worker         0           0",
+		"Allocated/Total GPUs In Cluster: 3/6 (50%)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestStatusDocumentSchema(t *testing.T) {
+	doc, keys := jsonKeys(t, statusDocument{App: "a", Namespace: "n",
+		Objects: []kube.ObjectStatus{{ID: "n/Deployment.apps/d", Status: "Current"}},
+		Pods:    []kube.PodStatus{{Namespace: "n", Name: "d-1", Ready: "1/1", Phase: "Running", Node: "k8s-g1"}}})
+	if want := sortedCopy("app", "namespace", "objects", "pods"); !reflect.DeepEqual(keys, want) {
+		t.Errorf("status document keys %v, want %v", keys, want)
+	}
+	pod := doc["pods"].([]any)[0].(map[string]any)
+	for _, k := range []string{"namespace", "name", "ready", "phase", "node"} {
+		if _, ok := pod[k]; !ok {
+			t.Errorf("pod entry lacks %q: %v", k, pod)
+		}
+	}
+	obj := doc["objects"].([]any)[0].(map[string]any)
+	if obj["id"] != "n/Deployment.apps/d" || obj["status"] != "Current" {
+		t.Errorf("object entry %v", obj)
+	}
+}
