@@ -47,8 +47,11 @@
   modelRegistry: 'docker.io/kubeflow/model-registry:v0.2.11',
   mlMetadataServer: 'gcr.io/tfx-oss-public/ml_metadata_store_server:1.14.0',
 
-  // tf-job-operator: Kubeflow Training Operator v1.7.0 (github.com/kubeflow/training-operator).
-  trainingOperator: 'docker.io/kubeflow/training-operator:v1-855e096',
+  // tf-job-operator: Kubeflow Training Operator v1.9.4 (github.com/kubeflow/training-operator,
+  // manifests/overlays/standalone/kustomization.yaml@v1.9.4), and the init container image it
+  // adds to PyTorchJob workers (pkg/config/config.go@v1.9.4 defaults to alpine:3.10).
+  trainingOperator: 'ghcr.io/kubeflow/training-v1/training-operator:v1-93c5489',
+  trainingOperatorPytorchInit: 'docker.io/library/alpine:3.10',
 
   // tf-job-dashboard: Headlamp (github.com/kubernetes-sigs/headlamp), a Kubernetes SIG UI project.
   headlamp: 'ghcr.io/headlamp-k8s/headlamp:v0.26.0',
