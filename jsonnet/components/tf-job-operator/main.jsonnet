@@ -19,9 +19,11 @@ local certDir = '/tmp/k8s-webhook-server/serving-certs';
   description: 'Kubeflow Training Operator running TFJobs and PyTorchJobs of this namespace, with the TFJob and PyTorchJob CRDs and validating webhooks',
   params: {
     image: { default: images.trainingOperator, description: 'Training operator image' },
+    webhookFailurePolicy: { default: 'Fail', description: "What the API server does with a TFJob or PyTorchJob when the operator's webhook is unreachable: Fail (upstream's policy) or Ignore (the CRD schemas still validate)" },
     pytorchInitImage: { default: images.trainingOperatorPytorchInit, description: "Image of the init container the operator adds to PyTorchJob workers (waits for the master's Service)" },
   },
   render(p, env)::
+    assert std.member(['Fail', 'Ignore'], p.webhookFailurePolicy) : 'tf-job-operator: webhookFailurePolicy must be Fail or Ignore, got %s' % p.webhookFailurePolicy;
     local ns = env.namespace;
     local name = 'training-operator';
     local secretName = 'training-operator-webhook-cert';
@@ -32,7 +34,7 @@ local certDir = '/tmp/k8s-webhook-server/serving-certs';
       name: 'validator.%s.training-operator.kubeflow.org' % kind,
       admissionReviewVersions: ['v1'],
       sideEffects: 'None',
-      failurePolicy: 'Fail',
+      failurePolicy: p.webhookFailurePolicy,
       // No caBundle here: the operator's certificate rotator writes it, and kfdeploy must not
       // own (and reset) it.
       clientConfig: { service: { name: name, namespace: ns, path: '/validate-kubeflow-org-v1-' + kind, port: 443 } },
@@ -54,7 +56,8 @@ local certDir = '/tmp/k8s-webhook-server/serving-certs';
         k.rule(['kubeflow.org'], [j + '/finalizers' for j in jobs], ['update']),
         // Patch: adopting and releasing pods and Services (pkg/controller.v1/control).
         k.rule([''], ['pods', 'services'], ['get', 'list', 'watch', 'create', 'patch', 'delete']),
-        k.rule([''], ['events'], ['create', 'update', 'patch']),
+        // client-go's event recorder creates events and patches repeated ones.
+        k.rule([''], ['events'], ['create', 'patch']),
         // The PyTorchJob controller manages one HPA per elastic job (pkg/controller.v1/pytorch/hpa.go).
         k.rule(['autoscaling'], ['horizontalpodautoscalers'], ['get', 'list', 'watch', 'create', 'update', 'delete']),
         // The certificate rotator caches the Secrets of its namespace (cert-controller's
