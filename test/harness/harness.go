@@ -51,7 +51,6 @@ type Options struct {
 // Harness runs Programs against one cluster. Close stops everything.
 type Harness struct {
 	opts   Options
-	rest   *rest.Config
 	kube   kubernetes.Interface
 	ca     []byte
 	server string
@@ -118,7 +117,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (*Harness, error) 
 	if err != nil {
 		return nil, fmt.Errorf("harness: client: %w", err)
 	}
-	h := &Harness{opts: opts, rest: cfg, kube: kube, ca: ca, server: server, forwards: map[string]*forwarder{}}
+	h := &Harness{opts: opts, kube: kube, ca: ca, server: server, forwards: map[string]*forwarder{}}
 	if err := h.refreshHosts(ctx); err != nil {
 		return nil, err
 	}
@@ -260,6 +259,9 @@ func (h *Harness) ScaleDown(ctx context.Context) error {
 	h.mu.Unlock()
 	var errs []error
 	for _, r := range progs {
+		if r.prog.KeepReplicas {
+			continue
+		}
 		if err := h.scaleToZero(ctx, r.prog); err != nil {
 			errs = append(errs, err)
 		}

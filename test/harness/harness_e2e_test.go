@@ -38,7 +38,7 @@ import (
 
 // TestHarness runs testdata/selftest in place of a Deployment and checks each
 // stand-in: the ServiceAccount token, Service DNS through the hosts file, a
-// forwarded stand-in Service, HTTPS served behind a ClusterIP, the private
+// forwarded stand-in Service (by its bare name, as in its own namespace), HTTPS served behind a ClusterIP, the private
 // /tmp, scaling down, and that Close kills the process.
 func TestHarness(t *testing.T) {
 	kubeconfig := os.Getenv("KUBECONFIG")
@@ -124,7 +124,7 @@ func TestHarness(t *testing.T) {
 					Image:   "selftest.invalid/selftest:v1",
 					Command: []string{"/selftest"},
 					Args: []string{"--listen=:$(PORT)", "--cert-dir=/etc/selftest/certs",
-						"--greeting-file=/etc/selftest/config/greeting", "--dial=http://backend." + ns + ":8080/"},
+						"--greeting-file=/etc/selftest/config/greeting", "--dial=http://backend:8080/"},
 					Env: []corev1.EnvVar{
 						{Name: "PORT", Value: "8443"},
 						{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
