@@ -166,8 +166,12 @@ func TestTrainingOperatorDeployment(t *testing.T) {
 	if _, ok := secret.Object["stringData"]; ok {
 		t.Error("the certificate Secret has stringData: kfdeploy would own and reset what the operator writes")
 	}
-	if s, _, _ := unstructured.NestedString(trainopObject(t, objs, "Deployment", "training-operator").Object, "spec", "strategy", "type"); s != "Recreate" {
-		t.Errorf("strategy %q, want Recreate: without leader election two managers must not overlap", s)
+	// Without leader election two managers must not overlap in a rollout; and the strategy must
+	// stay RollingUpdate, which an app applied by earlier releases (no strategy) can switch to.
+	strategy, _, _ := unstructured.NestedMap(trainopObject(t, objs, "Deployment", "training-operator").Object, "spec", "strategy")
+	surge, _ := number(asMap(strategy["rollingUpdate"])["maxSurge"])
+	if strategy["type"] != "RollingUpdate" || asMap(strategy["rollingUpdate"])["maxSurge"] == nil || surge != 0 {
+		t.Errorf("strategy %v, want RollingUpdate with maxSurge 0", strategy)
 	}
 }
 

@@ -118,9 +118,13 @@ local certDir = '/tmp/k8s-webhook-server/serving-certs';
           volumeMounts: [{ name: 'cert', mountPath: certDir, readOnly: true }],
         }],
         volumes: [{ name: 'cert', secret: { secretName: secretName, defaultMode: 420 } }],
-      // Recreate: the operator runs without leader election, so two managers must never
-      // reconcile the same jobs during a rollout.
-      }, labels=labels, strategy='Recreate'),
+      }, labels=labels) + {
+        // The operator runs without leader election (main.go has no flag for the lease's
+        // namespace outside a pod), so a rollout stops the old manager before it starts the new
+        // one. Not Recreate: server-side apply cannot switch a Deployment applied without a
+        // strategy (the API server defaulted rollingUpdate) to Recreate.
+        spec+: { strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } } },
+      },
       k.object('admissionregistration.k8s.io/v1', 'ValidatingWebhookConfiguration', webhookConfigurationName, labels=labels) + {
         webhooks: [webhook('tfjob', 'tfjobs'), webhook('pytorchjob', 'pytorchjobs')],
       },
