@@ -29,7 +29,9 @@ type Program struct {
 	Namespace   string
 	Deployment  string
 	StatefulSet string
-	// Container is the container's name; default: the first container.
+	// Container is the container's name (an init container's too); default:
+	// the first container. Nothing else of the pod runs: init containers and
+	// sidecars only when started as Programs of their own.
 	Container string
 	// Args, if set, rewrites the resolved arguments (the container's command
 	// after its first word, then its args, with $(VAR) expanded and mount
@@ -325,13 +327,15 @@ func pickContainer(spec *corev1.PodSpec, name string) (*corev1.Container, error)
 		return &spec.Containers[0], nil
 	}
 	var names []string
-	for i := range spec.Containers {
-		if spec.Containers[i].Name == name {
-			return &spec.Containers[i], nil
+	for _, list := range [][]corev1.Container{spec.Containers, spec.InitContainers} {
+		for i := range list {
+			if list[i].Name == name {
+				return &list[i], nil
+			}
+			names = append(names, list[i].Name)
 		}
-		names = append(names, spec.Containers[i].Name)
 	}
-	return nil, fmt.Errorf("no container %q (containers: %s)", name, strings.Join(names, ", "))
+	return nil, fmt.Errorf("no container %q (containers and init containers: %s)", name, strings.Join(names, ", "))
 }
 
 func volumeKind(v corev1.Volume) string {
