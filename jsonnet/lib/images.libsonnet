@@ -52,8 +52,11 @@
   // manifests/kustomize/base/kustomization.yaml@v0.3.8.
   modelRegistry: 'ghcr.io/kubeflow/model-registry/server:v0.3.8',
 
-  // tf-job-operator: Kubeflow Training Operator v1.7.0 (github.com/kubeflow/training-operator).
-  trainingOperator: 'docker.io/kubeflow/training-operator:v1-855e096',
+  // tf-job-operator: Kubeflow Training Operator v1.9.4 (github.com/kubeflow/training-operator,
+  // manifests/overlays/standalone/kustomization.yaml@v1.9.4), and the init container image it
+  // adds to PyTorchJob workers (pkg/config/config.go@v1.9.4 defaults to alpine:3.10).
+  trainingOperator: 'ghcr.io/kubeflow/training-v1/training-operator:v1-93c5489',
+  trainingOperatorPytorchInit: 'docker.io/library/alpine:3.10',
 
   // tf-job-dashboard: Headlamp (github.com/kubernetes-sigs/headlamp), a Kubernetes SIG UI project.
   // The image keeps its name under the new organisation

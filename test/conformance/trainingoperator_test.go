@@ -1,0 +1,302 @@
+//go:build conformance
+
+package conformance
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/kfdeploy/kfdeploy/pkg/manifest"
+	"github.com/kfdeploy/kfdeploy/test/harness"
+	"github.com/kfdeploy/kfdeploy/test/internal/e2eutil"
+)
+
+const samplesDir = "../../pkg/render/testdata/samples"
+
+var (
+	tfjobs      = schema.GroupVersionResource{Group: "kubeflow.org", Version: "v1", Resource: "tfjobs"}
+	pytorchjobs = schema.GroupVersionResource{Group: "kubeflow.org", Version: "v1", Resource: "pytorchjobs"}
+)
+
+// TestTrainingOperator runs the Training Operator v1.9.4 with the tf-job-operator component's
+// Deployment, ServiceAccount and RBAC: TFJobs and PyTorchJobs run to Succeeded, a TFJob whose
+// worker keeps failing ends Failed at its backoff limit, and the operator's own validating
+// webhook (failurePolicy Fail) rejects what it refuses.
+func TestTrainingOperator(t *testing.T) {
+	ctx := context.Background()
+	e := e2eutil.NewEnv(t, how)
+	bin := binary(t, "training-operator")
+	appDir, ns := e.NewApp(t, "trainop", "--components", "core,tf-job-operator")
+	e.CleanupNamespace(t, ns)
+	// The CRDs and the webhook configuration (its name is fixed by the operator) are
+	// cluster-scoped: remove them whatever happens, so that the next app can install them.
+	t.Cleanup(func() { e.Run(t, appDir, "delete", "--purge", "--yes") })
+	// Registered after the delete, so it runs before it (cleanups run last-in first-out): the
+	// operator is stopped before its RBAC goes, and its log is checked up to then.
+	// The harness's directory is known here: the operator's certificate volume lives in it.
+	dir := t.TempDir()
+	h, err := harness.New(ctx, e.Rest, harness.Options{Dir: dir, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		h.CheckNoForbidden(t)
+		h.Close()
+	})
+	e.MustRun(t, appDir, "generate")
+	e.MustRun(t, appDir, "apply")
+	// Other programs on this machine may hold the rendered ports (8080, 8081, 9443 on every
+	// address): the webhook server moves to a free port behind its Service, and the metrics and
+	// probe servers, which nothing here reads, are switched off ("0").
+	webhookPort := freePort(t)
+	p, err := h.Start(ctx, harness.Program{
+		Binary: bin, Namespace: ns, Deployment: "training-operator",
+		Args: func(a []string) []string {
+			a = harness.SetFlag(a, "--webhook-server-port", fmt.Sprint(webhookPort))
+			a = harness.SetFlag(a, "--metrics-bind-address", "0")
+			return harness.SetFlag(a, "--health-probe-bind-address", "0")
+		},
+		Ports: map[int32]int32{9443: webhookPort},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	syncSecretVolume(ctx, t, e, ns, "training-operator-webhook-cert", filepath.Join(dir, "training-operator", "volumes", "cert"))
+	// main.go registers the controllers only once the certificate is mounted.
+	for _, c := range []string{"tfjob-controller", "pytorchjob-controller"} {
+		re := regexp.MustCompile(`Starting workers.*` + c + `|` + c + `.*Starting workers`)
+		if _, err := waitLog(ctx, p, re, 3*time.Minute); err != nil {
+			t.Fatalf("the %s did not start: %v\n%s", c, err, p.Log())
+		}
+	}
+	// The operator writes its CA into its webhook configuration (cert-controller ensureCerts).
+	e2eutil.Eventually(t, time.Minute, "caBundle in the webhook configuration", func(ctx context.Context) (bool, error) {
+		vwc, err := e.Kube.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, "validator.training-operator.kubeflow.org", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, w := range vwc.Webhooks {
+			if len(w.ClientConfig.CABundle) == 0 {
+				return false, nil
+			}
+		}
+		return len(vwc.Webhooks) > 0, nil
+	})
+
+	t.Run("TFJob PS and two GPU workers succeed", func(t *testing.T) {
+		job := sample(t, "tfjob-gpu-valid.yaml", ns)
+		create(ctx, t, e, tfjobs, job)
+		waitCondition(t, e, tfjobs, ns, job.GetName(), "Succeeded", 3*time.Minute)
+		// The operator created one pod per replica, each worker with its GPU.
+		pods, err := e.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "training.kubeflow.org/job-name=" + job.GetName()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gpus := 0
+		for _, pod := range pods.Items {
+			for _, c := range pod.Spec.Containers {
+				if q, ok := c.Resources.Limits["nvidia.com/gpu"]; ok {
+					gpus += int(q.Value())
+				}
+			}
+		}
+		if len(pods.Items) != 3 || gpus != 2 {
+			t.Errorf("%d pods with %d GPUs, want 3 pods (PS + 2 workers) with 2 GPUs", len(pods.Items), gpus)
+		}
+	})
+
+	t.Run("PyTorchJob master and worker succeed", func(t *testing.T) {
+		job := sample(t, "pytorchjob-valid.yaml", ns)
+		create(ctx, t, e, pytorchjobs, job)
+		waitCondition(t, e, pytorchjobs, ns, job.GetName(), "Succeeded", 3*time.Minute)
+		// The scale subresource reads the Worker count (pytorch_types.go marker).
+		sc, err := e.Dyn.Resource(pytorchjobs).Namespace(ns).Get(ctx, job.GetName(), metav1.GetOptions{}, "scale")
+		if err != nil {
+			t.Fatalf("get scale: %v", err)
+		}
+		if r, _, _ := unstructured.NestedInt64(sc.Object, "spec", "replicas"); r != 1 {
+			t.Errorf("scale spec.replicas %d, want the Worker replicas, 1", r)
+		}
+	})
+
+	t.Run("elastic PyTorchJob gets its HorizontalPodAutoscaler and succeeds", func(t *testing.T) {
+		job := sample(t, "pytorchjob-valid.yaml", ns)
+		job.SetName("pytorchjob-elastic")
+		spec := job.Object["spec"].(map[string]any)
+		delete(spec["pytorchReplicaSpecs"].(map[string]any), "Master")
+		spec["elasticPolicy"] = map[string]any{
+			"minReplicas": int64(1), "maxReplicas": int64(2), "rdzvBackend": "c10d",
+			"metrics": []any{map[string]any{"type": "Resource", "resource": map[string]any{
+				"name": "cpu", "target": map[string]any{"type": "Utilization", "averageUtilization": int64(80)}}}},
+		}
+		create(ctx, t, e, pytorchjobs, job)
+		// pkg/controller.v1/pytorch/hpa.go@v1.9.4: one HPA per elastic job, scaling the job.
+		e2eutil.Eventually(t, time.Minute, "HPA of the elastic PyTorchJob", func(ctx context.Context) (bool, error) {
+			hpa, err := e.Kube.AutoscalingV2().HorizontalPodAutoscalers(ns).Get(ctx, job.GetName(), metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return false, nil
+			}
+			return err == nil && hpa.Spec.ScaleTargetRef.Kind == "PyTorchJob" && hpa.Spec.MaxReplicas == 2, err
+		})
+		waitCondition(t, e, pytorchjobs, ns, job.GetName(), "Succeeded", 3*time.Minute)
+	})
+
+	t.Run("TFJob past its backoff limit fails", func(t *testing.T) {
+		job := sample(t, "tfjob-valid.yaml", ns)
+		job.SetName("tfjob-backoff")
+		if err := unstructured.SetNestedField(job.Object, int64(1), "spec", "runPolicy", "backoffLimit"); err != nil {
+			t.Fatal(err)
+		}
+		// The worker's container exits 1 under restartPolicy OnFailure: a restart each time
+		// (scripts/lib/stages.yaml), which the operator counts against backoffLimit.
+		if err := unstructured.SetNestedStringMap(job.Object, map[string]string{"harness.kfdeploy.dev/exit-code": "1"},
+			"spec", "tfReplicaSpecs", "Worker", "template", "metadata", "annotations"); err != nil {
+			t.Fatal(err)
+		}
+		create(ctx, t, e, tfjobs, job)
+		waitCondition(t, e, tfjobs, ns, job.GetName(), "Failed", 3*time.Minute)
+	})
+
+	t.Run("TFJob without a tensorflow container is rejected", func(t *testing.T) {
+		job := sample(t, "tfjob-notensorflow-invalid.yaml", ns)
+		_, err := e.Dyn.Resource(tfjobs).Namespace(ns).Create(ctx, job, metav1.CreateOptions{})
+		if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "container named tensorflow") {
+			t.Fatalf("created or not rejected as Invalid with the reason: %v", err)
+		}
+		t.Logf("rejected as expected: %v", err)
+	})
+
+	t.Run("the operator's webhook rejects what it refuses", func(t *testing.T) {
+		// The CRD admits this name (a DNS-1123 subdomain); the webhook wants a DNS-1035 label
+		// (pkg/webhooks/tensorflow/tfjob_webhook.go@v1.9.4), so only the real webhook refuses it.
+		job := sample(t, "tfjob-valid.yaml", ns)
+		job.SetName("0-tfjob")
+		_, err := e.Dyn.Resource(tfjobs).Namespace(ns).Create(ctx, job, metav1.CreateOptions{})
+		if err == nil || !strings.Contains(err.Error(), `admission webhook "validator.tfjob.training-operator.kubeflow.org" denied the request`) {
+			t.Fatalf("want a denial by the operator's webhook, got %v", err)
+		}
+		t.Logf("denied as expected: %v", err)
+	})
+
+	if f := p.Forbidden(); len(f) > 0 {
+		t.Errorf("the operator was refused requests:\n%s", strings.Join(f, "\n"))
+	}
+}
+
+// syncSecretVolume does for one Secret volume what the kubelet does for a pod: it copies the
+// Secret's keys into the mounted directory as they appear. The operator fills its (initially
+// empty) certificate Secret at start and then waits for the files in its volume.
+func syncSecretVolume(ctx context.Context, t *testing.T, e *e2eutil.Env, ns, secret, dir string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
+	go func() {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		written := ""
+		for {
+			if s, err := e.Kube.CoreV1().Secrets(ns).Get(ctx, secret, metav1.GetOptions{}); err == nil && s.ResourceVersion != written {
+				ok := true
+				for k, v := range s.Data {
+					tmp := filepath.Join(dir, "."+k+".tmp")
+					if err := os.WriteFile(tmp, v, 0o644); err != nil {
+						ok = false
+						continue
+					}
+					if err := os.Rename(tmp, filepath.Join(dir, k)); err != nil {
+						ok = false
+					}
+				}
+				if ok && len(s.Data) > 0 {
+					written = s.ResourceVersion
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+}
+
+// freePort returns a TCP port of 127.0.0.1 that nothing listens on right now.
+func freePort(t *testing.T) int32 {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return int32(l.Addr().(*net.TCPAddr).Port)
+}
+
+func waitLog(ctx context.Context, p *harness.Process, re *regexp.Regexp, timeout time.Duration) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return p.WaitLog(ctx, re)
+}
+
+// sample reads a sample custom resource and puts it into the namespace.
+func sample(t *testing.T, file, ns string) *unstructured.Unstructured {
+	t.Helper()
+	path := filepath.Join(samplesDir, file)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := manifest.Decode(path, data)
+	if err != nil || len(objs) != 1 {
+		t.Fatalf("%s: %d objects, %v", path, len(objs), err)
+	}
+	objs[0].SetNamespace(ns)
+	return objs[0]
+}
+
+func create(ctx context.Context, t *testing.T, e *e2eutil.Env, gvr schema.GroupVersionResource, o *unstructured.Unstructured) {
+	t.Helper()
+	if _, err := e.Dyn.Resource(gvr).Namespace(o.GetNamespace()).Create(ctx, o, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create %s %s: %v", o.GetKind(), o.GetName(), err)
+	}
+}
+
+// waitCondition waits for the job's condition of that type to be True; it fails early when
+// the job ends the other way.
+func waitCondition(t *testing.T, e *e2eutil.Env, gvr schema.GroupVersionResource, ns, name, want string, timeout time.Duration) {
+	t.Helper()
+	other := map[string]string{"Succeeded": "Failed", "Failed": "Succeeded"}[want]
+	var last []any
+	e2eutil.Eventually(t, timeout, fmt.Sprintf("%s %s/%s %s", gvr.Resource, ns, name, want), func(ctx context.Context) (bool, error) {
+		o, err := e.Dyn.Resource(gvr).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		last, _, _ = unstructured.NestedSlice(o.Object, "status", "conditions")
+		for _, c := range last {
+			c := c.(map[string]any)
+			if c["status"] != "True" {
+				continue
+			}
+			switch c["type"] {
+			case want:
+				return true, nil
+			case other:
+				return false, fmt.Errorf("ended %s instead: %v", other, c["message"])
+			}
+		}
+		return false, nil
+	})
+	t.Logf("%s %s: %s; conditions %v", gvr.Resource, name, want, last)
+}
