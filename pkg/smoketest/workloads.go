@@ -325,7 +325,7 @@ func katibInjects(ctx context.Context, c Clients, opts Options) error {
 			if err != nil || sel.Matches(labels.Set(ns.Labels)) {
 				continue
 			}
-			return fmt.Errorf("Katib's pod webhook %s selects namespaces by %s, which namespace %s does not match, so no metric of a trial would be collected: label the namespace (the core component's namespaceLabels parameter, e.g. %s: enabled) and apply", wh.Name, sel, opts.Namespace, katibInjectionLabel)
+			return fmt.Errorf("pod webhook %s of Katib selects namespaces by %s, which namespace %s does not match, so no metric of a trial would be collected: label the namespace (the core component's namespaceLabels parameter, e.g. %s: enabled) and apply", wh.Name, sel, opts.Namespace, katibInjectionLabel)
 		}
 	}
 	return nil
