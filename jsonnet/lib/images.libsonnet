@@ -6,9 +6,9 @@
   emissary: 'docker.io/emissaryingress/emissary:3.9.1',
 
   // argo: Argo Workflows (github.com/argoproj/argo-workflows).
-  argoController: 'quay.io/argoproj/workflow-controller:v3.5.12',
-  argoServer: 'quay.io/argoproj/argocli:v3.5.12',
-  argoExecutor: 'quay.io/argoproj/argoexec:v3.5.12',
+  argoController: 'quay.io/argoproj/workflow-controller:v3.7.18',
+  argoServer: 'quay.io/argoproj/argocli:v3.7.18',
+  argoExecutor: 'quay.io/argoproj/argoexec:v3.7.18',
 
   // centraldashboard: Kubeflow Central Dashboard (github.com/kubeflow/kubeflow, components/centraldashboard).
   centralDashboard: 'docker.io/kubeflownotebookswg/centraldashboard:v1.9.0',
