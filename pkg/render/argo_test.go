@@ -1,11 +1,15 @@
 package render
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/kfdeploy/kfdeploy/pkg/manifest"
 )
 
 // The argo component against Argo Workflows v3.7.18, the version its images pin. Each fact is
@@ -275,4 +279,41 @@ func flagValue(args []string, name string) string {
 		}
 	}
 	return ""
+}
+
+// The workflows the conformance test runs (test/conformance/argo_test.go) pass the CRD schemas
+// the component installs, so a failure there is the controller's, not the schema's.
+func TestArgoConformanceSamplesPassSchemas(t *testing.T) {
+	schemas := map[string]map[string]any{}
+	for _, crd := range render(t, "argo", nil) {
+		if crd.GetKind() != "CustomResourceDefinition" {
+			continue
+		}
+		kind, _, _ := unstructured.NestedString(crd.Object, "spec", "names", "kind")
+		versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
+		for _, v := range versions {
+			schema, _, _ := unstructured.NestedMap(v.(map[string]any), "schema", "openAPIV3Schema")
+			schemas[kind] = schema
+		}
+	}
+	for _, file := range []string{"workflow-dag-outputs-valid.yaml", "workflow-clustertemplate.yaml"} {
+		path := filepath.Join("testdata", "samples", file)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs, err := manifest.Decode(path, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range objs {
+			schema, ok := schemas[o.GetKind()]
+			if !ok {
+				t.Fatalf("%s: no CRD of the argo component serves %s", file, o.GetKind())
+			}
+			for _, e := range validate(schema, o.Object, "") {
+				t.Errorf("%s: %s %s rejected: %s", file, o.GetKind(), o.GetName(), e)
+			}
+		}
+	}
 }
