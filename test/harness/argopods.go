@@ -174,6 +174,12 @@ func (a *ArgoPods) runPod(ctx context.Context, pod *corev1.Pod) error {
 	a.h.mu.Lock()
 	a.h.hosts = append(a.h.hosts, p.hosts)
 	a.h.mu.Unlock()
+	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
+		return err
+	}
+	if err := os.Symlink(a.argoexec, filepath.Join(dir, "bin", "argoexec")); err != nil {
+		return fmt.Errorf("argoexec on the containers' PATH: %w", err)
+	}
 	p.resolver = &resolver{kube: a.h.kube, tokens: tokens, ca: a.h.ca, pod: podInfo{
 		name: pod.Name, namespace: pod.Namespace, uid: string(pod.UID), serviceAccount: sa,
 		nodeName: pod.Spec.NodeName, labels: pod.Labels, annotations: pod.Annotations,
@@ -196,6 +202,7 @@ func (a *ArgoPods) runPod(ctx context.Context, pod *corev1.Pod) error {
 			return err
 		}
 		if code != 0 {
+			// A failed init container fails the pod; main and wait never start.
 			return a.annotateExitCode(ctx, pod, code)
 		}
 	}
@@ -260,7 +267,8 @@ func (a *ArgoPods) runContainer(ctx context.Context, p *argoPod, c *corev1.Conta
 		}
 	}
 	script := box.script()
-	procEnv := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + filepath.Join(dir, "home")}
+	// argoexec is on the image's PATH (init copies it from there into /var/run/argo).
+	procEnv := []string{"PATH=" + filepath.Join(p.dir, "bin") + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + filepath.Join(dir, "home")}
 	for _, kv := range env {
 		if kv[0] != "KUBECONFIG" {
 			procEnv = append(procEnv, kv[0]+"="+kv[1])
@@ -298,7 +306,7 @@ func (a *ArgoPods) runContainer(ctx context.Context, p *argoPod, c *corev1.Conta
 	}
 	var exitErr *exec.ExitError
 	if err := proc.Err(); errors.As(err, &exitErr) {
-		a.h.opts.Logf("harness: %s exited with %d", name, exitErr.ExitCode())
+		a.h.opts.Logf("harness: %s exited with %d; its log ends:\n%s", name, exitErr.ExitCode(), proc.tail(20))
 		return exitErr.ExitCode(), nil
 	} else if err != nil {
 		return 0, fmt.Errorf("container %s: %w", c.Name, err)
@@ -333,6 +341,6 @@ func (a *ArgoPods) annotateExitCode(ctx context.Context, pod *corev1.Pod, code i
 	if err != nil {
 		return fmt.Errorf("annotate exit code %d: %w", code, err)
 	}
-	a.h.opts.Logf("harness: pod %s/%s: main exited with %d", pod.Namespace, pod.Name, code)
+	a.h.opts.Logf("harness: pod %s/%s: annotated %s=%d", pod.Namespace, pod.Name, ExitCodeAnnotation, code)
 	return nil
 }
