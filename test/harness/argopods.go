@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -30,9 +31,10 @@ type ArgoPods struct {
 	namespace string
 	argoexec  string
 
-	mu   sync.Mutex
-	seen map[types.UID]bool
-	errs []error
+	mu    sync.Mutex
+	seen  map[types.UID]bool
+	errs  []error
+	early []string // pods that kwok completed before their exit code was known
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -78,6 +80,14 @@ func (a *ArgoPods) Errors() []error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return slices.Clone(a.errs)
+}
+
+// CompletedEarly names the pods that kwok's stage completed before their main container's exit
+// code was annotated: their phase says nothing about that exit code.
+func (a *ArgoPods) CompletedEarly() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.early)
 }
 
 func (a *ArgoPods) fail(err error) {
@@ -334,13 +344,20 @@ func (a *ArgoPods) reportMainExit(ctx context.Context, p *argoPod) error {
 
 func (a *ArgoPods) annotateExitCode(ctx context.Context, pod *corev1.Pod, code int) error {
 	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, ExitCodeAnnotation, strconv.Itoa(code))
-	_, err := a.h.kube.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+	patched, err := a.h.kube.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil // already garbage-collected: nothing waits for it
 	}
 	if err != nil {
 		return fmt.Errorf("annotate exit code %d: %w", code, err)
 	}
-	a.h.opts.Logf("harness: pod %s/%s: annotated %s=%d", pod.Namespace, pod.Name, ExitCodeAnnotation, code)
+	if ph := patched.Status.Phase; ph == corev1.PodSucceeded || ph == corev1.PodFailed {
+		// kwok's stage was quicker: the pod's phase does not follow this exit code.
+		a.mu.Lock()
+		a.early = append(a.early, pod.Name)
+		a.mu.Unlock()
+		a.h.opts.Logf("harness: pod %s/%s was already %s when its exit code %d was known", pod.Namespace, pod.Name, ph, code)
+	}
+	a.h.opts.Logf("harness: pod %s/%s: annotated %s=%d, %s after the pod was created", pod.Namespace, pod.Name, ExitCodeAnnotation, code, time.Since(pod.CreationTimestamp.Time).Round(100*time.Millisecond))
 	return nil
 }
