@@ -50,6 +50,10 @@ const ExitCodeAnnotation = "harness.kfdeploy.dev/exit-code"
 // RunArgoPods watches namespace and runs every workflow pod that appears there until Stop or
 // Close. argoexec is the binary that containers whose command is "argoexec" run.
 func (h *Harness) RunArgoPods(ctx context.Context, namespace, argoexec string) (*ArgoPods, error) {
+	argoexec, err := filepath.Abs(argoexec)
+	if err != nil {
+		return nil, fmt.Errorf("harness: argo pods: argoexec: %w", err)
+	}
 	if _, err := os.Stat(argoexec); err != nil {
 		return nil, fmt.Errorf("harness: argo pods: argoexec: %w (build it with scripts/harness.sh build argoexec)", err)
 	}
@@ -155,10 +159,10 @@ type argoPod struct {
 func (a *ArgoPods) runPod(ctx context.Context, pod *corev1.Pod) error {
 	dir, err := filepath.Abs(a.h.processDir(pod.Name))
 	if err != nil {
-		return err
+		return fmt.Errorf("pod directory: %w", err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+		return fmt.Errorf("pod directory: %w", err)
 	}
 	sa := pod.Spec.ServiceAccountName
 	if sa == "" {
@@ -195,6 +199,9 @@ func (a *ArgoPods) runPod(ctx context.Context, pod *corev1.Pod) error {
 		nodeName: pod.Spec.NodeName, labels: pod.Labels, annotations: pod.Annotations,
 	}}
 	for _, v := range pod.Spec.Volumes {
+		if v.EmptyDir == nil {
+			a.h.opts.Logf("harness: pod %s/%s: volume %s (%s) is an empty directory here: only emptyDir volumes are run as such", pod.Namespace, pod.Name, v.Name, volumeKind(v))
+		}
 		vdir := filepath.Join(dir, "volumes", v.Name)
 		if err := os.MkdirAll(vdir, 0o755); err != nil {
 			return err
