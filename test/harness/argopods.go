@@ -199,18 +199,27 @@ func (a *ArgoPods) runPod(ctx context.Context, pod *corev1.Pod) error {
 		nodeName: pod.Spec.NodeName, labels: pod.Labels, annotations: pod.Annotations,
 	}}
 	for _, v := range pod.Spec.Volumes {
-		if v.EmptyDir == nil {
-			a.h.opts.Logf("harness: pod %s/%s: volume %s (%s) is an empty directory here: only emptyDir volumes are run as such", pod.Namespace, pod.Name, v.Name, volumeKind(v))
-		}
 		vdir := filepath.Join(dir, "volumes", v.Name)
+		p.volumes[v.Name] = vdir
+		if v.EmptyDir == nil {
+			// The ServiceAccount token that admission projects, ConfigMaps, Secrets: as Start
+			// materialises them.
+			ok, err := p.resolver.materialise(ctx, &pod.Spec.Containers[0], v, vdir)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				a.h.opts.Logf("harness: pod %s/%s: volume %s (%s) is an empty directory here", pod.Namespace, pod.Name, v.Name, volumeKind(v))
+			}
+			continue
+		}
 		if err := os.MkdirAll(vdir, 0o755); err != nil {
-			return err
+			return fmt.Errorf("volume %s: %w", v.Name, err)
 		}
 		// Containers of a pod may run as different users; an emptyDir is writable by all.
 		if err := os.Chmod(vdir, 0o777); err != nil {
-			return err
+			return fmt.Errorf("volume %s: %w", v.Name, err)
 		}
-		p.volumes[v.Name] = vdir
 	}
 
 	for i := range pod.Spec.InitContainers {
