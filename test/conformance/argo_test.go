@@ -74,7 +74,17 @@ func TestArgoWorkflows(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Stopped before the app is deleted: without its RBAC it would log refusals.
-	t.Cleanup(func() { proc.Stop(5 * time.Second) })
+	t.Cleanup(func() {
+		proc.Stop(5 * time.Second)
+		if !t.Failed() {
+			return
+		}
+		for _, l := range proc.Lines() {
+			if strings.Contains(l, "level=warning") || strings.Contains(l, "level=error") || strings.Contains(l, "level=fatal") {
+				t.Logf("workflow-controller: %s", l)
+			}
+		}
+	})
 	if _, err := proc.WaitLog(ctx, regexp.MustCompile(`started leading|Started Workflow|Starting Workflow Controller`)); err != nil {
 		t.Fatalf("workflow-controller did not start: %v\n%s", err, proc.Log())
 	}
