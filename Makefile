@@ -11,9 +11,10 @@ CLUSTER   := scripts/testcluster.sh
 HARNESS   := scripts/harness.sh
 E2E_FLAGS ?= -timeout 40m
 CONFORMANCE_FLAGS ?= -timeout 40m
-# conformance runs on its own cluster (and Service range), so that it can run beside e2e.
-CONFORMANCE_CLUSTER ?= kfdeploy-conformance
-CONFORMANCE_CIDR    ?= 127.97.0.0/16
+# conformance runs on a cluster (and Service range) of its own, kfdeploy-conformance on
+# 127.97.0.0/16, unless KFDEPLOY_CLUSTER (and KFDEPLOY_SERVICE_CIDR) name another one.
+CONFORMANCE_CLUSTER ?= $(if $(KFDEPLOY_CLUSTER),$(KFDEPLOY_CLUSTER),kfdeploy-conformance)
+CONFORMANCE_CIDR    ?= $(if $(KFDEPLOY_SERVICE_CIDR),$(KFDEPLOY_SERVICE_CIDR),127.97.0.0/16)
 
 .PHONY: build test unit e2e conformance harness-build demo bench lint cluster-up cluster-down clean
 
@@ -26,11 +27,12 @@ test: lint unit e2e conformance
 unit:
 	$(GO) test ./...
 
+## e2e: -p 1 runs the packages one after the other (an e2e test restarts the API server)
 e2e: build
 	$(CLUSTER) up
 	trap '$(CLUSTER) down' EXIT; \
 	eval "$$($(CLUSTER) env)"; \
-	KFDEPLOY_BIN=$(CURDIR)/$(BIN) KFDEPLOY_TESTCLUSTER=$(CURDIR)/$(CLUSTER) $(GO) test -tags e2e $(E2E_FLAGS) -count=1 -v ./test/e2e/... ./test/harness/...
+	KFDEPLOY_BIN=$(CURDIR)/$(BIN) KFDEPLOY_TESTCLUSTER=$(CURDIR)/$(CLUSTER) $(GO) test -tags e2e $(E2E_FLAGS) -p 1 -count=1 -v ./test/e2e/... ./test/harness/...
 
 ## harness-build: the upstream programs of test/tools/*/harness.list, into the harness cache
 harness-build:

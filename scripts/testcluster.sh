@@ -297,8 +297,14 @@ cmd_up() {
 		if [[ -n $have && $have != "$SERVICE_CIDR" ]]; then
 			die "cluster $CLUSTER was created with service range $have, not KFDEPLOY_SERVICE_CIDR=$SERVICE_CIDR; run '$0 down' first or use that range"
 		fi
-		# The kwok controller reads the stages file at every start.
-		[[ -f $STAGES_COPY ]] || cp -f "$STAGES_FILE" "$STAGES_COPY"
+		# The kwok controller reads the stages file at every start; a changed
+		# scripts/lib/stages.yaml applies to new clusters (restarting kwok
+		# alone would lose its node leases).
+		if [[ ! -f $STAGES_COPY ]]; then
+			cp -f "$STAGES_FILE" "$STAGES_COPY"
+		elif ! cmp -s "$STAGES_FILE" "$STAGES_COPY"; then
+			log "WARNING: $STAGES_FILE changed since cluster $CLUSTER was created; run '$0 down' and '$0 up' to use the new stages"
+		fi
 		prune_stale_pids
 		kwokctl_run start cluster --name "$CLUSTER" --timeout 3m ||
 			die "kwokctl start cluster --name $CLUSTER failed; try '$0 down' then '$0 up'"

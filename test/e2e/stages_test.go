@@ -15,15 +15,19 @@ import (
 )
 
 const (
-	exitCodeAnnotation  = "harness.kfdeploy.dev/exit-code"
-	failCountAnnotation = "harness.kfdeploy.dev/fail-count"
+	exitCodeAnnotation    = "harness.kfdeploy.dev/exit-code"
+	failCountAnnotation   = "harness.kfdeploy.dev/fail-count"
+	holdAnnotation        = "harness.kfdeploy.dev/hold"
+	heldAnnotation        = "harness.kfdeploy.dev/held"
+	runDurationAnnotation = "harness.kfdeploy.dev/run-duration"
 )
 
 // TestPodStages checks the local cluster's kwok stages (scripts/lib/stages.yaml):
 // pods controlled by a TFJob, PyTorchJob, Workflow or Trial complete; an
 // exit-code annotation fails a pod (restartPolicy Never) or restarts its
-// containers (OnFailure), up to a fail count; Jobs' pods complete by kwok's
-// defaults, and fail when annotated, so a Job's backoff limit triggers.
+// containers (OnFailure), up to a fail count; a held pod waits for its exit
+// code; Jobs' pods complete by kwok's defaults, fail when annotated (so a Job's
+// backoff limit triggers), and wait when held.
 //
 // The owners are bare owner references (no such object exists; the CRDs may
 // not be installed). A second, non-controller owner reference to a real
@@ -80,6 +84,8 @@ func TestPodStages(t *testing.T) {
 	create(pod("restart-forever", owned("kubeflow.org/v1", "TFJob"), corev1.RestartPolicyOnFailure, map[string]string{exitCodeAnnotation: "2"}))
 	create(pod("restart-then-succeed", owned("kubeflow.org/v1", "PyTorchJob"), corev1.RestartPolicyOnFailure,
 		map[string]string{exitCodeAnnotation: "4", failCountAnnotation: "2"}))
+	create(pod("held", owned("argoproj.io/v1alpha1", "Workflow"), corev1.RestartPolicyNever, map[string]string{holdAnnotation: "true"}))
+	create(pod("long", owned("kubeflow.org/v1", "TFJob"), corev1.RestartPolicyNever, map[string]string{runDurationAnnotation: "1h"}))
 
 	get := func(ctx context.Context, name string) (*corev1.Pod, error) {
 		return e.kube.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
@@ -150,9 +156,39 @@ func TestPodStages(t *testing.T) {
 	}
 	terminated("restart-then-succeed", 0)
 
-	// Without an owner of these kinds a pod keeps running (kwok's default).
-	if p, err := get(ctx, "plain"); err != nil || p.Status.Phase != corev1.PodRunning {
-		t.Errorf("pod plain: %v, %v; want Running", p.Status.Phase, err)
+	// A held pod: marked held while Running, then ended by the exit code set on it.
+	waitHeld := func(name string) {
+		t.Helper()
+		eventually(t, 90*time.Second, "pod "+name+" held", func(ctx context.Context) (bool, error) {
+			p, err := get(ctx, name)
+			if err != nil {
+				return false, err
+			}
+			if p.Status.Phase != corev1.PodRunning && p.Status.Phase != corev1.PodPending {
+				return false, fmt.Errorf("held pod %s is %s before it has an exit code", name, p.Status.Phase)
+			}
+			return p.Annotations[heldAnnotation] == "true" && p.Status.Phase == corev1.PodRunning, nil
+		})
+	}
+	setExitCode := func(name, code string) {
+		t.Helper()
+		patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, exitCodeAnnotation, code)
+		if _, err := e.kube.CoreV1().Pods(ns).Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitHeld("held")
+	setExitCode("held", "5")
+	phase("held", corev1.PodFailed)
+	terminated("held", 5)
+
+	// Without an owner of these kinds a pod keeps running (kwok's default);
+	// one that runs for an hour too (created with the others, which have all
+	// ended by now: 2-6 s each).
+	for _, name := range []string{"plain", "long"} {
+		if p, err := get(ctx, name); err != nil || p.Status.Phase != corev1.PodRunning {
+			t.Errorf("pod %s: %v, %v; want Running", name, p.Status.Phase, err)
+		}
 	}
 
 	// Jobs: kwok's default stage completes their pods; annotated ones fail
@@ -200,4 +236,21 @@ func TestPodStages(t *testing.T) {
 	}
 	jobCondition("job-ok", batchv1.JobComplete)
 	jobCondition("job-fail", batchv1.JobFailed)
+
+	job("job-held", map[string]string{holdAnnotation: "true"})
+	var heldPod string
+	eventually(t, 90*time.Second, "the pod of job-held", func(ctx context.Context) (bool, error) {
+		l, err := e.kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "job-name=job-held"})
+		if err != nil || len(l.Items) == 0 {
+			return false, err
+		}
+		heldPod = l.Items[0].Name
+		return true, nil
+	})
+	waitHeld(heldPod)
+	if j, err := e.kube.BatchV1().Jobs(ns).Get(ctx, "job-held", metav1.GetOptions{}); err != nil || j.Status.Succeeded != 0 {
+		t.Fatalf("job-held: %v succeeded, %v; want its held pod still running", j.Status.Succeeded, err)
+	}
+	setExitCode(heldPod, "0")
+	jobCondition("job-held", batchv1.JobComplete)
 }

@@ -51,7 +51,6 @@ type Options struct {
 // Harness runs Programs against one cluster. Close stops everything.
 type Harness struct {
 	opts   Options
-	rest   *rest.Config
 	kube   kubernetes.Interface
 	ca     []byte
 	server string
@@ -61,12 +60,16 @@ type Harness struct {
 	programs  []*running
 	forwards  map[string]*forwarder // by listen address
 	direct    map[string]bool       // ClusterIP:port the processes serve themselves
-	hosts     []string              // hosts files to keep current
-	hostsBody string
+	hosts     []string              // hosts files to keep current (hostsBody)
+	hostsBody string                // every namespace's bare names (files in hosts)
+	hostsNS   map[string]string     // hosts file → namespace of its process
+	hostsBase string                // the host's /etc/hosts
+	hostsSvcs []corev1.Service
 	closed    bool
 
 	cancel context.CancelFunc
 	loop   sync.WaitGroup
+	spawn  *spawner
 }
 
 // running is a started Program and what the resync loop keeps for it.
@@ -114,10 +117,11 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (*Harness, error) 
 	if err != nil {
 		return nil, fmt.Errorf("harness: client: %w", err)
 	}
-	h := &Harness{opts: opts, rest: cfg, kube: kube, ca: ca, server: server, forwards: map[string]*forwarder{}}
+	h := &Harness{opts: opts, kube: kube, ca: ca, server: server, forwards: map[string]*forwarder{}}
 	if err := h.refreshHosts(ctx); err != nil {
 		return nil, err
 	}
+	h.spawn = newSpawner()
 	lctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
 	h.loop.Add(1)
@@ -165,6 +169,7 @@ func (h *Harness) Close() {
 		}()
 	}
 	wg.Wait()
+	h.spawn.stop()
 	h.mu.Lock()
 	for _, f := range h.forwards {
 		f.Close()
@@ -254,6 +259,9 @@ func (h *Harness) ScaleDown(ctx context.Context) error {
 	h.mu.Unlock()
 	var errs []error
 	for _, r := range progs {
+		if r.prog.KeepReplicas {
+			continue
+		}
 		if err := h.scaleToZero(ctx, r.prog); err != nil {
 			errs = append(errs, err)
 		}
@@ -315,7 +323,7 @@ func (h *Harness) resyncLoop(ctx context.Context) {
 	}
 }
 
-// refreshHosts renders the hosts file from every Service of the cluster and
+// refreshHosts renders the hosts files from every Service of the cluster and
 // rewrites the processes' copies in place (same inode: the bind mount in
 // each process's namespace shows the new content).
 func (h *Harness) refreshHosts(ctx context.Context) error {
@@ -327,27 +335,55 @@ func (h *Harness) refreshHosts(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("harness: read /etc/hosts: %w", err)
 	}
-	body := hostsFile(string(base), svcs.Items)
+	body := hostsFile(string(base), svcs.Items, "")
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if body == h.hostsBody {
 		return nil
 	}
-	h.hostsBody = body
+	h.hostsBody, h.hostsBase, h.hostsSvcs = body, string(base), svcs.Items
 	for _, f := range h.hosts {
 		if err := rewriteInPlace(f, body); err != nil {
+			return fmt.Errorf("harness: update %s: %w", f, err)
+		}
+	}
+	for f, ns := range h.hostsNS {
+		if err := rewriteInPlace(f, hostsFile(h.hostsBase, h.hostsSvcs, ns)); err != nil {
 			return fmt.Errorf("harness: update %s: %w", f, err)
 		}
 	}
 	return nil
 }
 
+// writeHosts writes the hosts file of a process in namespace to path (from
+// the Services as of now) and keeps it current.
+func (h *Harness) writeHosts(ctx context.Context, path, namespace string) error {
+	if err := h.refreshHosts(ctx); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := os.WriteFile(path, []byte(hostsFile(h.hostsBase, h.hostsSvcs, namespace)), 0o644); err != nil {
+		return fmt.Errorf("harness: hosts file: %w", err)
+	}
+	if h.hostsNS == nil {
+		h.hostsNS = map[string]string{}
+	}
+	h.hostsNS[path] = namespace
+	return nil
+}
+
 // hostsFile is base followed by every Service name form that cluster DNS
-// would resolve to the Service's ClusterIP.
-func hostsFile(base string, svcs []corev1.Service) string {
+// would resolve to the Service's ClusterIP for a pod in namespace: svc.ns,
+// svc.ns.svc, svc.ns.svc.cluster.local, and the bare svc only for the
+// Services of namespace (in a cluster it resolves through the pod's DNS
+// search path; several namespaces may have a Service of the same name). An
+// empty namespace gives the bare names of every namespace.
+func hostsFile(base string, svcs []corev1.Service, namespace string) string {
 	var b strings.Builder
 	b.WriteString(strings.TrimRight(base, "\n"))
 	b.WriteString("\n# Services of the test cluster (kfdeploy test harness)\n")
+	svcs = append([]corev1.Service(nil), svcs...)
 	sort.Slice(svcs, func(i, j int) bool {
 		if svcs[i].Namespace != svcs[j].Namespace {
 			return svcs[i].Namespace < svcs[j].Namespace
@@ -360,7 +396,11 @@ func hostsFile(base string, svcs []corev1.Service) string {
 			continue // headless or ExternalName
 		}
 		n, ns := s.Name, s.Namespace
-		fmt.Fprintf(&b, "%s %s.%s.svc.cluster.local %s.%s.svc %s.%s %s\n", ip, n, ns, n, ns, n, ns, n)
+		fmt.Fprintf(&b, "%s %s.%s.svc.cluster.local %s.%s.svc %s.%s", ip, n, ns, n, ns, n, ns)
+		if namespace == "" || namespace == ns {
+			fmt.Fprintf(&b, " %s", n)
+		}
+		b.WriteString("\n")
 	}
 	return b.String()
 }

@@ -38,7 +38,7 @@ import (
 
 // TestHarness runs testdata/selftest in place of a Deployment and checks each
 // stand-in: the ServiceAccount token, Service DNS through the hosts file, a
-// forwarded stand-in Service, HTTPS served behind a ClusterIP, the private
+// forwarded stand-in Service (by its bare name, as in its own namespace), HTTPS served behind a ClusterIP, the private
 // /tmp, scaling down, and that Close kills the process.
 func TestHarness(t *testing.T) {
 	kubeconfig := os.Getenv("KUBECONFIG")
@@ -114,39 +114,53 @@ func TestHarness(t *testing.T) {
 		return err
 	})
 	one := int32(1)
-	labels := map[string]string{"app": "selftest"}
+	template := func(app string) corev1.PodTemplateSpec {
+		return corev1.PodTemplateSpec{
+			ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": app}},
+			Spec: corev1.PodSpec{
+				ServiceAccountName: "selftest",
+				Containers: []corev1.Container{{
+					Name:    "main",
+					Image:   "selftest.invalid/selftest:v1",
+					Command: []string{"/selftest"},
+					Args: []string{"--listen=:$(PORT)", "--cert-dir=/etc/selftest/certs",
+						"--greeting-file=/etc/selftest/config/greeting", "--dial=http://backend:8080/"},
+					Env: []corev1.EnvVar{
+						{Name: "PORT", Value: "8443"},
+						{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+					},
+					Ports: []corev1.ContainerPort{{Name: "https", ContainerPort: 8443}},
+					VolumeMounts: []corev1.VolumeMount{
+						{Name: "certs", MountPath: "/etc/selftest/certs", ReadOnly: true},
+						{Name: "config", MountPath: "/etc/selftest/config", ReadOnly: true},
+					},
+				}},
+				Volumes: []corev1.Volume{
+					{Name: "certs", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "selftest-certs"}}},
+					{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "selftest-config"}}}},
+				},
+			},
+		}
+	}
 	mustCreate(t, func() error {
 		_, err := kube.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
 			ObjectMeta: metav1.ObjectMeta{Name: "selftest"},
 			Spec: appsv1.DeploymentSpec{
 				Replicas: &one,
-				Selector: &metav1.LabelSelector{MatchLabels: labels},
-				Template: corev1.PodTemplateSpec{
-					ObjectMeta: metav1.ObjectMeta{Labels: labels},
-					Spec: corev1.PodSpec{
-						ServiceAccountName: "selftest",
-						Containers: []corev1.Container{{
-							Name:    "main",
-							Image:   "selftest.invalid/selftest:v1",
-							Command: []string{"/selftest"},
-							Args: []string{"--listen=:$(PORT)", "--cert-dir=/etc/selftest/certs",
-								"--greeting-file=/etc/selftest/config/greeting", "--dial=http://backend." + ns + ":8080/"},
-							Env: []corev1.EnvVar{
-								{Name: "PORT", Value: "8443"},
-								{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
-							},
-							Ports: []corev1.ContainerPort{{Name: "https", ContainerPort: 8443}},
-							VolumeMounts: []corev1.VolumeMount{
-								{Name: "certs", MountPath: "/etc/selftest/certs", ReadOnly: true},
-								{Name: "config", MountPath: "/etc/selftest/config", ReadOnly: true},
-							},
-						}},
-						Volumes: []corev1.Volume{
-							{Name: "certs", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "selftest-certs"}}},
-							{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "selftest-config"}}}},
-						},
-					},
-				},
+				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "selftest"}},
+				Template: template("selftest"),
+			},
+		}, metav1.CreateOptions{})
+		return err
+	})
+	// The same program as a StatefulSet, run beside it on another port.
+	mustCreate(t, func() error {
+		_, err := kube.AppsV1().StatefulSets(ns).Create(ctx, &appsv1.StatefulSet{
+			ObjectMeta: metav1.ObjectMeta{Name: "selftest-sts"},
+			Spec: appsv1.StatefulSetSpec{
+				Replicas: &one,
+				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "selftest-sts"}},
+				Template: template("selftest-sts"),
 			},
 		}, metav1.CreateOptions{})
 		return err
@@ -181,6 +195,25 @@ func TestHarness(t *testing.T) {
 		if _, err := p.WaitLog(wctx, regexp.MustCompile(re)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := p.WaitPort(wctx, local); err != nil {
+		t.Fatal(err)
+	}
+	localSts := freePort(t)
+	sts, err := h.Start(ctx, harness.Program{
+		Name: "sts", Binary: bin, Namespace: ns, StatefulSet: "selftest-sts",
+		Args: func(a []string) []string {
+			return harness.SetFlag(a, "--listen", fmt.Sprintf("127.0.0.1:%d", localSts))
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sts.WaitPort(wctx, localSts); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := kube.AppsV1().StatefulSets(ns).Get(ctx, "selftest-sts", metav1.GetOptions{}); err != nil || s.Spec.Replicas == nil || *s.Spec.Replicas != 0 {
+		t.Errorf("statefulset selftest-sts: %v replicas, %v; want scaled to 0", s.Spec.Replicas, err)
 	}
 	// The ServiceAccount has no RBAC to list Secrets: Forbidden() reports it.
 	if f := p.Forbidden(); len(f) != 1 || !strings.Contains(f[0], "list secrets") {
@@ -221,15 +254,16 @@ func TestHarness(t *testing.T) {
 	}
 	waitReplicas(t, kube, ns, 0)
 
-	pid := p.Pid()
 	h.Close()
-	select {
-	case <-p.Exited():
-	default:
-		t.Fatal("the process still runs after Close")
-	}
-	if err := syscall.Kill(pid, 0); err == nil {
-		t.Errorf("pid %d still exists after Close", pid)
+	for _, proc := range []*harness.Process{p, sts} {
+		select {
+		case <-proc.Exited():
+		default:
+			t.Fatalf("%s still runs after Close", proc.Name)
+		}
+		if err := syscall.Kill(proc.Pid(), 0); err == nil {
+			t.Errorf("%s: pid %d still exists after Close", proc.Name, proc.Pid())
+		}
 	}
 	if c, err := net.DialTimeout("tcp", net.JoinHostPort(svc.Spec.ClusterIP, "443"), time.Second); err == nil {
 		c.Close()

@@ -5,9 +5,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -198,4 +200,24 @@ func (p *Process) Stop(grace time.Duration) {
 	}
 	// Children that left the group's leader behind.
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+}
+
+// WaitPort waits until something accepts TCP connections on 127.0.0.1:port
+// (e.g. the process's webhook server), failing early if the process exits.
+func (p *Process) WaitPort(ctx context.Context, port int) error {
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	for {
+		c, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", addr)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-p.exited:
+			return fmt.Errorf("%s exited (%v) before listening on %s; log tail:\n%s", p.Name, p.exitErr, addr, p.tail(20))
+		case <-ctx.Done():
+			return fmt.Errorf("%s does not listen on %s: %w; log tail:\n%s", p.Name, addr, ctx.Err(), p.tail(20))
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }

@@ -31,6 +31,10 @@ func TestProcessLogs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// stderr is read apart from stdout: wait for its line too.
+	if _, err := p.WaitLog(ctx, regexp.MustCompile(`reflector`)); err != nil {
+		t.Fatal(err)
+	}
 	if f := p.Forbidden(); len(f) != 1 || !strings.Contains(f[0], "is Forbidden") {
 		t.Errorf("Forbidden() = %q, want the one refused request", f)
 	}

@@ -29,7 +29,9 @@ type Program struct {
 	Namespace   string
 	Deployment  string
 	StatefulSet string
-	// Container is the container's name; default: the first container.
+	// Container is the container's name (an init container's too); default:
+	// the first container. Nothing else of the pod runs: init containers and
+	// sidecars only when started as Programs of their own.
 	Container string
 	// Args, if set, rewrites the resolved arguments (the container's command
 	// after its first word, then its args, with $(VAR) expanded and mount
@@ -88,8 +90,7 @@ func (h *Harness) Start(ctx context.Context, p Program) (*Process, error) {
 	if _, err := os.Stat(p.Binary); err != nil {
 		return fail(fmt.Errorf("binary: %w (build it with scripts/harness.sh build)", err))
 	}
-	unshare, err := exec.LookPath("unshare")
-	if err != nil {
+	if _, err := exec.LookPath("unshare"); err != nil {
 		return fail(fmt.Errorf("util-linux unshare is not on PATH: it gives the program its own /etc/hosts and /tmp: %w", err))
 	}
 	h.mu.Lock()
@@ -148,6 +149,13 @@ func (h *Harness) Start(ctx context.Context, p Program) (*Process, error) {
 		name: wname + "-harness", namespace: p.Namespace, uid: newUID(), serviceAccount: sa,
 		nodeName: "harness", labels: tpl.Labels, annotations: tpl.Annotations,
 	}}
+	if tpl.Spec.EnableServiceLinks == nil || *tpl.Spec.EnableServiceLinks {
+		svcs, err := h.kube.CoreV1().Services(p.Namespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return fail(fmt.Errorf("list services for the service link variables: %w", err))
+		}
+		r.serviceEnv = serviceLinkEnv(svcs.Items)
+	}
 	env, err := r.env(ctx, c)
 	if err != nil {
 		return fail(err)
@@ -240,10 +248,8 @@ func (h *Harness) Start(ctx context.Context, p Program) (*Process, error) {
 	}
 
 	hosts := filepath.Join(dir, "hosts")
-	h.mu.Lock()
-	body := h.hostsBody
-	h.mu.Unlock()
-	if err := os.WriteFile(hosts, []byte(body), 0o644); err != nil {
+	// With the Services created since the last resync (e.g. just applied).
+	if err := h.writeHosts(ctx, hosts, p.Namespace); err != nil {
 		return fail(err)
 	}
 	box.hostsFile = hosts
@@ -251,19 +257,13 @@ func (h *Harness) Start(ctx context.Context, p Program) (*Process, error) {
 	if bin, err := filepath.Abs(p.Binary); err == nil {
 		box.keep = append(box.keep, filepath.Dir(bin))
 	}
-	script := box.script()
 	argv := append([]string{p.Binary}, args...)
-	cmd := exec.Command(unshare, append([]string{"--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "sh"}, argv...)...)
-	cmd.Env = procEnv
-	cmd.Dir = dir
+	workdir := dir
 	if st, err := os.Stat(c.WorkingDir); c.WorkingDir != "" && err == nil && st.IsDir() {
-		cmd.Dir = c.WorkingDir
+		workdir = c.WorkingDir
 	}
-	proc := &Process{Name: p.Name, Dir: dir, LogPath: filepath.Join(dir, p.Name+".log"), Argv: argv}
-	if err := os.WriteFile(filepath.Join(dir, "sandbox.sh"), []byte(script), 0o644); err != nil {
-		return fail(err)
-	}
-	if err := proc.start(cmd); err != nil {
+	proc, err := h.launch(p.Name, dir, box, argv, procEnv, workdir)
+	if err != nil {
 		return fail(err)
 	}
 	run := &running{prog: p, proc: proc, labels: tpl.Labels, ports: p.Ports, named: map[string]int32{}, explicit: map[string]bool{}}
@@ -283,11 +283,38 @@ func (h *Harness) Start(ctx context.Context, p Program) (*Process, error) {
 	}
 	h.procs = append(h.procs, proc)
 	h.programs = append(h.programs, run)
-	h.hosts = append(h.hosts, hosts)
 	h.mu.Unlock()
 	h.opts.Logf("harness: started %s (pid %d, service account %s/%s): %s; log %s", p.Name, proc.Pid(), p.Namespace, sa, strings.Join(argv, " "), proc.LogPath)
 	if err := h.forwardServices(ctx); err != nil {
 		h.opts.Logf("harness: %v", err)
+	}
+	return proc, nil
+}
+
+// launch starts argv in a new private mount namespace set up by box, with
+// exactly env, in workdir, logging to dir/NAME.log, forked from the spawner's
+// thread. The caller registers the process (h.procs) for Close.
+func (h *Harness) launch(name, dir string, box *sandbox, argv, env []string, workdir string) (*Process, error) {
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		return nil, fmt.Errorf("util-linux unshare is not on PATH: it gives the program its own /etc/hosts and /tmp: %w", err)
+	}
+	script := box.script()
+	if err := os.WriteFile(filepath.Join(dir, "sandbox.sh"), []byte(script), 0o644); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(unshare, append([]string{"--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "sh"}, argv...)...)
+	cmd.Env = env
+	cmd.Dir = workdir
+	proc := &Process{Name: name, Dir: dir, LogPath: filepath.Join(dir, name+".log"), Argv: argv}
+	h.mu.Lock()
+	closed := h.closed
+	h.mu.Unlock()
+	if closed {
+		return nil, errors.New("harness closed")
+	}
+	if err := h.spawn.run(func() error { return proc.start(cmd) }); err != nil {
+		return nil, err
 	}
 	return proc, nil
 }
@@ -300,13 +327,15 @@ func pickContainer(spec *corev1.PodSpec, name string) (*corev1.Container, error)
 		return &spec.Containers[0], nil
 	}
 	var names []string
-	for i := range spec.Containers {
-		if spec.Containers[i].Name == name {
-			return &spec.Containers[i], nil
+	for _, list := range [][]corev1.Container{spec.Containers, spec.InitContainers} {
+		for i := range list {
+			if list[i].Name == name {
+				return &list[i], nil
+			}
+			names = append(names, list[i].Name)
 		}
-		names = append(names, spec.Containers[i].Name)
 	}
-	return nil, fmt.Errorf("no container %q (containers: %s)", name, strings.Join(names, ", "))
+	return nil, fmt.Errorf("no container %q (containers and init containers: %s)", name, strings.Join(names, ", "))
 }
 
 func volumeKind(v corev1.Volume) string {

@@ -30,6 +30,9 @@ type resolver struct {
 	tokens func(ctx context.Context, audience string, seconds int64) (string, error)
 	ca     []byte
 
+	// serviceEnv holds the Service link variables (serviceLinkEnv).
+	serviceEnv map[string]string
+
 	configMaps map[string]*corev1.ConfigMap
 	secrets    map[string]*corev1.Secret
 }
@@ -91,6 +94,10 @@ func (r *resolver) env(ctx context.Context, c *corev1.Container) ([][2]string, e
 			return out[i][1], true
 		}
 		return "", false
+	}
+	// Service links first: the container's own variables override them.
+	for _, k := range sortedKeys(r.serviceEnv) {
+		set(k, r.serviceEnv[k])
 	}
 	for _, from := range c.EnvFrom {
 		var data map[string]string

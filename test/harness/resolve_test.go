@@ -153,12 +153,19 @@ func TestHostsFile(t *testing.T) {
 		{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "a"}, Spec: corev1.ServiceSpec{ClusterIP: "127.96.0.10"}},
 		{ObjectMeta: metav1.ObjectMeta{Name: "headless", Namespace: "a"}, Spec: corev1.ServiceSpec{ClusterIP: "None"}},
 	}
-	got := hostsFile("127.0.0.1 localhost\n\n", svcs)
-	want := "127.0.0.1 localhost\n# Services of the test cluster (kfdeploy test harness)\n" +
-		"127.96.0.10 db.a.svc.cluster.local db.a.svc db.a db\n" +
+	svcs = append(svcs, corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "b"}, Spec: corev1.ServiceSpec{ClusterIP: "127.96.0.30"}})
+	head := "127.0.0.1 localhost\n# Services of the test cluster (kfdeploy test harness)\n"
+	// For a process in namespace b: bare names of b's Services only.
+	got := hostsFile("127.0.0.1 localhost\n\n", svcs, "b")
+	want := head +
+		"127.96.0.10 db.a.svc.cluster.local db.a.svc db.a\n" +
+		"127.96.0.30 db.b.svc.cluster.local db.b.svc db.b db\n" +
 		"127.96.0.20 web.b.svc.cluster.local web.b.svc web.b web\n"
 	if got != want {
-		t.Errorf("hosts file:\n%s\nwant:\n%s", got, want)
+		t.Errorf("hosts file for namespace b:\n%s\nwant:\n%s", got, want)
+	}
+	if got := hostsFile("127.0.0.1 localhost\n", svcs, ""); !strings.Contains(got, "db.a db\n") || !strings.Contains(got, "db.b db\n") {
+		t.Errorf("hosts file for any namespace lacks the bare names:\n%s", got)
 	}
 }
 
@@ -170,5 +177,50 @@ func TestLoopbackServer(t *testing.T) {
 		if _, err := loopbackServer(bad); err == nil {
 			t.Errorf("%s accepted; want an error (https on loopback only)", bad)
 		}
+	}
+}
+
+func TestServiceLinkEnv(t *testing.T) {
+	svcs := []corev1.Service{
+		{ObjectMeta: metav1.ObjectMeta{Name: "katib-db-manager", Namespace: "kf"}, Spec: corev1.ServiceSpec{ClusterIP: "127.96.0.7",
+			Ports: []corev1.ServicePort{{Name: "api", Port: 6789, Protocol: corev1.ProtocolTCP}, {Port: 8080}}}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "headless", Namespace: "kf"}, Spec: corev1.ServiceSpec{ClusterIP: "None", Ports: []corev1.ServicePort{{Port: 1}}}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default"}, Spec: corev1.ServiceSpec{ClusterIP: "127.96.0.1", Ports: []corev1.ServicePort{{Port: 443}}}},
+	}
+	want := map[string]string{
+		"KATIB_DB_MANAGER_SERVICE_HOST":        "127.96.0.7",
+		"KATIB_DB_MANAGER_SERVICE_PORT":        "6789",
+		"KATIB_DB_MANAGER_SERVICE_PORT_API":    "6789",
+		"KATIB_DB_MANAGER_PORT":                "tcp://127.96.0.7:6789",
+		"KATIB_DB_MANAGER_PORT_6789_TCP":       "tcp://127.96.0.7:6789",
+		"KATIB_DB_MANAGER_PORT_6789_TCP_PROTO": "tcp",
+		"KATIB_DB_MANAGER_PORT_6789_TCP_PORT":  "6789",
+		"KATIB_DB_MANAGER_PORT_6789_TCP_ADDR":  "127.96.0.7",
+		"KATIB_DB_MANAGER_PORT_8080_TCP":       "tcp://127.96.0.7:8080",
+		"KATIB_DB_MANAGER_PORT_8080_TCP_PROTO": "tcp",
+		"KATIB_DB_MANAGER_PORT_8080_TCP_PORT":  "8080",
+		"KATIB_DB_MANAGER_PORT_8080_TCP_ADDR":  "127.96.0.7",
+	}
+	if got := serviceLinkEnv(svcs); !reflect.DeepEqual(got, want) {
+		t.Errorf("service link env:\n got %v\nwant %v", got, want)
+	}
+
+	// The container's env overrides them and may refer to them.
+	r := testResolver()
+	r.serviceEnv = want
+	c := &corev1.Container{Env: []corev1.EnvVar{
+		{Name: "DB", Value: "$(KATIB_DB_MANAGER_SERVICE_HOST):$(KATIB_DB_MANAGER_SERVICE_PORT)"},
+		{Name: "KATIB_DB_MANAGER_SERVICE_PORT", Value: "1"},
+	}}
+	env, err := r.env(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, kv := range env {
+		got[kv[0]] = kv[1]
+	}
+	if got["DB"] != "127.96.0.7:6789" || got["KATIB_DB_MANAGER_SERVICE_PORT"] != "1" {
+		t.Errorf("DB=%q KATIB_DB_MANAGER_SERVICE_PORT=%q; want the link expanded, then overridden", got["DB"], got["KATIB_DB_MANAGER_SERVICE_PORT"])
 	}
 }
