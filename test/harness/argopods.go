@@ -179,15 +179,9 @@ func (a *ArgoPods) runPod(ctx context.Context, pod *corev1.Pod) error {
 	if err := writeKubeconfig(p.kubeconfig, a.h.server, a.h.ca, pod.Namespace, sa, token); err != nil {
 		return err
 	}
-	a.h.mu.Lock()
-	body := a.h.hostsBody
-	a.h.mu.Unlock()
-	if err := os.WriteFile(p.hosts, []byte(body), 0o644); err != nil {
+	if err := a.h.writeHosts(ctx, p.hosts, pod.Namespace); err != nil {
 		return err
 	}
-	a.h.mu.Lock()
-	a.h.hosts = append(a.h.hosts, p.hosts)
-	a.h.mu.Unlock()
 	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
 		return err
 	}
@@ -292,7 +286,6 @@ func (a *ArgoPods) runContainer(ctx context.Context, p *argoPod, c *corev1.Conta
 			a.h.opts.Logf("harness: %s: volume %s is not mounted at %s", name, m.Name, m.MountPath)
 		}
 	}
-	script := box.script()
 	// argoexec is on the image's PATH (init copies it from there into /var/run/argo).
 	procEnv := []string{"PATH=" + filepath.Join(p.dir, "bin") + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + filepath.Join(dir, "home")}
 	for _, kv := range env {
@@ -301,28 +294,21 @@ func (a *ArgoPods) runContainer(ctx context.Context, p *argoPod, c *corev1.Conta
 		}
 	}
 	procEnv = append(procEnv, "KUBECONFIG="+p.kubeconfig)
-	unshare, err := exec.LookPath("unshare")
+	// Launched by the harness (its spawner thread: the Pdeathsig of the processes holds).
+	proc, err := a.h.launch(name, dir, box, argv, procEnv, dir)
 	if err != nil {
-		return 0, fmt.Errorf("util-linux unshare is not on PATH: %w", err)
-	}
-	cmd := exec.Command(unshare, append([]string{"--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "sh"}, argv...)...)
-	cmd.Env = procEnv
-	cmd.Dir = dir
-	if err := os.WriteFile(filepath.Join(dir, "sandbox.sh"), []byte(script), 0o644); err != nil {
-		return 0, err
-	}
-	proc := &Process{Name: name, Dir: dir, LogPath: filepath.Join(dir, c.Name+".log"), Argv: argv}
-	a.h.mu.Lock()
-	if a.h.closed {
-		a.h.mu.Unlock()
-		return 0, errors.New("harness closed")
-	}
-	if err := proc.start(cmd); err != nil {
-		a.h.mu.Unlock()
 		return 0, fmt.Errorf("container %s: %w", c.Name, err)
 	}
-	a.h.procs = append(a.h.procs, proc)
+	a.h.mu.Lock()
+	closed := a.h.closed
+	if !closed {
+		a.h.procs = append(a.h.procs, proc)
+	}
 	a.h.mu.Unlock()
+	if closed {
+		proc.Stop(a.h.opts.StopGrace)
+		return 0, errors.New("harness closed")
+	}
 	a.h.opts.Logf("harness: started %s (pid %d, service account %s/%s): %s; log %s", name, proc.Pid(), p.pod.Namespace, p.resolver.pod.serviceAccount, strings.Join(argv, " "), proc.LogPath)
 	select {
 	case <-proc.Exited():
