@@ -8,9 +8,9 @@
   emissary: 'ghcr.io/emissary-ingress/emissary:4.1.0',
 
   // argo: Argo Workflows (github.com/argoproj/argo-workflows).
-  argoController: 'quay.io/argoproj/workflow-controller:v3.5.12',
-  argoServer: 'quay.io/argoproj/argocli:v3.5.12',
-  argoExecutor: 'quay.io/argoproj/argoexec:v3.5.12',
+  argoController: 'quay.io/argoproj/workflow-controller:v3.7.18',
+  argoServer: 'quay.io/argoproj/argocli:v3.7.18',
+  argoExecutor: 'quay.io/argoproj/argoexec:v3.7.18',
 
   // centraldashboard: Kubeflow Central Dashboard, moved to github.com/kubeflow/dashboard
   // (components/centraldashboard/manifests/kustomize/base/kustomization.yaml@v2.0.0).

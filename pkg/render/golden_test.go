@@ -194,7 +194,7 @@ func TestParamErrors(t *testing.T) {
 		{"ambassador", map[string]any{"serviceType": "Ingress"}, "serviceType must be one of ClusterIP, NodePort, LoadBalancer"},
 		{"ambassador", map[string]any{"nodePort": 80}, "nodePort must be a number in 30000-32767"},
 		{"ambassador", map[string]any{"serviceType": "ClusterIP", "nodePort": 30080}, "nodePort needs serviceType NodePort or LoadBalancer"},
-		{"argo", map[string]any{"authMode": "none"}, "authMode must be one of client, server, sso"},
+		{"argo", map[string]any{"authMode": "none"}, "authMode must be one of client, server,"},
 		{"katib", map[string]any{"suggestions": map[string]any{"annealing": "example.com/annealing:v1"}}, "unknown suggestion algorithm(s) annealing"},
 		{"katib", map[string]any{"suggestions": map[string]any{}}, "suggestions must name at least one algorithm"},
 		{"katib", map[string]any{"webhookFailurePolicy": "Retry"}, "webhookFailurePolicy must be Ignore or Fail"},
@@ -282,8 +282,8 @@ func TestParamChanges(t *testing.T) {
 			`PersistentVolumeClaim/tf-hub-db:spec.storageClassName`,
 			`StatefulSet.apps/tf-hub:spec.template.metadata.annotations["kfdeploy.dev/config-hash"]`,
 		}},
-		{"argo", nil, map[string]any{"authMode": "sso"}, []string{
-			`Deployment.apps/argo-server:` + spec + `.args[2]`,
+		{"argo", nil, map[string]any{"authMode": "server"}, []string{
+			`Deployment.apps/argo-server:` + spec + `.args[3]`,
 		}},
 		{"nvidia-device-plugin", nil, map[string]any{"nodeSelector": map[string]any{"nvidia.com/gpu.present": "true"}}, []string{
 			`DaemonSet.apps/nvidia-device-plugin:spec.template.spec.nodeSelector`,

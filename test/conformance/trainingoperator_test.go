@@ -5,7 +5,6 @@ package conformance
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,12 +17,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/kfdeploy/kfdeploy/pkg/manifest"
 	"github.com/kfdeploy/kfdeploy/test/harness"
 	"github.com/kfdeploy/kfdeploy/test/internal/e2eutil"
 )
-
-const samplesDir = "../../pkg/render/testdata/samples"
 
 var (
 	tfjobs      = schema.GroupVersionResource{Group: "kubeflow.org", Version: "v1", Resource: "tfjobs"}
@@ -96,7 +92,7 @@ func TestTrainingOperator(t *testing.T) {
 	})
 
 	t.Run("TFJob PS and two GPU workers succeed", func(t *testing.T) {
-		job := sample(t, "tfjob-gpu-valid.yaml", ns)
+		job := namespacedSample(t, "tfjob-gpu-valid.yaml", ns)
 		create(ctx, t, e, tfjobs, job)
 		waitCondition(t, e, tfjobs, ns, job.GetName(), "Succeeded", 3*time.Minute)
 		// The operator created one pod per replica, each worker with its GPU.
@@ -118,7 +114,7 @@ func TestTrainingOperator(t *testing.T) {
 	})
 
 	t.Run("PyTorchJob master and worker succeed", func(t *testing.T) {
-		job := sample(t, "pytorchjob-valid.yaml", ns)
+		job := namespacedSample(t, "pytorchjob-valid.yaml", ns)
 		create(ctx, t, e, pytorchjobs, job)
 		waitCondition(t, e, pytorchjobs, ns, job.GetName(), "Succeeded", 3*time.Minute)
 		// The scale subresource reads the Worker count (pytorch_types.go marker).
@@ -132,7 +128,7 @@ func TestTrainingOperator(t *testing.T) {
 	})
 
 	t.Run("elastic PyTorchJob gets its HorizontalPodAutoscaler and succeeds", func(t *testing.T) {
-		job := sample(t, "pytorchjob-valid.yaml", ns)
+		job := namespacedSample(t, "pytorchjob-valid.yaml", ns)
 		job.SetName("pytorchjob-elastic")
 		spec := job.Object["spec"].(map[string]any)
 		delete(spec["pytorchReplicaSpecs"].(map[string]any), "Master")
@@ -154,7 +150,7 @@ func TestTrainingOperator(t *testing.T) {
 	})
 
 	t.Run("TFJob past its backoff limit fails", func(t *testing.T) {
-		job := sample(t, "tfjob-valid.yaml", ns)
+		job := namespacedSample(t, "tfjob-valid.yaml", ns)
 		job.SetName("tfjob-backoff")
 		if err := unstructured.SetNestedField(job.Object, int64(1), "spec", "runPolicy", "backoffLimit"); err != nil {
 			t.Fatal(err)
@@ -170,7 +166,7 @@ func TestTrainingOperator(t *testing.T) {
 	})
 
 	t.Run("TFJob without a tensorflow container is rejected", func(t *testing.T) {
-		job := sample(t, "tfjob-notensorflow-invalid.yaml", ns)
+		job := namespacedSample(t, "tfjob-notensorflow-invalid.yaml", ns)
 		_, err := e.Dyn.Resource(tfjobs).Namespace(ns).Create(ctx, job, metav1.CreateOptions{})
 		if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "container named tensorflow") {
 			t.Fatalf("created or not rejected as Invalid with the reason: %v", err)
@@ -181,7 +177,7 @@ func TestTrainingOperator(t *testing.T) {
 	t.Run("the operator's webhook rejects what it refuses", func(t *testing.T) {
 		// The CRD admits this name (a DNS-1123 subdomain); the webhook wants a DNS-1035 label
 		// (pkg/webhooks/tensorflow/tfjob_webhook.go@v1.9.4), so only the real webhook refuses it.
-		job := sample(t, "tfjob-valid.yaml", ns)
+		job := namespacedSample(t, "tfjob-valid.yaml", ns)
 		job.SetName("0-tfjob")
 		_, err := e.Dyn.Resource(tfjobs).Namespace(ns).Create(ctx, job, metav1.CreateOptions{})
 		if err == nil || !strings.Contains(err.Error(), `admission webhook "validator.tfjob.training-operator.kubeflow.org" denied the request`) {
@@ -233,15 +229,6 @@ func syncSecretVolume(ctx context.Context, t *testing.T, e *e2eutil.Env, ns, sec
 }
 
 // freePort returns a TCP port of 127.0.0.1 that nothing listens on right now.
-func freePort(t *testing.T) int32 {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return int32(l.Addr().(*net.TCPAddr).Port)
-}
 
 func waitLog(ctx context.Context, p *harness.Process, re *regexp.Regexp, timeout time.Duration) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -249,17 +236,12 @@ func waitLog(ctx context.Context, p *harness.Process, re *regexp.Regexp, timeout
 	return p.WaitLog(ctx, re)
 }
 
-// sample reads a sample custom resource and puts it into the namespace.
-func sample(t *testing.T, file, ns string) *unstructured.Unstructured {
+// namespacedSample reads a sample file of one custom resource and puts it into the namespace.
+func namespacedSample(t *testing.T, file, ns string) *unstructured.Unstructured {
 	t.Helper()
-	path := filepath.Join(samplesDir, file)
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs, err := manifest.Decode(path, data)
-	if err != nil || len(objs) != 1 {
-		t.Fatalf("%s: %d objects, %v", path, len(objs), err)
+	objs := readSamples(t, file)
+	if len(objs) != 1 {
+		t.Fatalf("%s: %d objects, want 1", file, len(objs))
 	}
 	objs[0].SetNamespace(ns)
 	return objs[0]

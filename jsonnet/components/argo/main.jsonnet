@@ -4,7 +4,9 @@ local crds = import 'crds.libsonnet';
 local images = import 'kfdeploy/images.libsonnet';
 local k = import 'kfdeploy/k.libsonnet';
 
-local authModes = ['client', 'server', 'sso'];
+// 'sso' is not offered: argo-server exits at start without an SSO issuer, client ID and secret
+// in its config map (server/auth/sso/sso.go@v3.7.18, newSso), which this component does not set.
+local authModes = ['client', 'server'];
 
 {
   description: 'Argo Workflows controller and server/UI (at /argo/), watching this namespace only, with the Workflow, WorkflowTemplate, ClusterWorkflowTemplate and CronWorkflow CRDs',
@@ -12,7 +14,7 @@ local authModes = ['client', 'server', 'sso'];
     controllerImage: { default: images.argoController, description: 'Workflow controller image' },
     serverImage: { default: images.argoServer, description: 'Argo server (API and UI) image' },
     executorImage: { default: images.argoExecutor, description: 'Executor image that the controller injects into workflow pods' },
-    authMode: { default: 'client', description: "Argo server authentication: 'client' (users present a Kubernetes bearer token), 'sso' or 'server' (anyone reaching the UI acts as the server's account: don't expose it)" },
+    authMode: { default: 'client', description: "Argo server authentication: 'client' (users present a Kubernetes bearer token; bind them to the Role argo-workflows-user) or 'server' (anyone reaching the UI acts as the server's account: don't expose it)" },
     workflowServiceAccount: { default: 'argo-workflow', description: 'Service account of workflow pods unless a workflow names another one' },
   },
   render(p, env)::
@@ -27,7 +29,8 @@ local authModes = ['client', 'server', 'sso'];
     [
       crds(labels),
 
-      // The controller works in this namespace only (--namespaced), so a Role suffices.
+      // The controller works in this namespace only (--namespaced, --managed-namespace); its
+      // Role follows manifests/namespace-install/workflow-controller-rbac/workflow-controller-role.yaml@v3.7.18.
       k.namespacedAccess('argo', ns, [
         k.rule(['coordination.k8s.io'], ['leases'], ['create', 'get', 'update']),
         k.rule([''], ['pods', 'pods/exec'], k.read + k.write),
@@ -52,6 +55,26 @@ local authModes = ['client', 'server', 'sso'];
         k.rule([''], ['pods', 'pods/log'], ['get', 'list', 'watch', 'delete']),
         k.rule(['argoproj.io'], ['workflows', 'workflowtemplates', 'cronworkflows', 'workfloweventbindings'], k.read + k.write),
       ], serverLabels),
+      // ClusterWorkflowTemplates are cluster-scoped, so only a ClusterRole can let the controller
+      // and the server read them. Both check get, list and watch at start and, without all three,
+      // never resolve a workflow's templateRef with clusterScope: true
+      // (util/rbac/rbac.go@v3.7.18, HasAccessToClusterWorkflowTemplates). Read-only, as upstream's
+      // argo-clusterworkflowtemplate-role (manifests/quick-start/base/cluster-workflow-template-rbac.yaml@v3.7.18).
+      k.clusterRole(k.clusterName(ns, 'argo-clusterworkflowtemplates'), [
+        k.rule(['argoproj.io'], ['clusterworkflowtemplates'], k.read),
+      ], labels),
+      k.clusterRoleBinding(k.clusterName(ns, 'argo-clusterworkflowtemplates'), k.clusterName(ns, 'argo-clusterworkflowtemplates'), 'argo', ns, controllerLabels),
+      k.clusterRoleBinding(k.clusterName(ns, 'argo-server-clusterworkflowtemplates'), k.clusterName(ns, 'argo-clusterworkflowtemplates'), 'argo-server', ns, serverLabels),
+      // In authMode client argo-server acts with each user's own token, so users need these
+      // rights themselves: operators bind this Role to their users or groups (docs/components.md).
+      // The verbs follow upstream's argo-aggregate-to-edit
+      // (manifests/cluster-install-no-crds/workflow-controller-rbac/workflow-aggregate-roles.yaml@v3.7.18);
+      // pods, pod logs and events are what the UI shows of a running workflow.
+      k.role('argo-workflows-user', ns, [
+        k.rule(['argoproj.io'], ['workflows', 'workflowtemplates', 'cronworkflows', 'workfloweventbindings'], k.read + k.write + ['deletecollection']),
+        k.rule(['argoproj.io'], ['workflowtaskresults'], k.read),
+        k.rule([''], ['pods', 'pods/log', 'events'], k.read),
+      ], serverLabels),
       // Workflow pods only report their results (the emissary executor needs nothing else).
       k.namespacedAccess(p.workflowServiceAccount, ns, [
         k.rule(['argoproj.io'], ['workflowtaskresults'], ['create', 'patch']),
@@ -73,7 +96,7 @@ local authModes = ['client', 'server', 'sso'];
           name: 'workflow-controller',
           image: p.controllerImage,
           command: ['workflow-controller'],
-          args: ['--configmap', 'workflow-controller-configmap', '--executor-image', p.executorImage, '--namespaced'],
+          args: ['--configmap', 'workflow-controller-configmap', '--executor-image', p.executorImage, '--namespaced', '--managed-namespace', ns],
           env: [k.fieldEnv('LEADER_ELECTION_IDENTITY', 'metadata.name')],
           ports: [{ name: 'metrics', containerPort: 9090 }, { name: 'health', containerPort: 6060 }],
           resources: k.resources('100m', '256Mi'),
@@ -96,7 +119,10 @@ local authModes = ['client', 'server', 'sso'];
         containers: [{
           name: 'argo-server',
           image: p.serverImage,
-          args: ['server', '--namespaced', '--auth-mode=' + p.authMode, '--basehref=/argo/'],
+          // --base-href (cmd/argo/commands/server.go@v3.7.18) only rewrites index.html's <base>:
+          // the gateway strips /argo/. X-Frame-Options SAMEORIGIN instead of the default DENY
+          // lets the central dashboard, served from the same gateway, show the UI in its iframe.
+          args: ['server', '--namespaced', '--managed-namespace=' + ns, '--auth-mode=' + p.authMode, '--base-href=/argo/', '--x-frame-options=SAMEORIGIN'],
           ports: [{ name: 'web', containerPort: 2746 }],
           resources: k.resources('50m', '128Mi', memoryLimit='256Mi'),
           readinessProbe: k.httpProbe('/', 'web', initialDelaySeconds=10, periodSeconds=20, scheme='HTTPS'),
