@@ -26,16 +26,18 @@ type controllerStarter func(t *testing.T, e *env, app *e2eutil.FullApp)
 // smokeComponents are the components `kfdeploy test` has a workload for.
 var smokeComponents = []string{"tf-job-operator", "argo", "katib"}
 
-// smokeStarters are the starters the smoke test uses, by component. Each component's conformance
-// test provides its own; register it here when it exists:
-//   - tf-job-operator: the training-operator binary (with its webhook server);
-//   - argo: workflow-controller, and argoexec running the workflow pods' init, main and wait
-//     steps (the output parameter travels through the wait step);
-//   - katib: katib-controller (with its webhooks), katib-db-manager on a MySQL-compatible
-//     server, katib-suggestion-goptuna for random search, and katib-report-metrics reporting
-//     each trial's observation log as the StdOut collector would.
+// smokeStarters are the starters the smoke test uses, by component: each starts the
+// component's real programs as its own conformance test does (a component whose binaries are
+// not built skips the test).
 func smokeStarters() map[string]controllerStarter {
-	return map[string]controllerStarter{}
+	return map[string]controllerStarter{
+		"tf-job-operator": func(t *testing.T, e *env, app *e2eutil.FullApp) {
+			startTrainingOperator(context.Background(), t, e, binary(t, "training-operator"), app.Namespace)
+		},
+		"argo": func(t *testing.T, e *env, app *e2eutil.FullApp) {
+			startArgo(context.Background(), t, e, binary(t, "workflow-controller"), binary(t, "argoexec"), app.Namespace)
+		},
+	}
 }
 
 // smokeReport is the -o json document of `kfdeploy test`.

@@ -32,69 +32,21 @@ var (
 // webhook (failurePolicy Fail) rejects what it refuses.
 func TestTrainingOperator(t *testing.T) {
 	ctx := context.Background()
-	e := e2eutil.NewEnv(t, how)
 	bin := binary(t, "training-operator")
+	e := newEnv(t)
 	appDir, ns := e.NewApp(t, "trainop", "--components", "core,tf-job-operator")
 	e.CleanupNamespace(t, ns)
 	// The CRDs and the webhook configuration (its name is fixed by the operator) are
 	// cluster-scoped: remove them whatever happens, so that the next app can install them.
 	t.Cleanup(func() { e.Run(t, appDir, "delete", "--purge", "--yes") })
-	// Registered after the delete, so it runs before it (cleanups run last-in first-out): the
-	// operator is stopped before its RBAC goes, and its log is checked up to then.
-	// The harness's directory is known here: the operator's certificate volume lives in it.
-	dir := t.TempDir()
-	h, err := harness.New(ctx, e.Rest, harness.Options{Dir: dir, Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		h.CheckNoForbidden(t)
-		h.Close()
-	})
 	e.MustRun(t, appDir, "generate")
 	e.MustRun(t, appDir, "apply")
-	// Other programs on this machine may hold the rendered ports (8080, 8081, 9443 on every
-	// address): the webhook server moves to a free port behind its Service, and the metrics and
-	// probe servers, which nothing here reads, are switched off ("0").
-	webhookPort := freePort(t)
-	p, err := h.Start(ctx, harness.Program{
-		Binary: bin, Namespace: ns, Deployment: "training-operator",
-		Args: func(a []string) []string {
-			a = harness.SetFlag(a, "--webhook-server-port", fmt.Sprint(webhookPort))
-			a = harness.SetFlag(a, "--metrics-bind-address", "0")
-			return harness.SetFlag(a, "--health-probe-bind-address", "0")
-		},
-		Ports: map[int32]int32{9443: webhookPort},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	syncSecretVolume(ctx, t, e, ns, "training-operator-webhook-cert", filepath.Join(dir, "training-operator", "volumes", "cert"))
-	// main.go registers the controllers only once the certificate is mounted.
-	for _, c := range []string{"tfjob-controller", "pytorchjob-controller"} {
-		re := regexp.MustCompile(`Starting workers.*` + c + `|` + c + `.*Starting workers`)
-		if _, err := waitLog(ctx, p, re, 3*time.Minute); err != nil {
-			t.Fatalf("the %s did not start: %v\n%s", c, err, p.Log())
-		}
-	}
-	// The operator writes its CA into its webhook configuration (cert-controller ensureCerts).
-	e2eutil.Eventually(t, time.Minute, "caBundle in the webhook configuration", func(ctx context.Context) (bool, error) {
-		vwc, err := e.Kube.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, "validator.training-operator.kubeflow.org", metav1.GetOptions{})
-		if err != nil {
-			return false, err
-		}
-		for _, w := range vwc.Webhooks {
-			if len(w.ClientConfig.CABundle) == 0 {
-				return false, nil
-			}
-		}
-		return len(vwc.Webhooks) > 0, nil
-	})
+	p := startTrainingOperator(ctx, t, e, bin, ns)
 
 	t.Run("TFJob PS and two GPU workers succeed", func(t *testing.T) {
 		job := namespacedSample(t, "tfjob-gpu-valid.yaml", ns)
-		create(ctx, t, e, tfjobs, job)
-		waitCondition(t, e, tfjobs, ns, job.GetName(), "Succeeded", 3*time.Minute)
+		create(ctx, t, e.Env, tfjobs, job)
+		waitCondition(t, e.Env, tfjobs, ns, job.GetName(), "Succeeded", 3*time.Minute)
 		// The operator created one pod per replica, each worker with its GPU.
 		pods, err := e.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "training.kubeflow.org/job-name=" + job.GetName()})
 		if err != nil {
@@ -115,8 +67,8 @@ func TestTrainingOperator(t *testing.T) {
 
 	t.Run("PyTorchJob master and worker succeed", func(t *testing.T) {
 		job := namespacedSample(t, "pytorchjob-valid.yaml", ns)
-		create(ctx, t, e, pytorchjobs, job)
-		waitCondition(t, e, pytorchjobs, ns, job.GetName(), "Succeeded", 3*time.Minute)
+		create(ctx, t, e.Env, pytorchjobs, job)
+		waitCondition(t, e.Env, pytorchjobs, ns, job.GetName(), "Succeeded", 3*time.Minute)
 		// The scale subresource reads the Worker count (pytorch_types.go marker).
 		sc, err := e.Dyn.Resource(pytorchjobs).Namespace(ns).Get(ctx, job.GetName(), metav1.GetOptions{}, "scale")
 		if err != nil {
@@ -137,7 +89,7 @@ func TestTrainingOperator(t *testing.T) {
 			"metrics": []any{map[string]any{"type": "Resource", "resource": map[string]any{
 				"name": "cpu", "target": map[string]any{"type": "Utilization", "averageUtilization": int64(80)}}}},
 		}
-		create(ctx, t, e, pytorchjobs, job)
+		create(ctx, t, e.Env, pytorchjobs, job)
 		// pkg/controller.v1/pytorch/hpa.go@v1.9.4: one HPA per elastic job, scaling the job.
 		e2eutil.Eventually(t, time.Minute, "HPA of the elastic PyTorchJob", func(ctx context.Context) (bool, error) {
 			hpa, err := e.Kube.AutoscalingV2().HorizontalPodAutoscalers(ns).Get(ctx, job.GetName(), metav1.GetOptions{})
@@ -146,7 +98,7 @@ func TestTrainingOperator(t *testing.T) {
 			}
 			return err == nil && hpa.Spec.ScaleTargetRef.Kind == "PyTorchJob" && hpa.Spec.MaxReplicas == 2, err
 		})
-		waitCondition(t, e, pytorchjobs, ns, job.GetName(), "Succeeded", 3*time.Minute)
+		waitCondition(t, e.Env, pytorchjobs, ns, job.GetName(), "Succeeded", 3*time.Minute)
 	})
 
 	t.Run("TFJob past its backoff limit fails", func(t *testing.T) {
@@ -161,8 +113,8 @@ func TestTrainingOperator(t *testing.T) {
 			"spec", "tfReplicaSpecs", "Worker", "template", "metadata", "annotations"); err != nil {
 			t.Fatal(err)
 		}
-		create(ctx, t, e, tfjobs, job)
-		waitCondition(t, e, tfjobs, ns, job.GetName(), "Failed", 3*time.Minute)
+		create(ctx, t, e.Env, tfjobs, job)
+		waitCondition(t, e.Env, tfjobs, ns, job.GetName(), "Failed", 3*time.Minute)
 	})
 
 	t.Run("TFJob without a tensorflow container is rejected", func(t *testing.T) {
@@ -189,6 +141,52 @@ func TestTrainingOperator(t *testing.T) {
 	if f := p.Forbidden(); len(f) > 0 {
 		t.Errorf("the operator was refused requests:\n%s", strings.Join(f, "\n"))
 	}
+}
+
+// startTrainingOperator runs the real operator in place of the training-operator Deployment of
+// the app in ns and returns once its controllers and its validating webhook serve. It is stopped
+// when the test ends, before the cleanups registered earlier (the app's delete) run.
+func startTrainingOperator(ctx context.Context, t *testing.T, e *env, bin, ns string) *harness.Process {
+	t.Helper()
+	// Other programs on this machine may hold the rendered ports (8080, 8081, 9443 on every
+	// address): the webhook server moves to a free port behind its Service, and the metrics and
+	// probe servers, which nothing here reads, are switched off ("0").
+	webhookPort := freePort(t)
+	p, err := e.h.Start(ctx, harness.Program{
+		Binary: bin, Namespace: ns, Deployment: "training-operator",
+		Args: func(a []string) []string {
+			a = harness.SetFlag(a, "--webhook-server-port", fmt.Sprint(webhookPort))
+			a = harness.SetFlag(a, "--metrics-bind-address", "0")
+			return harness.SetFlag(a, "--health-probe-bind-address", "0")
+		},
+		Ports: map[int32]int32{9443: webhookPort},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Stop(5 * time.Second) })
+	syncSecretVolume(ctx, t, e.Env, ns, "training-operator-webhook-cert", filepath.Join(e.dir, "training-operator", "volumes", "cert"))
+	// main.go registers the controllers only once the certificate is mounted.
+	for _, c := range []string{"tfjob-controller", "pytorchjob-controller"} {
+		re := regexp.MustCompile(`Starting workers.*` + c + `|` + c + `.*Starting workers`)
+		if _, err := waitLog(ctx, p, re, 3*time.Minute); err != nil {
+			t.Fatalf("the %s did not start: %v\n%s", c, err, p.Log())
+		}
+	}
+	// The operator writes its CA into its webhook configuration (cert-controller ensureCerts).
+	e2eutil.Eventually(t, time.Minute, "caBundle in the webhook configuration", func(ctx context.Context) (bool, error) {
+		vwc, err := e.Kube.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, "validator.training-operator.kubeflow.org", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, w := range vwc.Webhooks {
+			if len(w.ClientConfig.CABundle) == 0 {
+				return false, nil
+			}
+		}
+		return len(vwc.Webhooks) > 0, nil
+	})
+	return p
 }
 
 // syncSecretVolume does for one Secret volume what the kubelet does for a pod: it copies the
