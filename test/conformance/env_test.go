@@ -5,7 +5,6 @@ package conformance
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/kfdeploy/kfdeploy/test/harness"
 	"github.com/kfdeploy/kfdeploy/test/internal/e2eutil"
@@ -49,18 +48,4 @@ func binary(t *testing.T, name string) string {
 		t.Skip(err)
 	}
 	return p
-}
-
-// applyFull applies an app of the full preset (PVs for its claims) and scales
-// its Deployments that the harness replaces back to 0 right after.
-func (e *env) applyFull(t *testing.T) *e2eutil.FullApp {
-	t.Helper()
-	app := e.NewFullApp(t, "conf")
-	start := time.Now()
-	e.MustRun(t, app.Dir, "apply")
-	t.Logf("apply took %s", time.Since(start).Round(time.Second))
-	if err := e.h.ScaleDown(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return app
 }
