@@ -256,15 +256,15 @@ func TestParamChanges(t *testing.T) {
 		{"katib", nil, map[string]any{"storageClass": ""}, []string{
 			`PersistentVolumeClaim/katib-mysql:spec.storageClassName`,
 		}},
-		{"katib", nil, map[string]any{"webhookFailurePolicy": "Fail"}, []string{
+		{"katib", nil, map[string]any{"webhookFailurePolicy": "Ignore"}, []string{
 			`MutatingWebhookConfiguration.admissionregistration.k8s.io/katib.kubeflow.org:webhooks[0].failurePolicy`,
 			`MutatingWebhookConfiguration.admissionregistration.k8s.io/katib.kubeflow.org:webhooks[1].failurePolicy`,
 			`ValidatingWebhookConfiguration.admissionregistration.k8s.io/katib.kubeflow.org:webhooks[0].failurePolicy`,
 		}},
 		{"katib", nil, map[string]any{"suggestions": map[string]any{
-			"random": "ghcr.io/kubeflow/katib/suggestion-hyperopt:v0.17.0",
-			"grid":   "ghcr.io/kubeflow/katib/suggestion-optuna:v0.17.0",
-			"tpe":    "ghcr.io/kubeflow/katib/suggestion-hyperopt:v0.17.0",
+			"random": "ghcr.io/kubeflow/katib/suggestion-hyperopt:v0.19.0",
+			"grid":   "ghcr.io/kubeflow/katib/suggestion-optuna:v0.19.0",
+			"tpe":    "ghcr.io/kubeflow/katib/suggestion-hyperopt:v0.19.0",
 		}}, []string{
 			`ConfigMap/katib-config:data["katib-config.yaml"]`,
 			`Deployment.apps/katib-controller:spec.template.metadata.annotations["kfdeploy.dev/config-hash"]`,
