@@ -7,7 +7,7 @@ local k = import 'kfdeploy/k.libsonnet';
     serviceAccount: { default: 'kubeflow', description: 'Name of the platform service account' },
     namespaceLabels: {
       default: {},
-      description: "Extra labels for the namespace, e.g. {'katib.kubeflow.org/metrics-collector-injection': 'enabled'} to let Katib collect metrics of trials in it",
+      description: "Extra labels for the namespace, e.g. {'pod-security.kubernetes.io/enforce': 'baseline'} (Katib needs none: it finds trial pods by their owners)",
     },
   },
   render(p, env):: [

@@ -293,8 +293,8 @@ func TestParamChanges(t *testing.T) {
 			`Deployment.apps/nfs-provisioner:` + spec + `.env[1].value`,
 			`Deployment.apps/nfs-provisioner:spec.template.spec.volumes[0].nfs.server`,
 		}},
-		{"core", nil, map[string]any{"namespaceLabels": map[string]any{"katib.kubeflow.org/metrics-collector-injection": "enabled"}}, []string{
-			`Namespace/kubeflow:metadata.labels["katib.kubeflow.org/metrics-collector-injection"]`,
+		{"core", nil, map[string]any{"namespaceLabels": map[string]any{"pod-security.kubernetes.io/enforce": "baseline"}}, []string{
+			`Namespace/kubeflow:metadata.labels["pod-security.kubernetes.io/enforce"]`,
 		}},
 		{"spartakus", nil, map[string]any{"enabled": true}, []string{
 			`ClusterRole.rbac.authorization.k8s.io/kubeflow-spartakus-volunteer (added)`,
