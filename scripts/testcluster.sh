@@ -13,13 +13,19 @@
 #   kubeconfig         print the kubeconfig path (fails if the cluster is not up)
 #   restart-apiserver  stop the cluster's kube-apiserver and start it again
 #   kubectl ARGS...    run the cached kubectl against the cluster
-#   env                print `export KUBECONFIG=...` / `export KFDEPLOY_KUBECTL=...`
+#   env                print `export KUBECONFIG=...`, `export KFDEPLOY_KUBECTL=...`,
+#                      `export KFDEPLOY_SERVICE_CIDR=...`
 #
 # Environment:
 #   KFDEPLOY_TESTBIN   binary cache (default ${XDG_CACHE_HOME:-$HOME/.cache}/kfdeploy/testbin/v1.37.2)
 #   KFDEPLOY_CLUSTER   cluster name (default kfdeploy-test)
 #   KWOK_WORKDIR       kwokctl state: pki, etcd data, logs, pids
 #                      (default ${XDG_CACHE_HOME:-$HOME/.cache}/kfdeploy/kwok)
+#   KFDEPLOY_SERVICE_CIDR  the cluster's Service ClusterIP range, applied at
+#                      creation; must lie inside 127.0.0.0/8 (default
+#                      127.96.0.0/16). Give each concurrently running cluster
+#                      its own range: the conformance harness listens on
+#                      ClusterIPs.
 #
 # Binaries are built from source with the Go toolchain only (the Go module
 # proxy is the one download), from the pinned modules in test/tools/{kube,etcd,kwok}
@@ -39,13 +45,18 @@
 # * The controller manager runs its default controller set ("*"), which
 #   includes the persistentvolume-binder, so PV/PVC binding is real; the
 #   scheduler is the real kube-scheduler.
-# * scripts/lib/kwokctl.yaml (-c on create) binds every component to
-#   127.0.0.1 (kwokctl's default is 0.0.0.0, etcd included) and gives the API
-#   server a loopback Service range, 127.96.0.0/16: the API server dials
+# * scripts/lib/kwokctl.yaml, rendered into $KWOK_WORKDIR/NAME.kwokctl.yaml
+#   (-c on create), binds every component to 127.0.0.1 (kwokctl's default is
+#   0.0.0.0, etcd included) and gives the API server a loopback Service range
+#   (KFDEPLOY_SERVICE_CIDR, default 127.96.0.0/16): the API server dials
 #   ClusterIPs itself for admission webhooks and aggregated APIs, and with no
 #   kube-proxy those connections must fail locally rather than leave the
 #   machine. kwok's fake pod IPs stay in 10.0.0.0/24 (Endpoints reject
 #   loopback); nothing here dials them.
+# * It also passes scripts/lib/stages.yaml (copied to $KWOK_WORKDIR/NAME.stages.yaml)
+#   to the kwok controller as a second --config: pods of TFJobs, PyTorchJobs,
+#   Trials and Workflows complete, and pods annotated
+#   harness.kfdeploy.dev/exit-code fail or restart (see that file).
 # * kwok is started with --manage-all-nodes=true: it keeps every Node Ready
 #   and runs every pod bound to one (Running/Ready); see scripts/lib/nodes.yaml.
 # * kwokctl has no per-component stop/start command; restart-apiserver sends
@@ -69,12 +80,18 @@ ROOT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TOOLS_DIR=$ROOT_DIR/test/tools
 NODES_FILE=$ROOT_DIR/scripts/lib/nodes.yaml
 KWOKCTL_CONFIG=$ROOT_DIR/scripts/lib/kwokctl.yaml
+# shellcheck source=lib/gobuild.sh
+source "$ROOT_DIR/scripts/lib/gobuild.sh"
 
 CACHE_ROOT=${XDG_CACHE_HOME:-${HOME:?HOME or XDG_CACHE_HOME must be set}/.cache}/kfdeploy
 TESTBIN=${KFDEPLOY_TESTBIN:-$CACHE_ROOT/testbin/$KUBE_VERSION}
 CLUSTER=${KFDEPLOY_CLUSTER:-kfdeploy-test}
 export KWOK_WORKDIR=${KWOK_WORKDIR:-$CACHE_ROOT/kwok}
 KUBECONFIG_FILE=$KWOK_WORKDIR/$CLUSTER.kubeconfig
+RENDERED_CONFIG=$KWOK_WORKDIR/$CLUSTER.kwokctl.yaml
+STAGES_COPY=$KWOK_WORKDIR/$CLUSTER.stages.yaml
+STAGES_FILE=$ROOT_DIR/scripts/lib/stages.yaml
+SERVICE_CIDR=${KFDEPLOY_SERVICE_CIDR:-127.96.0.0/16}
 CLUSTER_DIR=$KWOK_WORKDIR/clusters/$CLUSTER
 
 KUBECTL=$TESTBIN/kubectl
@@ -90,12 +107,7 @@ usage() {
 # with_lock NAME: serialise concurrent invocations (e.g. parallel test
 # packages calling `up`). fd 9 is closed for every long-lived child we start
 # (see kwokctl_run) so the daemons never hold the lock.
-with_lock() {
-	command -v flock >/dev/null 2>&1 || return 0
-	mkdir -p "$CACHE_ROOT"
-	exec 9>"$CACHE_ROOT/.$1.lock"
-	flock 9
-}
+with_lock() { kfd_lock "$CACHE_ROOT/.$1.lock"; }
 
 # ---------------------------------------------------------------- build ----
 
@@ -139,18 +151,10 @@ build_one() {
 	local name=$1 mod=$2 pkg=$3
 	shift 3
 	local ldflags="$*" out=$TESTBIN/$name
-	command -v go >/dev/null 2>&1 ||
-		die "go is not on PATH; it is needed to build $name into $TESTBIN"
 	log "building $name ($pkg) ..."
-	local start=$SECONDS tmp="$out.tmp.$$"
-	# GOWORK=off: never pick up a go.work of the product. -mod=readonly: the
-	# committed go.sum must be complete. CGO_ENABLED=0: static, no C toolchain.
-	if ! (cd "$TOOLS_DIR/$mod" && GOWORK=off CGO_ENABLED=0 go build -mod=readonly \
-		-trimpath -buildvcs=false -ldflags "-s -w $ldflags" -o "$tmp" "$pkg"); then
-		rm -f "$tmp"
+	local start=$SECONDS
+	kfd_go_build "$TOOLS_DIR/$mod" "$out" "$pkg" "$ldflags" ||
 		die "building $name failed (module $TOOLS_DIR/$mod)"
-	fi
-	mv -f "$tmp" "$out"
 	source_stamp "$mod" "$pkg" "$ldflags" >"$TESTBIN/.$name.stamp"
 	log "built $name in $((SECONDS - start))s"
 }
@@ -257,20 +261,52 @@ ensure_nodes() {
 	done
 }
 
+# check_service_cidr: KFDEPLOY_SERVICE_CIDR is an IPv4 prefix inside
+# 127.0.0.0/8, so that nothing the API server dials can leave the machine.
+check_service_cidr() {
+	local re='^127\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})/([0-9]{1,2})$'
+	if [[ ! $SERVICE_CIDR =~ $re ]] || ((BASH_REMATCH[1] > 255 || BASH_REMATCH[2] > 255 ||
+		BASH_REMATCH[3] > 255 || BASH_REMATCH[4] < 8 || BASH_REMATCH[4] > 30)); then
+		die "KFDEPLOY_SERVICE_CIDR=$SERVICE_CIDR is not a range inside 127.0.0.0/8 (prefix length 8-30, e.g. 127.96.0.0/16): Service ClusterIPs must stay on loopback"
+	fi
+}
+
+# render_config: the kwokctl config of this cluster (service range, stages).
+render_config() {
+	[[ -f $KWOKCTL_CONFIG ]] || die "missing $KWOKCTL_CONFIG"
+	[[ -f $STAGES_FILE ]] || die "missing $STAGES_FILE"
+	cp -f "$STAGES_FILE" "$STAGES_COPY"
+	sed -e "s|@SERVICE_CIDR@|$SERVICE_CIDR|g" -e "s|@STAGES_FILE@|$STAGES_COPY|g" \
+		"$KWOKCTL_CONFIG" >"$RENDERED_CONFIG"
+}
+
+# created_cidr: the service range the existing cluster was created with.
+created_cidr() {
+	sed -n 's/^ *- --service-cluster-ip-range=//p' "$CLUSTER_DIR/kwok.yaml" 2>/dev/null | head -1
+}
+
 cmd_up() {
+	check_service_cidr
 	cmd_build
 	with_lock "cluster-$CLUSTER"
 	local start=$SECONDS
 	if cluster_exists; then
 		log "cluster $CLUSTER exists; making sure all its components run"
+		local have
+		have=$(created_cidr)
+		if [[ -n $have && $have != "$SERVICE_CIDR" ]]; then
+			die "cluster $CLUSTER was created with service range $have, not KFDEPLOY_SERVICE_CIDR=$SERVICE_CIDR; run '$0 down' first or use that range"
+		fi
+		# The kwok controller reads the stages file at every start.
+		[[ -f $STAGES_COPY ]] || cp -f "$STAGES_FILE" "$STAGES_COPY"
 		prune_stale_pids
 		kwokctl_run start cluster --name "$CLUSTER" --timeout 3m ||
 			die "kwokctl start cluster --name $CLUSTER failed; try '$0 down' then '$0 up'"
 	else
 		log "creating cluster $CLUSTER (kwokctl state in $KWOK_WORKDIR)"
 		mkdir -p "$KWOK_WORKDIR"
-		[[ -f $KWOKCTL_CONFIG ]] || die "missing $KWOKCTL_CONFIG"
-		kwokctl_run -c "$KWOKCTL_CONFIG" create cluster --name "$CLUSTER" --runtime binary \
+		render_config
+		kwokctl_run -c "$RENDERED_CONFIG" create cluster --name "$CLUSTER" --runtime binary \
 			--kubeconfig "" \
 			--secure-port=true \
 			--etcd-binary "$TESTBIN/etcd" \
@@ -310,7 +346,7 @@ cmd_down() {
 	else
 		log "cluster $CLUSTER does not exist"
 	fi
-	rm -f "$KUBECONFIG_FILE"
+	rm -f "$KUBECONFIG_FILE" "$RENDERED_CONFIG" "$STAGES_COPY"
 }
 
 require_up() {
@@ -327,6 +363,9 @@ cmd_env() {
 	require_up
 	printf 'export KUBECONFIG=%q\n' "$KUBECONFIG_FILE"
 	printf 'export KFDEPLOY_KUBECTL=%q\n' "$KUBECTL"
+	local cidr
+	cidr=$(created_cidr)
+	printf 'export KFDEPLOY_SERVICE_CIDR=%q\n' "${cidr:-$SERVICE_CIDR}"
 }
 
 cmd_kubectl() {

@@ -27,6 +27,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kfdeploy/kfdeploy/pkg/config"
+	"github.com/kfdeploy/kfdeploy/test/internal/e2eutil"
 )
 
 type env struct {
@@ -47,6 +48,12 @@ func newEnv(t *testing.T) *env {
 		t.Fatalf("load kubeconfig: %v", err)
 	}
 	return &env{bin: bin, kubeconfig: kubeconfig, kube: kubernetes.NewForConfigOrDie(cfg), dyn: dynamic.NewForConfigOrDie(cfg)}
+}
+
+// util is the same cluster and binary for the helpers shared with test/conformance.
+func (e *env) util() *e2eutil.Env {
+	cfg, _ := clientcmd.BuildConfigFromFlags("", e.kubeconfig)
+	return &e2eutil.Env{Bin: e.bin, Kubeconfig: e.kubeconfig, Rest: cfg, Kube: e.kube, Dyn: e.dyn}
 }
 
 type result struct {

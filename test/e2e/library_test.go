@@ -14,18 +14,17 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/restmapper"
 
 	"github.com/kfdeploy/kfdeploy/pkg/manifest"
+	"github.com/kfdeploy/kfdeploy/test/internal/e2eutil"
 )
 
 // fullSamplesDir holds the sample custom resources (go test runs in the package directory).
@@ -53,45 +52,16 @@ var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version:
 func TestFullPreset(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	appDir, ns := e.newApp(t, "--preset", "full")
-	e.cleanupNamespace(t, ns)
-	// If the test stops before its own delete, still remove the cluster-scoped objects.
-	t.Cleanup(func() {
-		if t.Failed() {
-			e.run(t, appDir, "delete", "--purge", "--yes")
-		}
-	})
-
-	for _, p := range [][3]string{
-		{"jupyterhub", "storageClass", `""`},
-		{"katib", "storageClass", `""`},
-		// No Katib runs here (kwok starts no container), so its webhooks cannot answer; with
-		// Katib's default failurePolicy Fail every Experiment sample would be refused. The
-		// conformance tests run the real webhooks with Fail.
-		{"katib", "webhookFailurePolicy", "Ignore"},
-		{"modeldb", "storageClass", `""`},
-		// Any values: the provisioner pod is simulated and never mounts them.
-		{"nfs-provisioner", "server", "nfs.e2e.invalid"},
-		{"nfs-provisioner", "path", "/exports/kubeflow"},
-		// The StorageClass is cluster-scoped: a per-test name keeps concurrent tests apart.
-		{"nfs-provisioner", "storageClassName", ns + "-nfs"},
-	} {
-		e.mustRun(t, appDir, "param", "set", p[0], p[1], p[2])
-	}
+	// init --preset full, the params for the local cluster, generate, one reserved PV per claim.
+	app := e.util().NewFullApp(t, "e2e")
+	appDir, ns, objs, pvNames := app.Dir, app.Namespace, app.Objects, app.PVs
+	// No Katib runs here (kwok starts no container), so its webhooks cannot answer; with
+	// Katib's default failurePolicy Fail every Experiment sample would be refused. The
+	// conformance tests run the real webhooks with Fail.
+	e.mustRun(t, appDir, "param", "set", "katib", "webhookFailurePolicy", "Ignore")
 	e.mustRun(t, appDir, "generate")
-	objs := decodeManifestDir(t, filepath.Join(appDir, "manifests"))
-
-	// One PV per claim of the generated manifests.
-	claims := appClaims(t, objs, ns)
-	if len(claims) == 0 {
+	if len(pvNames) == 0 {
 		t.Fatal("the full preset generated no PersistentVolumeClaims: expected the databases' claims")
-	}
-	pvNames := map[string]string{} // claim name → PV name
-	for _, c := range claims {
-		if c.spec.StorageClassName == nil || *c.spec.StorageClassName != "" {
-			t.Fatalf("claim %s/%s has storageClassName %v, want \"\": set the component's storageClass param to '\"\"'", c.namespace, c.name, c.spec.StorageClassName)
-		}
-		pvNames[c.name] = e.createReservedPV(t, c)
 	}
 
 	crds := objectsOfKind(objs, "apiextensions.k8s.io", "CustomResourceDefinition")
@@ -147,118 +117,8 @@ func TestFullPreset(t *testing.T) {
 	e.checkClusterScopedGone(t, ns, objs, appSetID)
 }
 
-// decodeManifestDir reads every manifests/*.yaml file.
-func decodeManifestDir(t *testing.T, dir string) []*unstructured.Unstructured {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var objs []*unstructured.Unstructured
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := manifest.Decode(f, data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		objs = append(objs, got...)
-	}
-	if len(objs) == 0 {
-		t.Fatalf("no objects in %s", dir)
-	}
-	return objs
-}
-
 func objectsOfKind(objs []*unstructured.Unstructured, group, kind string) []*unstructured.Unstructured {
-	var out []*unstructured.Unstructured
-	for _, o := range objs {
-		if gvk := o.GroupVersionKind(); gvk.Group == group && gvk.Kind == kind {
-			out = append(out, o)
-		}
-	}
-	return out
-}
-
-func fromUnstructured(t *testing.T, o *unstructured.Unstructured, into any) {
-	t.Helper()
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, into); err != nil {
-		t.Fatalf("convert %s: %v", manifest.IDOf(o), err)
-	}
-}
-
-// pvClaim is a claim the app will create: a PersistentVolumeClaim of the manifests or one made
-// from a StatefulSet's volumeClaimTemplates.
-type pvClaim struct {
-	namespace, name string
-	spec            corev1.PersistentVolumeClaimSpec
-}
-
-func appClaims(t *testing.T, objs []*unstructured.Unstructured, defaultNS string) []pvClaim {
-	t.Helper()
-	nsOf := func(o *unstructured.Unstructured) string {
-		if o.GetNamespace() != "" {
-			return o.GetNamespace()
-		}
-		return defaultNS
-	}
-	var claims []pvClaim
-	for _, o := range objectsOfKind(objs, "", "PersistentVolumeClaim") {
-		var pvc corev1.PersistentVolumeClaim
-		fromUnstructured(t, o, &pvc)
-		claims = append(claims, pvClaim{namespace: nsOf(o), name: pvc.Name, spec: pvc.Spec})
-	}
-	for _, o := range objectsOfKind(objs, "apps", "StatefulSet") {
-		var sts appsv1.StatefulSet
-		fromUnstructured(t, o, &sts)
-		replicas := 1
-		if sts.Spec.Replicas != nil {
-			replicas = int(*sts.Spec.Replicas)
-		}
-		for _, tmpl := range sts.Spec.VolumeClaimTemplates {
-			for i := 0; i < replicas; i++ {
-				claims = append(claims, pvClaim{namespace: nsOf(o), name: fmt.Sprintf("%s-%s-%d", tmpl.Name, sts.Name, i), spec: tmpl.Spec})
-			}
-		}
-	}
-	return claims
-}
-
-// createReservedPV creates a class-less hostPath PV of the claim's size, access modes and
-// volume mode, reserved for the claim by claimRef, and deletes it when the test ends.
-func (e *env) createReservedPV(t *testing.T, c pvClaim) string {
-	t.Helper()
-	name := c.namespace + "-" + c.name
-	modes := c.spec.AccessModes
-	if len(modes) == 0 {
-		modes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}
-	}
-	size, ok := c.spec.Resources.Requests[corev1.ResourceStorage]
-	if !ok {
-		t.Fatalf("claim %s/%s requests no storage", c.namespace, c.name)
-	}
-	pv := &corev1.PersistentVolume{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: corev1.PersistentVolumeSpec{
-			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: size},
-			AccessModes:                   modes,
-			VolumeMode:                    c.spec.VolumeMode,
-			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
-			StorageClassName:              "",
-			ClaimRef:                      &corev1.ObjectReference{Kind: "PersistentVolumeClaim", APIVersion: "v1", Namespace: c.namespace, Name: c.name},
-			PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/tmp/" + name}},
-		},
-	}
-	if _, err := e.kube.CoreV1().PersistentVolumes().Create(context.Background(), pv, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create PV %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		_ = e.kube.CoreV1().PersistentVolumes().Delete(context.Background(), name, metav1.DeleteOptions{})
-	})
-	t.Logf("PV %s: %s %v, reserved for %s/%s", name, size.String(), modes, c.namespace, c.name)
-	return name
+	return e2eutil.ObjectsOfKind(objs, group, kind)
 }
 
 const leftoverSetID = "applyset-e2e-earlier-run-v1"
