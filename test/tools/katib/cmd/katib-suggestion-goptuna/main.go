@@ -14,7 +14,7 @@ import (
 
 	health "github.com/kubeflow/katib/pkg/apis/manager/health"
 	api "github.com/kubeflow/katib/pkg/apis/manager/v1beta1"
-	"github.com/kubeflow/katib/pkg/suggestion/v1beta1/goptuna"
+	goptuna "github.com/kubeflow/katib/pkg/suggestion/v1beta1/goptuna"
 	"google.golang.org/grpc"
 )
 
