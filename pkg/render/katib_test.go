@@ -365,3 +365,15 @@ func toStrings(v []any) []string {
 	}
 	return out
 }
+
+// Katib's Experiment validator refuses every Experiment in a namespace that lacks
+// katib.kubeflow.org/metrics-collector-injection: enabled
+// (pkg/webhook/v1beta1/experiment/validation_webhook.go@v0.19.0), whatever namespaceLabels say.
+func TestAppNamespaceAdmitsExperiments(t *testing.T) {
+	for _, params := range []map[string]any{nil, {"namespaceLabels": map[string]any{"team": "ml"}}} {
+		ns := objectNamed(t, render(t, "core", params), "Namespace", "kubeflow")
+		if got := ns.GetLabels()["katib.kubeflow.org/metrics-collector-injection"]; got != "enabled" {
+			t.Errorf("core with %v: namespace label katib.kubeflow.org/metrics-collector-injection=%q, want enabled", params, got)
+		}
+	}
+}
