@@ -64,8 +64,12 @@ func TestKatib(t *testing.T) {
 		defer dcancel()
 		_ = e.Dyn.Resource(experimentsGVR).Namespace(ns).DeleteCollection(dctx, metav1.DeleteOptions{}, metav1.ListOptions{})
 		_ = wait.PollUntilContextCancel(dctx, time.Second, true, func(ctx context.Context) (bool, error) {
-			l, err := e.Dyn.Resource(experimentsGVR).Namespace(ns).List(ctx, metav1.ListOptions{})
-			return err == nil && len(l.Items) == 0, nil
+			for _, gvr := range []schema.GroupVersionResource{experimentsGVR, trialsGVR} {
+				if l, err := e.Dyn.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{}); err != nil || len(l.Items) > 0 {
+					return false, nil
+				}
+			}
+			return true, nil
 		})
 		for _, p := range e.h.Processes() {
 			p.Stop(5 * time.Second)
