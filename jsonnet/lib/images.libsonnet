@@ -26,24 +26,29 @@
   notebookTensorflow: 'quay.io/jupyter/tensorflow-notebook:2024-12-09',
   notebookPytorch: 'quay.io/jupyter/pytorch-notebook:2024-12-09',
 
-  // katib: Katib (github.com/kubeflow/katib) and MySQL (github.com/docker-library/mysql).
-  katibController: 'ghcr.io/kubeflow/katib/katib-controller:v0.17.0',
-  katibDbManager: 'ghcr.io/kubeflow/katib/katib-db-manager:v0.17.0',
-  katibUi: 'ghcr.io/kubeflow/katib/katib-ui:v0.17.0',
-  katibFileMetricsCollector: 'ghcr.io/kubeflow/katib/file-metrics-collector:v0.17.0',
-  katibTfEventMetricsCollector: 'ghcr.io/kubeflow/katib/tfevent-metrics-collector:v0.17.0',
-  katibEarlyStoppingMedianStop: 'ghcr.io/kubeflow/katib/earlystopping-medianstop:v0.17.0',
-  // Suggestion service image per algorithm (as in Katib's katib-config); the controller starts one
-  // suggestion Deployment + Service per Experiment from these.
+  // katib: Katib v0.19.0 (github.com/kubeflow/katib), as its release manifests name the images
+  // (manifests/v1beta1/installs/katib-standalone/kustomization.yaml and katib-config.yaml at
+  // v0.19.0; Katib publishes on ghcr.io from v0.18), and MySQL (github.com/docker-library/mysql).
+  katibController: 'ghcr.io/kubeflow/katib/katib-controller:v0.19.0',
+  katibDbManager: 'ghcr.io/kubeflow/katib/katib-db-manager:v0.19.0',
+  katibUi: 'ghcr.io/kubeflow/katib/katib-ui:v0.19.0',
+  katibFileMetricsCollector: 'ghcr.io/kubeflow/katib/file-metrics-collector:v0.19.0',
+  katibTfEventMetricsCollector: 'ghcr.io/kubeflow/katib/tfevent-metrics-collector:v0.19.0',
+  katibEarlyStoppingMedianStop: 'ghcr.io/kubeflow/katib/earlystopping-medianstop:v0.19.0',
+  // The training image of the trial templates the UI offers (controller/trial-templates.yaml@v0.19.0).
+  katibTrialPytorchMnist: 'ghcr.io/kubeflow/katib/pytorch-mnist-cpu:v0.19.0',
+  // Suggestion service image per algorithm, as in Katib's katib-config; the controller starts one
+  // suggestion Deployment + Service per Experiment from these. goptuna (a Go service) also
+  // serves random and tpe (pkg/suggestion/v1beta1/goptuna@v0.19.0); upstream uses hyperopt.
   katibSuggestions: {
-    random: 'ghcr.io/kubeflow/katib/suggestion-hyperopt:v0.17.0',
-    tpe: 'ghcr.io/kubeflow/katib/suggestion-hyperopt:v0.17.0',
-    grid: 'ghcr.io/kubeflow/katib/suggestion-optuna:v0.17.0',
-    'multivariate-tpe': 'ghcr.io/kubeflow/katib/suggestion-optuna:v0.17.0',
-    cmaes: 'ghcr.io/kubeflow/katib/suggestion-goptuna:v0.17.0',
-    sobol: 'ghcr.io/kubeflow/katib/suggestion-goptuna:v0.17.0',
-    hyperband: 'ghcr.io/kubeflow/katib/suggestion-hyperband:v0.17.0',
-    bayesianoptimization: 'ghcr.io/kubeflow/katib/suggestion-skopt:v0.17.0',
+    random: 'ghcr.io/kubeflow/katib/suggestion-hyperopt:v0.19.0',
+    tpe: 'ghcr.io/kubeflow/katib/suggestion-hyperopt:v0.19.0',
+    grid: 'ghcr.io/kubeflow/katib/suggestion-optuna:v0.19.0',
+    'multivariate-tpe': 'ghcr.io/kubeflow/katib/suggestion-optuna:v0.19.0',
+    cmaes: 'ghcr.io/kubeflow/katib/suggestion-goptuna:v0.19.0',
+    sobol: 'ghcr.io/kubeflow/katib/suggestion-goptuna:v0.19.0',
+    hyperband: 'ghcr.io/kubeflow/katib/suggestion-hyperband:v0.19.0',
+    bayesianoptimization: 'ghcr.io/kubeflow/katib/suggestion-skopt:v0.19.0',
   },
   mysql: 'docker.io/library/mysql:8.0.40',
 

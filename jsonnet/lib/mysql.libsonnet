@@ -3,6 +3,15 @@
 // the env.secrets placeholders and is kept on teardown, as is the data volume's claim.
 local k = import 'k.libsonnet';
 
+// Succeeds once the application's user can query its database over TCP (the password goes
+// through MYSQL_PWD, never argv).
+local appQuery(periodSeconds, failureThreshold) = k.execProbe(
+  ['bash', '-c', 'MYSQL_PWD="$MYSQL_PASSWORD" mysql -h 127.0.0.1 -u "$MYSQL_USER" -D "$MYSQL_DATABASE" -e "SELECT 1"'],
+  initialDelaySeconds=0,
+  periodSeconds=periodSeconds,
+  failureThreshold=failureThreshold,
+);
+
 {
   // name: prefix of every object (Service <name> is the database host); database/user: created
   // at first start; secretName: keys root-password and password.
@@ -44,13 +53,16 @@ local k = import 'k.libsonnet';
           k.env('MYSQL_DATABASE', database),
         ],
         resources: k.resources(cpu, memory, memoryLimit='1Gi'),
+        // First boot initialises the data directory with a temporary server that listens on
+        // the socket only, then creates the database and user; a restart in the middle leaves
+        // a data directory the entrypoint takes as initialised, without the user. So liveness
+        // waits for this startup probe, which passes only once the final server answers on
+        // TCP as the application's user (up to 10 minutes on a slow volume).
+        startupProbe: appQuery(periodSeconds=10, failureThreshold=60),
         // mysqladmin ping succeeds as soon as the server answers (even "access denied").
-        livenessProbe: k.execProbe(['mysqladmin', 'ping', '-h', '127.0.0.1'], initialDelaySeconds=30, periodSeconds=10),
-        // Ready once the application's user can query its database (password via MYSQL_PWD, not argv).
-        readinessProbe: k.execProbe(['bash', '-c', 'MYSQL_PWD="$MYSQL_PASSWORD" mysql -h 127.0.0.1 -u "$MYSQL_USER" -D "$MYSQL_DATABASE" -e "SELECT 1"'],
-                                    initialDelaySeconds=10,
-                                    periodSeconds=10,
-                                    failureThreshold=10),
+        livenessProbe: k.execProbe(['mysqladmin', 'ping', '-h', '127.0.0.1'], initialDelaySeconds=0, periodSeconds=10),
+        // Ready once the application's user can query its database.
+        readinessProbe: appQuery(periodSeconds=10, failureThreshold=3),
         // The server writes only to its data volume, its socket directory and /tmp.
         securityContext: k.securityContext(runAsUser=999, runAsGroup=999),
         volumeMounts: [

@@ -256,15 +256,15 @@ func TestParamChanges(t *testing.T) {
 		{"katib", nil, map[string]any{"storageClass": ""}, []string{
 			`PersistentVolumeClaim/katib-mysql:spec.storageClassName`,
 		}},
-		{"katib", nil, map[string]any{"webhookFailurePolicy": "Fail"}, []string{
+		{"katib", nil, map[string]any{"webhookFailurePolicy": "Ignore"}, []string{
 			`MutatingWebhookConfiguration.admissionregistration.k8s.io/katib.kubeflow.org:webhooks[0].failurePolicy`,
 			`MutatingWebhookConfiguration.admissionregistration.k8s.io/katib.kubeflow.org:webhooks[1].failurePolicy`,
 			`ValidatingWebhookConfiguration.admissionregistration.k8s.io/katib.kubeflow.org:webhooks[0].failurePolicy`,
 		}},
 		{"katib", nil, map[string]any{"suggestions": map[string]any{
-			"random": "ghcr.io/kubeflow/katib/suggestion-hyperopt:v0.17.0",
-			"grid":   "ghcr.io/kubeflow/katib/suggestion-optuna:v0.17.0",
-			"tpe":    "ghcr.io/kubeflow/katib/suggestion-hyperopt:v0.17.0",
+			"random": "ghcr.io/kubeflow/katib/suggestion-hyperopt:v0.19.0",
+			"grid":   "ghcr.io/kubeflow/katib/suggestion-optuna:v0.19.0",
+			"tpe":    "ghcr.io/kubeflow/katib/suggestion-hyperopt:v0.19.0",
 		}}, []string{
 			`ConfigMap/katib-config:data["katib-config.yaml"]`,
 			`Deployment.apps/katib-controller:spec.template.metadata.annotations["kfdeploy.dev/config-hash"]`,
@@ -295,8 +295,8 @@ func TestParamChanges(t *testing.T) {
 			`Deployment.apps/nfs-provisioner:` + spec + `.env[1].value`,
 			`Deployment.apps/nfs-provisioner:spec.template.spec.volumes[0].nfs.server`,
 		}},
-		{"core", nil, map[string]any{"namespaceLabels": map[string]any{"katib.kubeflow.org/metrics-collector-injection": "enabled"}}, []string{
-			`Namespace/kubeflow:metadata.labels["katib.kubeflow.org/metrics-collector-injection"]`,
+		{"core", nil, map[string]any{"namespaceLabels": map[string]any{"pod-security.kubernetes.io/enforce": "baseline"}}, []string{
+			`Namespace/kubeflow:metadata.labels["pod-security.kubernetes.io/enforce"]`,
 		}},
 		{"spartakus", nil, map[string]any{"enabled": true}, []string{
 			`ClusterRole.rbac.authorization.k8s.io/kubeflow-spartakus-volunteer (added)`,

@@ -16,9 +16,6 @@ const how = "make conformance"
 type env struct {
 	*e2eutil.Env
 	h *harness.Harness
-	// dir is the harness's directory: each program's materialised volumes are in
-	// dir/<program>/volumes/<volume>.
-	dir string
 }
 
 // newEnv connects to the cluster and starts a harness whose processes are
@@ -27,8 +24,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	e := e2eutil.NewEnv(t, how)
-	dir := t.TempDir()
-	h, err := harness.New(context.Background(), e.Rest, harness.Options{Dir: dir, Logf: t.Logf})
+	h, err := harness.New(context.Background(), e.Rest, harness.Options{Dir: t.TempDir(), Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +32,7 @@ func newEnv(t *testing.T) *env {
 		h.CheckNoForbidden(t)
 		h.Close()
 	})
-	return &env{Env: e, h: h, dir: dir}
+	return &env{Env: e, h: h}
 }
 
 // binary returns the harness binary name, or skips the test when it is not

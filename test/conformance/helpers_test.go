@@ -3,12 +3,16 @@
 package conformance
 
 import (
+	"context"
 	"net"
 	"os"
 	"path/filepath"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/kfdeploy/kfdeploy/pkg/manifest"
 )
@@ -42,4 +46,37 @@ func freePort(t *testing.T) int32 {
 	}
 	defer l.Close()
 	return int32(l.Addr().(*net.TCPAddr).Port)
+}
+
+// syncSecretVolume writes the Secret's keys into dir whenever it changes, as the kubelet keeps
+// a secret volume current.
+func syncSecretVolume(ctx context.Context, t *testing.T, e *env, ns, name, dir string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
+	factory := informers.NewSharedInformerFactoryWithOptions(e.Kube, 0, informers.WithNamespace(ns))
+	write := func(obj any) {
+		s, ok := obj.(*corev1.Secret)
+		if !ok || s.Name != name {
+			return
+		}
+		for k, v := range s.Data {
+			tmp := filepath.Join(dir, "."+k+".tmp")
+			if err := os.WriteFile(tmp, v, 0o600); err != nil {
+				t.Errorf("secret volume %s: %v", name, err)
+				return
+			}
+			if err := os.Rename(tmp, filepath.Join(dir, k)); err != nil {
+				t.Errorf("secret volume %s: %v", name, err)
+				return
+			}
+		}
+	}
+	if _, err := factory.Core().V1().Secrets().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    write,
+		UpdateFunc: func(_, obj any) { write(obj) },
+	}); err != nil {
+		t.Fatal(err)
+	}
+	factory.Start(ctx.Done())
 }

@@ -5,7 +5,6 @@ package conformance
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -165,7 +164,7 @@ func startTrainingOperator(ctx context.Context, t *testing.T, e *env, bin, ns st
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Stop(5 * time.Second) })
-	syncSecretVolume(ctx, t, e.Env, ns, "training-operator-webhook-cert", filepath.Join(e.dir, "training-operator", "volumes", "cert"))
+	syncSecretVolume(ctx, t, e, ns, "training-operator-webhook-cert", filepath.Join(p.Dir, "volumes", "cert"))
 	// main.go registers the controllers only once the certificate is mounted.
 	for _, c := range []string{"tfjob-controller", "pytorchjob-controller"} {
 		re := regexp.MustCompile(`Starting workers.*` + c + `|` + c + `.*Starting workers`)
@@ -188,45 +187,6 @@ func startTrainingOperator(ctx context.Context, t *testing.T, e *env, bin, ns st
 	})
 	return p
 }
-
-// syncSecretVolume does for one Secret volume what the kubelet does for a pod: it copies the
-// Secret's keys into the mounted directory as they appear. The operator fills its (initially
-// empty) certificate Secret at start and then waits for the files in its volume.
-func syncSecretVolume(ctx context.Context, t *testing.T, e *e2eutil.Env, ns, secret, dir string) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(ctx)
-	t.Cleanup(cancel)
-	go func() {
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		written := ""
-		for {
-			if s, err := e.Kube.CoreV1().Secrets(ns).Get(ctx, secret, metav1.GetOptions{}); err == nil && s.ResourceVersion != written {
-				ok := true
-				for k, v := range s.Data {
-					tmp := filepath.Join(dir, "."+k+".tmp")
-					if err := os.WriteFile(tmp, v, 0o644); err != nil {
-						ok = false
-						continue
-					}
-					if err := os.Rename(tmp, filepath.Join(dir, k)); err != nil {
-						ok = false
-					}
-				}
-				if ok && len(s.Data) > 0 {
-					written = s.ResourceVersion
-				}
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-}
-
-// freePort returns a TCP port of 127.0.0.1 that nothing listens on right now.
 
 func waitLog(ctx context.Context, p *harness.Process, re *regexp.Regexp, timeout time.Duration) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)

@@ -55,9 +55,10 @@ func TestFullPreset(t *testing.T) {
 	// init --preset full, the params for the local cluster, generate, one reserved PV per claim.
 	app := e.util().NewFullApp(t, "e2e")
 	appDir, ns, objs, pvNames := app.Dir, app.Namespace, app.Objects, app.PVs
-	// No training operator runs here (kwok pods run nothing), so nothing serves its webhook;
-	// test/conformance runs the real one with the default policy, Fail.
+	// No training operator and no Katib run here (kwok pods run nothing), so nothing serves
+	// their webhooks; test/conformance runs the real ones with their default policy, Fail.
 	e.util().MustRun(t, appDir, "param", "set", "tf-job-operator", "webhookFailurePolicy", "Ignore")
+	e.util().MustRun(t, appDir, "param", "set", "katib", "webhookFailurePolicy", "Ignore")
 	e.util().MustRun(t, appDir, "generate")
 	if len(pvNames) == 0 {
 		t.Fatal("the full preset generated no PersistentVolumeClaims: expected the databases' claims")

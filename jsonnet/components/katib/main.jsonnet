@@ -1,7 +1,8 @@
-// katib: hyperparameter tuning. The Katib controller runs Experiments: for each it starts the
-// suggestion service of the chosen algorithm (random and grid by default, configured in
-// katib-config) and runs Trials as Jobs/TFJobs/PyTorchJobs; the db-manager stores the trials'
-// metrics in MySQL (on a PersistentVolumeClaim); the UI is routed at /katib/.
+// katib: hyperparameter tuning (Katib v0.19.0). The Katib controller runs Experiments: for each
+// it starts the suggestion service of the chosen algorithm (random and grid by default,
+// configured in katib-config) and runs Trials as Jobs/TFJobs/PyTorchJobs; its pod webhook adds
+// the metrics collector to trial pods, which reports to the db-manager, which stores the
+// trials' metrics in MySQL (on a PersistentVolumeClaim); the UI is routed at /katib/.
 local crds = import 'crds.libsonnet';
 local images = import 'kfdeploy/images.libsonnet';
 local k = import 'kfdeploy/k.libsonnet';
@@ -10,7 +11,7 @@ local mysql = import 'kfdeploy/mysql.libsonnet';
 local failurePolicies = ['Ignore', 'Fail'];
 
 {
-  description: 'Katib hyperparameter tuning: controller, db-manager, MySQL on a PVC, UI (at /katib/), random and grid suggestion services, Experiment/Suggestion/Trial CRDs',
+  description: 'Katib hyperparameter tuning: controller, db-manager, MySQL on a PVC, UI (at /katib/) with trial templates, random and grid suggestion services, Experiment/Suggestion/Trial CRDs',
   params: {
     controllerImage: { default: images.katibController, description: 'Katib controller image' },
     dbManagerImage: { default: images.katibDbManager, description: 'Katib db-manager image' },
@@ -26,7 +27,7 @@ local failurePolicies = ['Ignore', 'Fail'];
     },
     storageSize: { default: '10Gi', description: "Size of MySQL's volume" },
     storageClass: { default: null, description: "StorageClass of MySQL's volume (null: cluster default; '': pre-created PVs only)" },
-    webhookFailurePolicy: { default: 'Ignore', description: "What the API server does when Katib's webhooks are unreachable: Ignore (Katib's default; the CRD schemas still validate) or Fail" },
+    webhookFailurePolicy: { default: 'Fail', description: "What the API server does when Katib's webhooks are unreachable: Fail (Katib's default: Experiments are refused and trial pods wait) or Ignore (Experiments are admitted on the CRD schemas alone; trial pods start without a metrics collector and their trials end MetricsUnavailable)" },
   },
   secrets: {
     mysqlRootPassword: { description: "Password of MySQL's root user (katib database)" },
@@ -45,13 +46,41 @@ local failurePolicies = ['Ignore', 'Fail'];
     local db = part('katib-mysql');
     local dbManager = part('katib-db-manager');
     local ui = part('katib-ui');
-    // The suggestion services' containers (Katib 0.17 takes a container spec for them; it has no
+    // The suggestion services' containers (Katib takes a container spec for them; it has no
     // such setting for the metrics collector and early-stopping sidecars of trial pods). Katib
     // starts them per Experiment with the images' own user and a writable root, as upstream.
     local restricted = {
       allowPrivilegeEscalation: false,
       capabilities: { drop: ['ALL'] },
       seccompProfile: { type: 'RuntimeDefault' },
+    };
+    local mnist(extra) = ['python3', '/opt/pytorch-mnist/mnist.py', '--epochs=1'] + extra + [
+      '--lr=${trialParameters.learningRate}',
+      '--momentum=${trialParameters.momentum}',
+    ];
+    local trainingResources = { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } };
+    local trialTemplates = {
+      'defaultTrialTemplate.yaml': std.manifestYamlDoc({
+        apiVersion: 'batch/v1',
+        kind: 'Job',
+        spec: { template: { spec: {
+          containers: [{ name: 'training-container', image: images.katibTrialPytorchMnist, command: mnist(['--batch-size=16']), resources: trainingResources }],
+          restartPolicy: 'Never',
+        } } },
+      }, quote_keys=false),
+      'pytorchJobTemplate.yaml': std.manifestYamlDoc({
+        apiVersion: 'kubeflow.org/v1',
+        kind: 'PyTorchJob',
+        spec: { pytorchReplicaSpecs: {
+          [role]: {
+            replicas: replicas,
+            restartPolicy: 'OnFailure',
+            template: { spec: { containers: [{ name: 'pytorch', image: images.katibTrialPytorchMnist, command: mnist([]), resources: trainingResources }] } },
+          }
+          for role in ['Master', 'Worker']
+          for replicas in [if role == 'Master' then 1 else 2]
+        } },
+      }, quote_keys=false),
     };
     local katibConfig = {
       apiVersion: 'config.kubeflow.org/v1beta1',
@@ -89,6 +118,23 @@ local failurePolicies = ['Ignore', 'Fail'];
       clientConfig: { service: { name: 'katib-controller', namespace: ns, path: path, port: 443 } },
       rules: rules,
     } + extra;
+    // Pods Katib mutates: those controlled by a kind that trials run as (Kind.version.group in
+    // trialResources). Katib finds a trial pod by walking its owners up to a Trial
+    // (pkg/webhook/v1beta1/pod/inject_webhook.go@v0.19.0); at creation a trial pod carries no
+    // Katib label (the webhook adds katib.kubeflow.org/trial), so owners are the only sign.
+    // Upstream instead sends every pod of namespaces labelled
+    // katib.kubeflow.org/metrics-collector-injection=enabled, which would put the notebooks and
+    // the gateway of the app's namespace behind Katib's webhook.
+    local trialOwners = [
+      local parts = std.split(r, '.');
+      local group = std.join('.', parts[2:]);
+      { kind: parts[0], apiVersion: (if group == '' then parts[1] else group + '/' + parts[1]) }
+      for r in p.trialResources
+    ];
+    local ownedByTrialKind = "has(object.metadata.ownerReferences) && object.metadata.ownerReferences.exists(o, has(o.controller) && o.controller && (%s))" % std.join(' || ', [
+      "(o.apiVersion == '%s' && o.kind == '%s')" % [t.apiVersion, t.kind]
+      for t in trialOwners
+    ]);
     local experimentRules = [{ apiGroups: ['kubeflow.org'], apiVersions: ['v1beta1'], operations: ['CREATE', 'UPDATE'], resources: ['experiments'] }];
     [
       crds(algorithms, labels),
@@ -105,13 +151,15 @@ local failurePolicies = ['Ignore', 'Fail'];
         k.rule([''], ['serviceaccounts', 'persistentvolumes', 'persistentvolumeclaims'], ['get', 'list', 'watch', 'create']),
         k.rule([''], ['namespaces', 'configmaps'], k.read),
         k.rule([''], ['pods', 'pods/status'], ['get']),
-        k.rule([''], ['secrets'], ['get', 'list', 'watch', 'patch']),
+        // The certificate generator updates its Secret and the webhook configurations' CA
+        // (pkg/certgenerator/v1beta1/generator.go@v0.19.0).
+        k.rule([''], ['secrets'], ['get', 'list', 'watch', 'patch', 'update']),
         k.rule(['apps'], ['deployments'], ['get', 'list', 'watch', 'create', 'delete']),
         k.rule(['rbac.authorization.k8s.io'], ['roles', 'rolebindings'], ['get', 'create', 'list', 'watch']),
         k.rule(['batch'], ['jobs', 'cronjobs'], ['get', 'list', 'watch', 'create', 'delete']),
         k.rule(['kubeflow.org'], ['tfjobs', 'pytorchjobs', 'mpijobs', 'xgboostjobs'], ['get', 'list', 'watch', 'create', 'delete']),
         k.rule(['kubeflow.org'], ['experiments', 'experiments/status', 'experiments/finalizers', 'trials', 'trials/status', 'trials/finalizers', 'suggestions', 'suggestions/status', 'suggestions/finalizers'], ['*']),
-        k.rule(['admissionregistration.k8s.io'], ['validatingwebhookconfigurations', 'mutatingwebhookconfigurations'], ['get', 'watch', 'list', 'patch']),
+        k.rule(['admissionregistration.k8s.io'], ['validatingwebhookconfigurations', 'mutatingwebhookconfigurations'], ['get', 'watch', 'list', 'patch', 'update']),
       ], controller.labels, serviceAccount='katib-controller'),
       k.configMap('katib-config', ns, { 'katib-config.yaml': std.manifestYamlDoc(katibConfig, quote_keys=false) }, controller.labels),
       k.emptySecret('katib-webhook-cert', ns, controller.labels),
@@ -163,12 +211,19 @@ local failurePolicies = ['Ignore', 'Fail'];
       k.object('admissionregistration.k8s.io/v1', 'MutatingWebhookConfiguration', 'katib.kubeflow.org', labels=controller.labels) + {
         webhooks: [
           webhook('defaulter.experiment.katib.kubeflow.org', '/mutate-experiment', experimentRules),
-          // Adds the metrics collector to trial pods, in namespaces labelled for it only (see
-          // the core component's namespaceLabels parameter).
+          // Adds the metrics collector to trial pods, in every namespace (Katib runs Experiments
+          // of every namespace); see trialOwners. Pods of plain Jobs and TFJobs pass too (Katib
+          // admits them unchanged); while Katib is down their controllers retry them.
           webhook('mutator.pod.katib.kubeflow.org',
                   '/mutate-pod',
                   [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'] }],
-                  { namespaceSelector: { matchLabels: { 'katib.kubeflow.org/metrics-collector-injection': 'enabled' } } }),
+                  {
+                    matchConditions: [
+                      // As upstream (components/webhook/webhooks.yaml@v0.19.0).
+                      { name: 'exclude-katib-controller', expression: 'request.userInfo.username != "system:serviceaccount:%s:katib-controller"' % ns },
+                      { name: 'trial-workload-pods', expression: ownedByTrialKind },
+                    ],
+                  }),
         ],
       },
 
@@ -208,14 +263,19 @@ local failurePolicies = ['Ignore', 'Fail'];
         }],
       }, labels=dbManager.labels),
 
-      // UI: manages Experiments of this namespace.
+      // UI: manages Experiments and trial templates of this namespace. It is given no access to
+      // namespaces: when it cannot list them it works in its own namespace only
+      // (getAvailableNamespaces, pkg/ui/v1beta1/util.go@v0.19.0), so it never lists trial-template
+      // ConfigMaps in namespaces it cannot read.
       k.namespacedAccess('katib-ui', ns, [
         k.rule(['kubeflow.org'], ['experiments', 'trials', 'suggestions'], k.read + k.write),
         k.rule([''], ['configmaps'], k.read + k.write),
         k.rule([''], ['pods', 'pods/log', 'events'], ['get', 'list']),
       ], ui.labels),
-      // Cluster scope, read-only: the UI lists namespaces (cluster-scoped objects) to choose from.
-      k.clusterAccess('katib-ui', ns, [k.rule([''], ['namespaces'], ['get', 'list'])], ui.labels),
+      // The trial templates the UI offers on its create-experiment page: ConfigMaps labelled
+      // katib.kubeflow.org/component=trial-templates (pkg/controller.v1beta1/consts/const.go@v0.19.0),
+      // as upstream ships them (components/controller/trial-templates.yaml@v0.19.0).
+      k.configMap('trial-templates', ns, trialTemplates, ui.labels + { 'katib.kubeflow.org/component': 'trial-templates' }),
       k.service('katib-ui',
                 ns,
                 ui.selector,

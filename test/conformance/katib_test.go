@@ -1,0 +1,490 @@
+//go:build conformance
+
+package conformance
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kfdeploy/kfdeploy/test/harness"
+	"github.com/kfdeploy/kfdeploy/test/harness/mariadb"
+	"github.com/kfdeploy/kfdeploy/test/internal/e2eutil"
+)
+
+var experimentsGVR = schema.GroupVersionResource{Group: "kubeflow.org", Version: "v1beta1", Resource: "experiments"}
+
+// goptunaImage is the image katib-config names for the goptuna service (cmaes, sobol at
+// katib-standalone/katib-config.yaml@v0.19.0); the test offers it for random too, which goptuna
+// serves (pkg/suggestion/v1beta1/goptuna/service.go@v0.19.0), so that random search runs on a Go
+// service the harness can build.
+const goptunaImage = "ghcr.io/kubeflow/katib/suggestion-goptuna:v0.19.0"
+
+// TestKatib runs an app of core and katib with Katib's real controller (webhooks served to the
+// API server through the katib-controller Service, failurePolicy Fail), its db-manager over a
+// real MariaDB, its UI backend, and the goptuna suggestion service for each Experiment. A random
+// search with 3 trials, 2 in parallel, must reach Succeeded; an Experiment that only Katib's
+// validator can refuse must be refused by it.
+func TestKatib(t *testing.T) {
+	controllerBin, dbManagerBin := binary(t, "katib-controller"), binary(t, "katib-db-manager")
+	goptunaBin, uiBin, reporterBin := binary(t, "katib-suggestion-goptuna"), binary(t, "katib-ui"), binary(t, "katib-report-metrics")
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+
+	dir, ns := e.NewApp(t, "katib", "--components", "core,katib")
+	e.CleanupNamespace(t, ns)
+	t.Cleanup(func() {
+		// Experiments first, while the controller runs to remove their finalizers (otherwise
+		// they, and the CRDs after them, never go); then Katib, before its RBAC goes, so that it
+		// logs no refused request; then the app.
+		dctx, dcancel := context.WithTimeout(context.Background(), time.Minute)
+		defer dcancel()
+		_ = e.Dyn.Resource(experimentsGVR).Namespace(ns).DeleteCollection(dctx, metav1.DeleteOptions{}, metav1.ListOptions{})
+		_ = wait.PollUntilContextCancel(dctx, time.Second, true, func(ctx context.Context) (bool, error) {
+			for _, gvr := range []schema.GroupVersionResource{experimentsGVR, trialsGVR} {
+				if l, err := e.Dyn.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{}); err != nil || len(l.Items) > 0 {
+					return false, nil
+				}
+			}
+			return true, nil
+		})
+		// Trials whose finalizer Katib did not remove in that minute would hold their CRD
+		// forever: say so, and let them go.
+		if l, err := e.Dyn.Resource(trialsGVR).Namespace(ns).List(context.Background(), metav1.ListOptions{}); err == nil {
+			for _, tr := range l.Items {
+				t.Logf("trial %s still has finalizers %v after its Experiment was deleted; removing them", tr.GetName(), tr.GetFinalizers())
+				_, _ = e.Dyn.Resource(trialsGVR).Namespace(ns).Patch(context.Background(), tr.GetName(), types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{})
+			}
+		}
+		for _, p := range e.h.Processes() {
+			p.Stop(5 * time.Second)
+		}
+		e.Run(t, dir, "delete", "--purge", "--yes")
+	})
+	e.MustRun(t, dir, "param", "set", "katib", "storageClass", `""`)
+	e.MustRun(t, dir, "param", "set", "katib", "suggestions", `{"random": "`+goptunaImage+`"}`)
+	e.MustRun(t, dir, "generate")
+	for _, c := range e2eutil.AppClaims(t, e2eutil.DecodeManifestDir(t, filepath.Join(dir, "manifests")), ns) {
+		e.CreateReservedPV(t, c)
+	}
+	e.MustRun(t, dir, "apply")
+	if err := e.h.ScaleDown(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// MySQL: a real MariaDB behind the katib-mysql Service, with the database and user that
+	// the MySQL image would create from the app's generated secret.
+	db := startMariaDB(ctx, t, e, ns)
+	if err := e.h.Forward(ctx, ns, "katib-mysql", 3306, db.Addr()); err != nil {
+		t.Fatal(err)
+	}
+
+	// db-manager: upstream listens on 0.0.0.0:6789 (--listen-address); moved to a free
+	// loopback port, which the katib-db-manager Service forwards to.
+	dbPort := freePortString(t)
+	dbm, err := e.h.Start(ctx, harness.Program{
+		Binary: dbManagerBin, Namespace: ns, Deployment: "katib-db-manager",
+		Args:  func(a []string) []string { return harness.SetFlag(a, "--listen-address", "127.0.0.1:"+dbPort) },
+		Ports: map[int32]int32{6789: port32(t, dbPort)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dbm.WaitLog(ctx, regexp.MustCompile(`Start Katib manager`)); err != nil {
+		t.Fatal(err)
+	}
+
+	startKatibController(ctx, t, e, ns, controllerBin)
+	stopSuggestions := runSuggestionServices(ctx, t, e, ns, goptunaBin)
+	defer stopSuggestions()
+
+	dbManagerSvc, err := e.Kube.CoreV1().Services(ns).Get(ctx, "katib-db-manager", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reporter := startTrialReporter(ctx, t, e.Dyn, ns, reporterBin, net.JoinHostPort(dbManagerSvc.Spec.ClusterIP, "6789"), "accuracy")
+
+	t.Run("invalid experiment refused by Katib's validator", func(t *testing.T) {
+		exp := experiment(ns, "too-parallel", 3, 5)
+		_, err := e.Dyn.Resource(experimentsGVR).Namespace(ns).Create(ctx, exp, metav1.CreateOptions{})
+		// The CRD schema cannot compare two fields; Katib's validator does
+		// (pkg/webhook/v1beta1/experiment/validator/validator.go@v0.19.0).
+		if err == nil || !strings.Contains(err.Error(), "validator.experiment.katib.kubeflow.org") || !strings.Contains(err.Error(), "should be less than or equal to spec.maxTrialCount") {
+			t.Errorf("Experiment with parallelTrialCount 5 > maxTrialCount 3: got %v, want a refusal by Katib's validating webhook", err)
+		}
+	})
+
+	t.Run("random search, 3 trials, 2 in parallel", func(t *testing.T) {
+		exp := experiment(ns, "random-search", 3, 2)
+		if _, err := e.Dyn.Resource(experimentsGVR).Namespace(ns).Create(ctx, exp, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("create Experiment: %v", err)
+		}
+		var final *unstructured.Unstructured
+		e2eutil.Eventually(t, 3*time.Minute, "Experiment random-search Succeeded", func(ctx context.Context) (bool, error) {
+			o, err := e.Dyn.Resource(experimentsGVR).Namespace(ns).Get(ctx, "random-search", metav1.GetOptions{})
+			if err != nil {
+				return false, err
+			}
+			final = o
+			if conditionIs(o, "Failed") {
+				return false, fmt.Errorf("Experiment failed: %v", o.Object["status"])
+			}
+			return conditionIs(o, "Succeeded"), nil
+		})
+		status := asMap(final.Object["status"])
+		if n, _ := status["trialsSucceeded"].(int64); n != 3 {
+			t.Errorf("trialsSucceeded %v, want 3 (status %v)", status["trialsSucceeded"], status)
+		}
+		reported, errs := reporter.results()
+		for _, err := range errs {
+			t.Error(err)
+		}
+		best := asMap(status["currentOptimalTrial"])
+		bestName, _ := best["bestTrialName"].(string)
+		var bestValue float64
+		for _, v := range reported {
+			f, _ := strconv.ParseFloat(v, 64)
+			bestValue = max(bestValue, f)
+		}
+		if got, ok := reported[bestName]; !ok || got != strconv.FormatFloat(bestValue, 'f', 6, 64) {
+			t.Errorf("best trial %q (reported %q), want the trial with the highest reported accuracy %v of %v", bestName, got, bestValue, reported)
+		}
+		checkCollectorInjected(ctx, t, e, ns, reported)
+	})
+
+	t.Run("UI lists the trial templates", func(t *testing.T) { checkUI(ctx, t, e, ns, uiBin) })
+}
+
+// experiment is random search over lr (a Job per trial) with the given trial counts.
+func experiment(ns, name string, maxTrials, parallel int64) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "kubeflow.org/v1beta1",
+		"kind":       "Experiment",
+		"metadata":   map[string]any{"name": name, "namespace": ns},
+		"spec": map[string]any{
+			"objective":          map[string]any{"type": "maximize", "objectiveMetricName": "accuracy"},
+			"algorithm":          map[string]any{"algorithmName": "random"},
+			"maxTrialCount":      maxTrials,
+			"parallelTrialCount": parallel,
+			"parameters": []any{map[string]any{
+				"name": "lr", "parameterType": "double",
+				"feasibleSpace": map[string]any{"min": "0.01", "max": "0.05"},
+			}},
+			"trialTemplate": map[string]any{
+				"primaryContainerName": "training",
+				// Keep the trials' Jobs (and so their pods) to inspect the injected collector.
+				"retain":          true,
+				"trialParameters": []any{map[string]any{"name": "learningRate", "reference": "lr"}},
+				"trialSpec": map[string]any{
+					"apiVersion": "batch/v1",
+					"kind":       "Job",
+					"spec": map[string]any{"template": map[string]any{"spec": map[string]any{
+						"restartPolicy": "Never",
+						"containers": []any{map[string]any{
+							"name":    "training",
+							"image":   "ghcr.io/kubeflow/katib/pytorch-mnist-cpu:v0.19.0",
+							"command": []any{"python3", "/opt/pytorch-mnist/mnist.py", "--epochs=1", "--lr=${trialParameters.learningRate}"},
+						}},
+					}}},
+				},
+			},
+		},
+	}}
+}
+
+// startMariaDB starts MariaDB with the katib database and user, password from the app's
+// katib-mysql-secrets Secret (never logged).
+func startMariaDB(ctx context.Context, t *testing.T, e *env, ns string) *mariadb.Server {
+	t.Helper()
+	cache, err := mariadb.DefaultCacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	in, err := mariadb.Fetch(ctx, cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := in.Start(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	secret, err := e.Kube.CoreV1().Secrets(ns).Get(ctx, "katib-mysql-secrets", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateDatabase(ctx, string(secret.Data["database"]), string(secret.Data["user"]), string(secret.Data["password"])); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("MariaDB on %s with database %s ready in %s", s.Addr(), secret.Data["database"], time.Since(start).Round(100*time.Millisecond))
+	return s
+}
+
+// startKatibController runs the controller with the rendered katib-config, except its
+// listening addresses: metrics and health on free loopback ports and the webhook server on a
+// free port (forwarded from the katib-controller Service's 443), so that it shares the host
+// with other programs. The certificate generator writes its certificate into the
+// katib-webhook-cert Secret and waits for it to appear in /tmp/cert, where the kubelet would
+// project the Secret; the test does the kubelet's part.
+func startKatibController(ctx context.Context, t *testing.T, e *env, ns, bin string) *harness.Process {
+	t.Helper()
+	cm, err := e.Kube.CoreV1().ConfigMaps(ns).Get(ctx, "katib-config", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := yaml.Unmarshal([]byte(cm.Data["katib-config.yaml"]), &cfg); err != nil {
+		t.Fatalf("katib-config.yaml: %v", err)
+	}
+	webhookPort := freePortString(t)
+	controller := asMap(asMap(cfg["init"])["controller"])
+	controller["webhookPort"] = port32(t, webhookPort)
+	controller["metricsAddr"] = "127.0.0.1:" + freePortString(t)
+	controller["healthzAddr"] = "127.0.0.1:" + freePortString(t)
+	data, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var writeErr error
+	p, err := e.h.Start(ctx, harness.Program{
+		Binary: bin, Namespace: ns, Deployment: "katib-controller",
+		// The rendered flag names the materialised ConfigMap volume, inside the process's
+		// directory (the only part of /tmp the process sees); the copy goes next to it.
+		Args: func(a []string) []string {
+			config := filepath.Join(filepath.Dir(flagValue(a, "--katib-config")), "katib-config-harness.yaml")
+			writeErr = os.WriteFile(config, data, 0o644)
+			return harness.SetFlag(a, "--katib-config", config)
+		},
+		Ports: map[int32]int32{8443: port32(t, webhookPort)},
+	})
+	if writeErr != nil {
+		t.Fatal(writeErr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	syncSecretVolume(ctx, t, e, ns, "katib-webhook-cert", filepath.Join(p.Dir, "volumes", "cert"))
+	// Ready: certificates generated, mounted and injected into both webhook configurations,
+	// then the controllers and webhooks registered.
+	for _, re := range []string{`CA certs are injected to webhooks`, `Starting workers.*experiment-controller`} {
+		wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+		_, err := p.WaitLog(wctx, regexp.MustCompile(re))
+		cancel()
+		if err != nil {
+			t.Fatalf("katib-controller: %v", err)
+		}
+	}
+	return p
+}
+
+// runSuggestionServices starts the goptuna suggestion service for every suggestion Deployment
+// the controller creates (<experiment>-<algorithm>, labelled katib.kubeflow.org/suggestion), in
+// its place: the harness scales the Deployment to 0 (Katib only checks that it is Available)
+// and forwards the suggestion Service, which the controller dials by DNS name, to the process.
+func runSuggestionServices(ctx context.Context, t *testing.T, e *env, ns, bin string) (stop func()) {
+	t.Helper()
+	var mu sync.Mutex
+	started := map[string]bool{}
+	factory := informers.NewSharedInformerFactoryWithOptions(e.Kube, 0, informers.WithNamespace(ns))
+	if _, err := factory.Apps().V1().Deployments().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			d, ok := obj.(*appsv1.Deployment)
+			// The suggestion labels are on the pod template (pkg/controller.v1beta1/util/labels.go).
+			if !ok || d.Spec.Template.Labels["katib.kubeflow.org/suggestion"] == "" {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if started[d.Name] {
+				return
+			}
+			started[d.Name] = true
+			port := freePortString(t)
+			if _, err := e.h.Start(ctx, harness.Program{
+				Binary: bin, Namespace: ns, Deployment: d.Name, Container: "suggestion",
+				ExtraArgs: []string{"-listen=127.0.0.1:" + port},
+				Ports:     map[int32]int32{6789: port32(t, port)},
+			}); err != nil {
+				t.Errorf("suggestion service for %s: %v", d.Name, err)
+				return
+			}
+			t.Logf("goptuna suggestion service for Deployment %s on 127.0.0.1:%s", d.Name, port)
+		},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	factory.Start(sctx.Done())
+	return cancel
+}
+
+// checkCollectorInjected: Katib's pod webhook added its metrics collector to each trial's
+// pod, which carries no Katib label at creation (the webhook's matchConditions select it by
+// its owner, the trial's Job).
+func checkCollectorInjected(ctx context.Context, t *testing.T, e *env, ns string, trials map[string]string) {
+	t.Helper()
+	for trial := range trials {
+		pods, err := e.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=" + trial})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pods.Items) == 0 {
+			t.Errorf("trial %s: no pod of its Job left to inspect", trial)
+		}
+		for _, p := range pods.Items {
+			var names []string
+			injected := false
+			for _, c := range p.Spec.Containers {
+				names = append(names, c.Name)
+				injected = injected || strings.HasPrefix(c.Name, "metrics-")
+			}
+			if !injected || p.Labels["katib.kubeflow.org/trial"] != trial {
+				t.Errorf("trial %s pod %s: containers %v, label katib.kubeflow.org/trial=%q: want Katib's metrics collector injected and the trial label set by its webhook", trial, p.Name, names, p.Labels["katib.kubeflow.org/trial"])
+			}
+		}
+	}
+}
+
+// checkUI runs the UI's backend and asks it, through the katib-ui Service, for what its
+// create-experiment page shows.
+func checkUI(ctx context.Context, t *testing.T, e *env, ns, bin string) {
+	port := freePortString(t)
+	ui, err := e.h.Start(ctx, harness.Program{
+		Binary: bin, Namespace: ns, Deployment: "katib-ui",
+		Args:      func(a []string) []string { return harness.SetFlag(a, "--port", port) },
+		ExtraArgs: []string{"--host=127.0.0.1"},
+		Ports:     map[int32]int32{8080: port32(t, port)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ui.WaitLog(ctx, regexp.MustCompile(`Serving at`)); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := e.Kube.CoreV1().Services(ns).Get(ctx, "katib-ui", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(path string) []byte {
+		url := "http://" + net.JoinHostPort(svc.Spec.ClusterIP, "80") + path
+		var body []byte
+		e2eutil.Eventually(t, 30*time.Second, "GET "+url, func(ctx context.Context) (bool, error) {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+			if err != nil {
+				return false, err
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return false, nil // the forwarder may not be listening yet
+			}
+			defer resp.Body.Close()
+			body, err = io.ReadAll(resp.Body)
+			if err != nil {
+				return false, err
+			}
+			if resp.StatusCode != http.StatusOK {
+				return false, fmt.Errorf("GET %s: %s: %s", path, resp.Status, bytes.TrimSpace(body))
+			}
+			return true, nil
+		})
+		return body
+	}
+	var namespaces []string
+	if err := json.Unmarshal(get("/katib/fetch_namespaces"), &namespaces); err != nil {
+		t.Fatalf("fetch_namespaces: %v", err)
+	}
+	if len(namespaces) != 1 || namespaces[0] != ns {
+		t.Errorf("the UI offers namespaces %v, want only its own, %s", namespaces, ns)
+	}
+	var templates struct {
+		Data []struct {
+			ConfigMapNamespace string
+			ConfigMaps         []struct {
+				ConfigMapName string
+				Templates     []struct{ Path, Yaml string }
+			}
+		}
+	}
+	body := get("/katib/fetch_trial_templates/")
+	if err := json.Unmarshal(body, &templates); err != nil {
+		t.Fatalf("fetch_trial_templates: %v: %s", err, body)
+	}
+	var paths []string
+	for _, v := range templates.Data {
+		for _, cm := range v.ConfigMaps {
+			for _, tmpl := range cm.Templates {
+				paths = append(paths, v.ConfigMapNamespace+"/"+cm.ConfigMapName+"/"+tmpl.Path)
+			}
+		}
+	}
+	want := ns + "/trial-templates/defaultTrialTemplate.yaml"
+	if !strings.Contains(strings.Join(paths, " "), want) {
+		t.Errorf("the UI lists trial templates %v, want %s among them", paths, want)
+	}
+}
+
+// flagValue returns the value of --flag=value (or --flag value) in args.
+func flagValue(args []string, flag string) string {
+	for i, a := range args {
+		if v, ok := strings.CutPrefix(a, flag+"="); ok {
+			return v
+		}
+		if a == flag && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return ""
+}
+
+func conditionIs(o *unstructured.Unstructured, condType string) bool {
+	conds, _, _ := unstructured.NestedSlice(o.Object, "status", "conditions")
+	for _, c := range conds {
+		m := asMap(c)
+		if m["type"] == condType && m["status"] == "True" {
+			return true
+		}
+	}
+	return false
+}
+
+func asMap(v any) map[string]any { m, _ := v.(map[string]any); return m }
+
+// freePortString is freePort as the text a flag or config value takes.
+func freePortString(t *testing.T) string { return strconv.Itoa(int(freePort(t))) }
+
+func port32(t *testing.T, port string) int32 {
+	t.Helper()
+	n, err := strconv.ParseInt(port, 10, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int32(n)
+}
