@@ -42,19 +42,22 @@ var experimentsGVR = schema.GroupVersionResource{Group: "kubeflow.org", Version:
 // service the harness can build.
 const goptunaImage = "ghcr.io/kubeflow/katib/suggestion-goptuna:v0.19.0"
 
-// TestKatib runs an app of core and katib with Katib's real controller (webhooks served to the
-// API server through the katib-controller Service, failurePolicy Fail), its db-manager over a
-// real MariaDB, its UI backend, and the goptuna suggestion service for each Experiment. A random
-// search with 3 trials, 2 in parallel, must reach Succeeded; an Experiment that only Katib's
-// validator can refuse must be refused by it.
+// TestKatib runs an app of core, tf-job-operator and katib with Katib's real controller (webhooks
+// served to the API server through the katib-controller Service, failurePolicy Fail), its
+// db-manager over a real MariaDB, its UI backend, the goptuna suggestion service for each
+// Experiment and the real training operator. Random searches with 3 trials, 2 in parallel, of
+// Jobs and of TFJobs must reach Succeeded; an Experiment that only Katib's validator can refuse
+// must be refused by it.
 func TestKatib(t *testing.T) {
 	controllerBin, dbManagerBin := binary(t, "katib-controller"), binary(t, "katib-db-manager")
 	goptunaBin, uiBin, reporterBin := binary(t, "katib-suggestion-goptuna"), binary(t, "katib-ui"), binary(t, "katib-report-metrics")
+	operatorBin := binary(t, "training-operator")
 	e := newEnv(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 
-	dir, ns := e.NewApp(t, "katib", "--components", "core,katib")
+	// With the training operator: trials run as Jobs and as TFJobs.
+	dir, ns := e.NewApp(t, "katib", "--components", "core,tf-job-operator,katib")
 	e.CleanupNamespace(t, ns)
 	t.Cleanup(func() {
 		// Experiments first, while the controller runs to remove their finalizers (otherwise
@@ -117,6 +120,7 @@ func TestKatib(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	startTrainingOperator(ctx, t, e, operatorBin, ns)
 	startKatibController(ctx, t, e, ns, controllerBin)
 	stopSuggestions := runSuggestionServices(ctx, t, e, ns, goptunaBin)
 	defer stopSuggestions()
@@ -138,48 +142,126 @@ func TestKatib(t *testing.T) {
 	})
 
 	t.Run("random search, 3 trials, 2 in parallel", func(t *testing.T) {
-		exp := experiment(ns, "random-search", 3, 2)
-		if _, err := e.Dyn.Resource(experimentsGVR).Namespace(ns).Create(ctx, exp, metav1.CreateOptions{}); err != nil {
-			t.Fatalf("create Experiment: %v", err)
-		}
-		var final *unstructured.Unstructured
-		e2eutil.Eventually(t, 3*time.Minute, "Experiment random-search Succeeded", func(ctx context.Context) (bool, error) {
-			o, err := e.Dyn.Resource(experimentsGVR).Namespace(ns).Get(ctx, "random-search", metav1.GetOptions{})
-			if err != nil {
-				return false, err
-			}
-			final = o
-			if conditionIs(o, "Failed") {
-				return false, fmt.Errorf("Experiment failed: %v", o.Object["status"])
-			}
-			return conditionIs(o, "Succeeded"), nil
-		})
-		status := asMap(final.Object["status"])
-		if n, _ := status["trialsSucceeded"].(int64); n != 3 {
-			t.Errorf("trialsSucceeded %v, want 3 (status %v)", status["trialsSucceeded"], status)
-		}
-		reported, errs := reporter.results()
-		for _, err := range errs {
-			t.Error(err)
-		}
-		best := asMap(status["currentOptimalTrial"])
-		bestName, _ := best["bestTrialName"].(string)
-		var bestValue float64
-		for _, v := range reported {
-			f, _ := strconv.ParseFloat(v, 64)
-			bestValue = max(bestValue, f)
-		}
-		if got, ok := reported[bestName]; !ok || got != strconv.FormatFloat(bestValue, 'f', 6, 64) {
-			t.Errorf("best trial %q (reported %q), want the trial with the highest reported accuracy %v of %v", bestName, got, bestValue, reported)
-		}
-		checkCollectorInjected(ctx, t, e, ns, reported)
+		randomSearch(ctx, t, e, ns, reporter, "random-search", jobTrial)
+	})
+	t.Run("random search with TFJob trials", func(t *testing.T) {
+		randomSearch(ctx, t, e, ns, reporter, "random-search-tfjob", tfJobTrial)
 	})
 
 	t.Run("UI lists the trial templates", func(t *testing.T) { checkUI(ctx, t, e, ns, uiBin) })
 }
 
+// randomSearch runs a random-search Experiment of 3 trials, 2 in parallel, of the given kind to
+// Succeeded and checks Katib's result against the metrics reported for its trials.
+func randomSearch(ctx context.Context, t *testing.T, e *env, ns string, reporter *trialReporter, name string, kind trialKind) {
+	t.Helper()
+	exp := experimentOf(ns, name, 3, 2, kind)
+	if _, err := e.Dyn.Resource(experimentsGVR).Namespace(ns).Create(ctx, exp, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create Experiment: %v", err)
+	}
+	var final *unstructured.Unstructured
+	e2eutil.Eventually(t, 3*time.Minute, "Experiment "+name+" Succeeded", func(ctx context.Context) (bool, error) {
+		o, err := e.Dyn.Resource(experimentsGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		final = o
+		if conditionIs(o, "Failed") {
+			return false, fmt.Errorf("Experiment failed: %v", o.Object["status"])
+		}
+		return conditionIs(o, "Succeeded"), nil
+	})
+	status := asMap(final.Object["status"])
+	if n, _ := status["trialsSucceeded"].(int64); n != 3 {
+		t.Errorf("trialsSucceeded %v, want 3 (status %v)", status["trialsSucceeded"], status)
+	}
+	all, errs := reporter.results()
+	for _, err := range errs {
+		t.Error(err)
+	}
+	// The reporter serves every Experiment of the namespace: keep this one's trials.
+	trials, err := e.Dyn.Resource(trialsGVR).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: "katib.kubeflow.org/experiment=" + name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reported := map[string]string{}
+	for _, tr := range trials.Items {
+		if v, ok := all[tr.GetName()]; ok {
+			reported[tr.GetName()] = v
+		}
+	}
+	best := asMap(status["currentOptimalTrial"])
+	bestName, _ := best["bestTrialName"].(string)
+	var bestValue float64
+	for _, v := range reported {
+		f, _ := strconv.ParseFloat(v, 64)
+		bestValue = max(bestValue, f)
+	}
+	if got, ok := reported[bestName]; !ok || got != strconv.FormatFloat(bestValue, 'f', 6, 64) {
+		t.Errorf("best trial %q (reported %q), want the trial with the highest reported accuracy %v of %v", bestName, got, bestValue, reported)
+	}
+	checkCollectorInjected(ctx, t, e, ns, kind, reported)
+}
+
 // experiment is random search over lr (a Job per trial) with the given trial counts.
 func experiment(ns, name string, maxTrials, parallel int64) *unstructured.Unstructured {
+	return experimentOf(ns, name, maxTrials, parallel, jobTrial)
+}
+
+// A trial kind: the trial template's primary container and its run spec.
+type trialKind struct {
+	container string
+	spec      func(container map[string]any) map[string]any
+	// podSelector finds a trial's primary pods (those Katib injects its metrics collector into)
+	// by the trial (= job) name.
+	podSelector func(trial string) string
+	// conditions Katib reads on the job ("" for Katib's defaults).
+	successCondition, failureCondition string
+}
+
+// jobTrial runs each trial as a batch Job.
+var jobTrial = trialKind{
+	container: "training",
+	spec: func(c map[string]any) map[string]any {
+		return map[string]any{
+			"apiVersion": "batch/v1",
+			"kind":       "Job",
+			"spec": map[string]any{"template": map[string]any{"spec": map[string]any{
+				"restartPolicy": "Never",
+				"containers":    []any{c},
+			}}},
+		}
+	},
+	podSelector: func(trial string) string { return "batch.kubernetes.io/job-name=" + trial },
+}
+
+// tfJobTrial runs each trial as a TFJob of two workers (the training operator's pods).
+var tfJobTrial = trialKind{
+	container: "tensorflow",
+	spec: func(c map[string]any) map[string]any {
+		return map[string]any{
+			"apiVersion": "kubeflow.org/v1",
+			"kind":       "TFJob",
+			"spec": map[string]any{"tfReplicaSpecs": map[string]any{"Worker": map[string]any{
+				"replicas":      int64(2),
+				"restartPolicy": "OnFailure",
+				"template":      map[string]any{"spec": map[string]any{"containers": []any{c}}},
+			}}},
+		}
+	},
+	// Katib's primary pod of a TFJob is the one the operator labels job-role master (worker 0
+	// when there is no chief): DefaultKubeflowJobPrimaryPodLabels in
+	// pkg/apis/controller/experiments/v1beta1/constants.go@v0.19.0.
+	podSelector: func(trial string) string {
+		return "training.kubeflow.org/job-name=" + trial + ",training.kubeflow.org/job-role=master"
+	},
+	// As in Katib's TFJob examples (examples/v1beta1/kubeflow-training-operator@v0.19.0).
+	successCondition: `status.conditions.#(type=="Succeeded")#|#(status=="True")#`,
+	failureCondition: `status.conditions.#(type=="Failed")#|#(status=="True")#`,
+}
+
+// experimentOf is random search over lr with trials of the given kind.
+func experimentOf(ns, name string, maxTrials, parallel int64, kind trialKind) *unstructured.Unstructured {
 	return &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "kubeflow.org/v1beta1",
 		"kind":       "Experiment",
@@ -194,22 +276,17 @@ func experiment(ns, name string, maxTrials, parallel int64) *unstructured.Unstru
 				"feasibleSpace": map[string]any{"min": "0.01", "max": "0.05"},
 			}},
 			"trialTemplate": map[string]any{
-				"primaryContainerName": "training",
-				// Keep the trials' Jobs (and so their pods) to inspect the injected collector.
-				"retain":          true,
-				"trialParameters": []any{map[string]any{"name": "learningRate", "reference": "lr"}},
-				"trialSpec": map[string]any{
-					"apiVersion": "batch/v1",
-					"kind":       "Job",
-					"spec": map[string]any{"template": map[string]any{"spec": map[string]any{
-						"restartPolicy": "Never",
-						"containers": []any{map[string]any{
-							"name":    "training",
-							"image":   "ghcr.io/kubeflow/katib/pytorch-mnist-cpu:v0.19.0",
-							"command": []any{"python3", "/opt/pytorch-mnist/mnist.py", "--epochs=1", "--lr=${trialParameters.learningRate}"},
-						}},
-					}}},
-				},
+				"primaryContainerName": kind.container,
+				// Keep the trials' jobs (and so their pods) to inspect the injected collector.
+				"retain":           true,
+				"trialParameters":  []any{map[string]any{"name": "learningRate", "reference": "lr"}},
+				"successCondition": kind.successCondition,
+				"failureCondition": kind.failureCondition,
+				"trialSpec": kind.spec(map[string]any{
+					"name":    kind.container,
+					"image":   "ghcr.io/kubeflow/katib/pytorch-mnist-cpu:v0.19.0",
+					"command": []any{"python3", "/opt/pytorch-mnist/mnist.py", "--epochs=1", "--lr=${trialParameters.learningRate}"},
+				}),
 			},
 		},
 	}}
@@ -349,15 +426,15 @@ func runSuggestionServices(ctx context.Context, t *testing.T, e *env, ns, bin st
 // checkCollectorInjected: Katib's pod webhook added its metrics collector to each trial's
 // pod, which carries no Katib label at creation (the webhook's matchConditions select it by
 // its owner, the trial's Job).
-func checkCollectorInjected(ctx context.Context, t *testing.T, e *env, ns string, trials map[string]string) {
+func checkCollectorInjected(ctx context.Context, t *testing.T, e *env, ns string, kind trialKind, trials map[string]string) {
 	t.Helper()
 	for trial := range trials {
-		pods, err := e.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=" + trial})
+		pods, err := e.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: kind.podSelector(trial)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(pods.Items) == 0 {
-			t.Errorf("trial %s: no pod of its Job left to inspect", trial)
+			t.Errorf("trial %s: no primary pod of its job left to inspect (%s)", trial, kind.podSelector(trial))
 		}
 		for _, p := range pods.Items {
 			var names []string
