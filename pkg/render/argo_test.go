@@ -211,17 +211,6 @@ func rules(role *unstructured.Unstructured) []rbacv1.PolicyRule {
 	return out
 }
 
-func find(t *testing.T, objs []*unstructured.Unstructured, kind, name string) *unstructured.Unstructured {
-	t.Helper()
-	for _, o := range objs {
-		if o.GetKind() == kind && o.GetName() == name {
-			return o
-		}
-	}
-	t.Fatalf("no %s %s rendered", kind, name)
-	return nil
-}
-
 // clusterRolesBoundTo returns the rendered ClusterRoles that ClusterRoleBindings give to the
 // service account namespace/name.
 func clusterRolesBoundTo(objs []*unstructured.Unstructured, namespace, name string) []*unstructured.Unstructured {

@@ -18,9 +18,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"sigs.k8s.io/yaml"
-
-	"github.com/kfdeploy/kfdeploy/pkg/manifest"
 )
 
 // typed converts the rendered object of the given kind and name into out (a k8s.io/api type).
@@ -69,20 +66,7 @@ func emissaryResources(t *testing.T) map[string][]map[string]any {
 	out := map[string][]map[string]any{}
 	for file, objs := range renderAll(t) {
 		for _, o := range objs {
-			config, ok := o.GetAnnotations()["getambassador.io/config"]
-			if !ok {
-				continue
-			}
-			for _, doc := range strings.Split(config, "---\n") {
-				if strings.TrimSpace(doc) == "" {
-					continue
-				}
-				var r map[string]any
-				if err := yaml.Unmarshal([]byte(doc), &r); err != nil {
-					t.Fatalf("%s: %s: %v", file, manifest.IDOf(o), err)
-				}
-				out[file] = append(out[file], r)
-			}
+			out[file] = append(out[file], emissaryDocs(t, o)...)
 		}
 	}
 	return out

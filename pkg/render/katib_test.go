@@ -53,21 +53,10 @@ func allKatibSuggestions(t *testing.T) map[string]any {
 	return all
 }
 
-func objectNamed(t *testing.T, objs []*unstructured.Unstructured, kind, name string) *unstructured.Unstructured {
-	t.Helper()
-	for _, o := range objs {
-		if o.GetKind() == kind && o.GetName() == name {
-			return o
-		}
-	}
-	t.Fatalf("no %s %s rendered", kind, name)
-	return nil
-}
-
 // katibConfig decodes the rendered katib-config ConfigMap.
 func katibConfig(t *testing.T, objs []*unstructured.Unstructured) map[string]any {
 	t.Helper()
-	cm := objectNamed(t, objs, "ConfigMap", "katib-config")
+	cm := find(t, objs, "ConfigMap", "katib-config")
 	data, _, _ := unstructured.NestedString(cm.Object, "data", "katib-config.yaml")
 	var cfg map[string]any
 	if err := yaml.Unmarshal([]byte(data), &cfg); err != nil {
@@ -79,7 +68,7 @@ func katibConfig(t *testing.T, objs []*unstructured.Unstructured) map[string]any
 func TestKatibImagesAreTheRelease(t *testing.T) {
 	objs := render(t, "katib", map[string]any{"suggestions": allKatibSuggestions(t)})
 	for _, name := range []string{"katib-controller", "katib-db-manager", "katib-ui"} {
-		d := objectNamed(t, objs, "Deployment", name)
+		d := find(t, objs, "Deployment", name)
 		containers, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
 		if got := containers[0].(map[string]any)["image"]; got != katibUpstreamImages[name] {
 			t.Errorf("Deployment %s: image %v, want %s (katib-standalone/kustomization.yaml@%s)", name, got, katibUpstreamImages[name], katibRelease)
@@ -147,7 +136,7 @@ func katibWebhooks(t *testing.T, objs []*unstructured.Unstructured) map[string]m
 	for _, kind := range []string{"ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"} {
 		// The certificate generator patches the configurations of this name
 		// (pkg/certgenerator/v1beta1/generator.go@v0.19.0: Webhook = "katib.kubeflow.org").
-		c := objectNamed(t, objs, kind, "katib.kubeflow.org")
+		c := find(t, objs, kind, "katib.kubeflow.org")
 		hooks, _, _ := unstructured.NestedSlice(c.Object, "webhooks")
 		for _, h := range hooks {
 			out[asMap(h)["name"].(string)] = asMap(h)
@@ -270,7 +259,7 @@ func TestKatibTrialTemplatesForTheUI(t *testing.T) {
 			}
 		}
 	}
-	if !allows(t, objectNamed(t, objs, "Role", "katib-ui"), "", "configmaps", "list") {
+	if !allows(t, find(t, objs, "Role", "katib-ui"), "", "configmaps", "list") {
 		t.Error("Role katib-ui does not let the UI list ConfigMaps in its namespace")
 	}
 }
@@ -299,7 +288,7 @@ func allows(t *testing.T, role *unstructured.Unstructured, group, resource, verb
 // (manifests/v1beta1/components/controller/rbac.yaml@v0.19.0); the certificate generator
 // updates its Secret and both webhook configurations (pkg/certgenerator/v1beta1/generator.go).
 func TestKatibControllerRBACAsUpstream(t *testing.T) {
-	role := objectNamed(t, render(t, "katib", nil), "ClusterRole", "kubeflow-katib-controller")
+	role := find(t, render(t, "katib", nil), "ClusterRole", "kubeflow-katib-controller")
 	upstream := []struct {
 		group     string
 		resources []string
@@ -335,7 +324,7 @@ func TestKatibControllerRBACAsUpstream(t *testing.T) {
 // for a startup probe that passes only once the application's user can log in over TCP.
 func TestMySQLStartupProbe(t *testing.T) {
 	for _, c := range []struct{ component, deployment string }{{"katib", "katib-mysql"}, {"modeldb", "modeldb-mysql"}} {
-		d := objectNamed(t, render(t, c.component, nil), "Deployment", c.deployment)
+		d := find(t, render(t, c.component, nil), "Deployment", c.deployment)
 		containers, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
 		mysqlC := asMap(containers[0])
 		startup := asMap(mysqlC["startupProbe"])
@@ -371,7 +360,7 @@ func toStrings(v []any) []string {
 // (pkg/webhook/v1beta1/experiment/validation_webhook.go@v0.19.0), whatever namespaceLabels say.
 func TestAppNamespaceAdmitsExperiments(t *testing.T) {
 	for _, params := range []map[string]any{nil, {"namespaceLabels": map[string]any{"team": "ml"}}} {
-		ns := objectNamed(t, render(t, "core", params), "Namespace", "kubeflow")
+		ns := find(t, render(t, "core", params), "Namespace", "kubeflow")
 		if got := ns.GetLabels()["katib.kubeflow.org/metrics-collector-injection"]; got != "enabled" {
 			t.Errorf("core with %v: namespace label katib.kubeflow.org/metrics-collector-injection=%q, want enabled", params, got)
 		}

@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/yaml"
 
 	"github.com/kfdeploy/kfdeploy/pkg/manifest"
 	"github.com/kfdeploy/kfdeploy/pkg/secrets"
@@ -31,17 +30,6 @@ import (
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-func uisFind(t *testing.T, objs []*unstructured.Unstructured, kind, name string) *unstructured.Unstructured {
-	t.Helper()
-	for _, o := range objs {
-		if o.GetKind() == kind && o.GetName() == name {
-			return o
-		}
-	}
-	t.Fatalf("no %s %s rendered", kind, name)
-	return nil
-}
 
 func uisHas(objs []*unstructured.Unstructured, kind, name string) bool {
 	for _, o := range objs {
@@ -97,18 +85,7 @@ func uisMappings(t *testing.T, objs []*unstructured.Unstructured) []map[string]a
 	t.Helper()
 	var out []map[string]any
 	for _, o := range objs {
-		config, ok := o.GetAnnotations()["getambassador.io/config"]
-		if !ok {
-			continue
-		}
-		for _, doc := range strings.Split(config, "---\n") {
-			if strings.TrimSpace(doc) == "" {
-				continue
-			}
-			var r map[string]any
-			if err := yaml.Unmarshal([]byte(doc), &r); err != nil {
-				t.Fatalf("%s: route annotation: %v", manifest.IDOf(o), err)
-			}
+		for _, r := range emissaryDocs(t, o) {
 			if r["kind"] == "Mapping" {
 				out = append(out, r)
 			}
@@ -182,7 +159,7 @@ func hubConfig(t *testing.T, objs []*unstructured.Unstructured, env map[string]s
 		t.Skip("python3 not installed: cannot evaluate jupyterhub_config.py")
 	}
 	dir := t.TempDir()
-	data, _, _ := unstructured.NestedStringMap(uisFind(t, objs, "ConfigMap", "jupyterhub-config").Object, "data")
+	data, _, _ := unstructured.NestedStringMap(find(t, objs, "ConfigMap", "jupyterhub-config").Object, "data")
 	for name, content := range data {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
 			t.Fatal(err)
@@ -255,7 +232,7 @@ func TestJupyterHubAuthenticatorInHubImage(t *testing.T) {
 	if got := asMap(config["JupyterHub"])["authenticator_class"]; got != "shared-password" {
 		t.Fatalf("authenticator_class %v; this test knows the shared-password requirements only", got)
 	}
-	hub := uisContainer(t, uisFind(t, objs, "StatefulSet", "tf-hub"), "hub")
+	hub := uisContainer(t, find(t, objs, "StatefulSet", "tf-hub"), "hub")
 	image := hub["image"].(string)
 	ships, ok := z2jhHub[uisTag(image)]
 	if !ok {
@@ -292,7 +269,7 @@ func TestJupyterHubPasswords(t *testing.T) {
 			if got := uisStrings(asMap(config["Authenticator"])["admin_users"]); len(got) != len(admins) {
 				t.Errorf("admin_users %v, want %v", got, admins)
 			}
-			hub := uisContainer(t, uisFind(t, objs, "StatefulSet", "tf-hub"), "hub")
+			hub := uisContainer(t, find(t, objs, "StatefulSet", "tf-hub"), "hub")
 			for variable, key := range map[string]string{"KFDEPLOY_USER_PASSWORD": "user-password", "KFDEPLOY_ADMIN_PASSWORD": "admin-password"} {
 				if got, _ := uisEnv(hub, variable); got != "secret:jupyterhub/"+key {
 					t.Errorf("hub %s = %q, want secret:jupyterhub/%s", variable, got, key)
@@ -309,7 +286,7 @@ func TestJupyterHubPasswords(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			resolved, err := store.Resolve([]*unstructured.Unstructured{uisFind(t, objs, "Secret", "jupyterhub")})
+			resolved, err := store.Resolve([]*unstructured.Unstructured{find(t, objs, "Secret", "jupyterhub")})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -363,7 +340,7 @@ func TestJupyterHubIdleCuller(t *testing.T) {
 		t.Fatal(err)
 	}
 	hubPort := ""
-	for _, p := range asSlice(uisContainer(t, uisFind(t, objs, "StatefulSet", "tf-hub"), "hub")["ports"]) {
+	for _, p := range asSlice(uisContainer(t, find(t, objs, "StatefulSet", "tf-hub"), "hub")["ports"]) {
 		hubPort = fmt.Sprint(asMap(p)["containerPort"])
 	}
 	if api.Port() != hubPort || api.Path != "/hub/api" {
@@ -418,11 +395,11 @@ func TestJupyterHubGPUProfiles(t *testing.T) {
 // configurable-http-proxy 5.2.0 defines (bin/configurable-http-proxy@5.2.0).
 func TestJupyterHubImages(t *testing.T) {
 	objs := render(t, "jupyterhub", nil)
-	hub := uisContainer(t, uisFind(t, objs, "StatefulSet", "tf-hub"), "hub")
+	hub := uisContainer(t, find(t, objs, "StatefulSet", "tf-hub"), "hub")
 	if _, ok := hub["command"]; ok {
 		t.Errorf("hub sets command %v, replacing the image's tini entrypoint; set args", hub["command"])
 	}
-	proxy := uisContainer(t, uisFind(t, objs, "Deployment", "tf-hub-proxy"), "proxy")
+	proxy := uisContainer(t, find(t, objs, "Deployment", "tf-hub-proxy"), "proxy")
 	if tag := uisTag(proxy["image"].(string)); tag != "5.2.0" {
 		t.Errorf("proxy image tag %s, want the chart's 5.2.0", tag)
 	}
@@ -448,7 +425,7 @@ var headlampFlags = map[string]bool{"in-cluster": true, "in-cluster-context-name
 // v0.30.0 or later and a writable temporary directory.
 func TestHeadlampStaticCopy(t *testing.T) {
 	objs := render(t, "tf-job-dashboard", nil)
-	deployment := uisFind(t, objs, "Deployment", "tf-job-dashboard")
+	deployment := find(t, objs, "Deployment", "tf-job-dashboard")
 	c := uisContainer(t, deployment, "headlamp")
 	if readOnly, _, _ := unstructured.NestedBool(c, "securityContext", "readOnlyRootFilesystem"); !readOnly {
 		return
@@ -482,7 +459,7 @@ func TestHeadlampStaticCopy(t *testing.T) {
 // permissions of its own and never the service account's token for users.
 func TestHeadlampInCluster(t *testing.T) {
 	objs := render(t, "tf-job-dashboard", nil)
-	c := uisContainer(t, uisFind(t, objs, "Deployment", "tf-job-dashboard"), "headlamp")
+	c := uisContainer(t, find(t, objs, "Deployment", "tf-job-dashboard"), "headlamp")
 	args := map[string]string{}
 	for _, a := range uisStrings(c["args"]) {
 		name, value, _ := strings.Cut(strings.TrimPrefix(a, "-"), "=")
@@ -536,7 +513,7 @@ func TestHeadlampInCluster(t *testing.T) {
 // inside the pod.
 func TestCentralDashboardEnvironment(t *testing.T) {
 	objs := render(t, "centraldashboard", nil)
-	deployment := uisFind(t, objs, "Deployment", "centraldashboard")
+	deployment := find(t, objs, "Deployment", "centraldashboard")
 	c := uisContainer(t, deployment, "centraldashboard")
 	if got, _ := uisEnv(c, "POD_NAMESPACE"); got != "field:metadata.namespace" {
 		t.Errorf("POD_NAMESPACE %q: the dashboard reads its ConfigMap in that namespace", got)
@@ -545,7 +522,7 @@ func TestCentralDashboardEnvironment(t *testing.T) {
 	if !ok {
 		t.Fatal("no DASHBOARD_CONFIGMAP: the dashboard reads ConfigMap dashboard-config, which isn't rendered")
 	}
-	data, _, _ := unstructured.NestedStringMap(uisFind(t, objs, "ConfigMap", name).Object, "data")
+	data, _, _ := unstructured.NestedStringMap(find(t, objs, "ConfigMap", name).Object, "data")
 	for _, key := range []string{"links", "settings"} {
 		var v map[string]any
 		if err := json.Unmarshal([]byte(data[key]), &v); err != nil {
@@ -553,7 +530,7 @@ func TestCentralDashboardEnvironment(t *testing.T) {
 		}
 	}
 	readable := false
-	for _, r := range asSlice(uisFind(t, objs, "Role", "centraldashboard").Object["rules"]) {
+	for _, r := range asSlice(find(t, objs, "Role", "centraldashboard").Object["rules"]) {
 		r := asMap(r)
 		if reflect.DeepEqual(uisStrings(r["resources"]), []string{"configmaps"}) && containsString(uisStrings(r["verbs"]), "get") &&
 			(r["resourceNames"] == nil || containsString(uisStrings(r["resourceNames"]), name)) {
@@ -605,7 +582,7 @@ func TestKFAMStandIn(t *testing.T) {
 		t.Skip("node not installed: cannot run the KFAM stand-in")
 	}
 	objs := render(t, "centraldashboard", nil)
-	data, _, _ := unstructured.NestedStringMap(uisFind(t, objs, "ConfigMap", "centraldashboard-kfam").Object, "data")
+	data, _, _ := unstructured.NestedStringMap(find(t, objs, "ConfigMap", "centraldashboard-kfam").Object, "data")
 	var config map[string]any
 	if err := json.Unmarshal([]byte(data["config.json"]), &config); err != nil {
 		t.Fatal(err)
@@ -758,7 +735,7 @@ func TestKubernetesDashboardModules(t *testing.T) {
 	objs := render(t, "k8s-dashboard", nil)
 	args := func(module string) map[string]string {
 		out := map[string]string{}
-		c := uisContainer(t, uisFind(t, objs, "Deployment", "kubernetes-dashboard-"+module), module)
+		c := uisContainer(t, find(t, objs, "Deployment", "kubernetes-dashboard-"+module), module)
 		if _, ok := c["command"]; ok {
 			t.Errorf("%s overrides the image's entrypoint", module)
 		}
@@ -770,7 +747,7 @@ func TestKubernetesDashboardModules(t *testing.T) {
 	}
 	rules := func(role string) []map[string]any {
 		var out []map[string]any
-		for _, r := range asSlice(uisFind(t, objs, "Role", role).Object["rules"]) {
+		for _, r := range asSlice(find(t, objs, "Role", role).Object["rules"]) {
 			out = append(out, asMap(r))
 		}
 		return out
@@ -808,7 +785,7 @@ func TestKubernetesDashboardModules(t *testing.T) {
 	// rest.InClusterConfig), which needs the service account token mounted; the scraper keeps
 	// its database at /tmp/metrics.db (modules/metrics-scraper/pkg/args/args.go@metrics-scraper/v1.2.2).
 	for _, module := range []string{"web", "api", "auth", "metrics-scraper"} {
-		d := uisFind(t, objs, "Deployment", "kubernetes-dashboard-"+module)
+		d := find(t, objs, "Deployment", "kubernetes-dashboard-"+module)
 		pod, _ := podSpec(d)
 		if pod["automountServiceAccountToken"] == false || pod["serviceAccountName"] == nil {
 			t.Errorf("%s: needs its own service account with a mounted token", module)
