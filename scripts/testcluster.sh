@@ -51,7 +51,7 @@
 #   (KFDEPLOY_SERVICE_CIDR, default 127.96.0.0/16): the API server dials
 #   ClusterIPs itself for admission webhooks and aggregated APIs, and with no
 #   kube-proxy those connections must fail locally rather than leave the
-#   machine. kwok's fake pod IPs stay in 10.0.0.0/24 (Endpoints reject
+#   machine. kwok's fake pod IPs stay in 10.0.0.0/16 (Endpoints reject
 #   loopback); nothing here dials them.
 # * It also passes scripts/lib/stages.yaml (copied to $KWOK_WORKDIR/NAME.stages.yaml)
 #   to the kwok controller as a second --config: pods of TFJobs, PyTorchJobs,
