@@ -1,7 +1,6 @@
 package render
 
 import (
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -9,8 +8,6 @@ import (
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-
-	"github.com/kfdeploy/kfdeploy/pkg/manifest"
 )
 
 // The argo component against Argo Workflows v3.7.18, the version its images pin. Each fact is
@@ -278,14 +275,7 @@ func TestArgoConformanceSamplesPassSchemas(t *testing.T) {
 	}
 	for _, file := range []string{"workflow-dag-outputs-valid.yaml", "workflow-clustertemplate.yaml"} {
 		path := filepath.Join("testdata", "samples", file)
-		data, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		objs, err := manifest.Decode(path, data)
-		if err != nil {
-			t.Fatal(err)
-		}
+		objs := readSample(t, path)
 		for _, o := range objs {
 			schema, ok := schemas[o.GetKind()]
 			if !ok {

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -44,4 +45,18 @@ func emissaryDocs(t *testing.T, o *unstructured.Unstructured) []map[string]any {
 		out = append(out, r)
 	}
 	return out
+}
+
+// readSample decodes a sample file of testdata/samples.
+func readSample(t *testing.T, path string) []*unstructured.Unstructured {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := manifest.Decode(path, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return objs
 }

@@ -82,19 +82,6 @@ var mappingFields = map[string]bool{
 	"timeout_ms": true, "idle_timeout_ms": true,
 }
 
-// yamlNumber reads a number decoded from YAML.
-func yamlNumber(v any) (float64, bool) {
-	switch n := v.(type) {
-	case float64:
-		return n, true
-	case int64:
-		return float64(n), true
-	case int:
-		return float64(n), true
-	}
-	return 0, false
-}
-
 // TestMappingTimeouts: a Mapping without timeout_ms gets 3000 ms for the whole response unless
 // the Module sets cluster_request_timeout_ms (python/ambassador/src/ambassador/envoy/v3/
 // v3route.py@v4.1.0: `mapping.get("timeout_ms", default_timeout_ms)`, default 3000). That cut
@@ -121,7 +108,7 @@ func TestMappingTimeouts(t *testing.T) {
 			}
 			prefix := fmt.Sprint(r["prefix"])
 			seen[prefix] = true
-			timeout, ok := yamlNumber(r["timeout_ms"])
+			timeout, ok := number(r["timeout_ms"])
 			if !ok {
 				t.Errorf("%s has no timeout_ms: Emissary gives it 3000 ms", where)
 				continue
@@ -134,7 +121,7 @@ func TestMappingTimeouts(t *testing.T) {
 				if timeout != 0 && timeout < 300000 {
 					t.Errorf("%s: timeout_ms %v cuts long-lived responses; want 0 (none) or >= 300000", where, timeout)
 				}
-				idle, ok := yamlNumber(r["idle_timeout_ms"])
+				idle, ok := number(r["idle_timeout_ms"])
 				if !ok || idle <= 300000 {
 					t.Errorf("%s: idle_timeout_ms %v, want more than Envoy's 5-minute stream idle default", where, r["idle_timeout_ms"])
 				}
@@ -166,7 +153,7 @@ func TestEmissaryModuleDefaultTimeout(t *testing.T) {
 		t.Fatal("ambassador renders no Module named ambassador (the only name Emissary reads)")
 	}
 	config, _ := module["config"].(map[string]any)
-	if got, ok := yamlNumber(config["cluster_request_timeout_ms"]); !ok || got != 60000 {
+	if got, ok := number(config["cluster_request_timeout_ms"]); !ok || got != 60000 {
 		t.Errorf("Module config.cluster_request_timeout_ms = %v, want the defaultTimeoutMs default 60000", config["cluster_request_timeout_ms"])
 	}
 	objs := render(t, "ambassador", map[string]any{"defaultTimeoutMs": 0})
@@ -196,7 +183,7 @@ func TestEmissaryGatewayResources(t *testing.T) {
 			if !slices.Contains([]string{"XFP", "SECURE", "INSECURE"}, fmt.Sprint(r["securityModel"])) {
 				t.Errorf("%s: securityModel %v", where, r["securityModel"])
 			}
-			if _, ok := yamlNumber(r["port"]); !ok {
+			if _, ok := number(r["port"]); !ok {
 				t.Errorf("%s: no port", where)
 			}
 			binding, _ := r["hostBinding"].(map[string]any)
@@ -266,7 +253,7 @@ func TestEmissaryDeployment(t *testing.T) {
 	listener := false
 	for _, r := range emissaryResources(t)["ambassador"] {
 		if r["kind"] == "Listener" {
-			if port, _ := yamlNumber(r["port"]); int32(port) != ports["http"] {
+			if port, _ := number(r["port"]); int32(port) != ports["http"] {
 				t.Errorf("Listener %v on port %v, container http port %d", r["name"], r["port"], ports["http"])
 			}
 			listener = true
