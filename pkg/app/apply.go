@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 
+	"github.com/kfdeploy/kfdeploy/pkg/clusterid"
 	"github.com/kfdeploy/kfdeploy/pkg/config"
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
 	"github.com/kfdeploy/kfdeploy/pkg/preflight"
@@ -65,6 +66,9 @@ type ApplyOptions struct {
 	// PreflightDone, when set, is called with the preflight report before anything is
 	// applied, so that it can be shown while apply goes on.
 	PreflightDone func(*preflight.Report)
+	// AddCluster applies through a kube context the app does not know yet (or that now
+	// reaches another cluster), recording it in the app directory (see pkg/clusterid).
+	AddCluster bool
 }
 
 // ApplyReport is what an apply did.
@@ -75,6 +79,10 @@ type ApplyReport struct {
 	Preflight *preflight.Report // nil with SkipPreflight, or when apply stopped before it
 	Result    *kube.Result      // nil when apply stopped before writing
 	Duration  time.Duration
+	// Cluster is the cluster applied to; RecordedCluster says that the app directory
+	// recorded it by this run (a first apply, or --add-cluster).
+	Cluster         clusterid.Identity
+	RecordedCluster bool
 }
 
 // Apply is the apply phase: load the app (manifests no older than app.yaml), connect, run
@@ -93,6 +101,11 @@ func Apply(ctx context.Context, opts ApplyOptions) (*ApplyReport, error) {
 	if err != nil {
 		return rep, err
 	}
+	guard, err := guardCluster(ctx, c, opts.AppDir, clusterid.Apply, opts.AddCluster)
+	if err != nil {
+		return rep, err
+	}
+	rep.Cluster = guard.Current
 	if !opts.SkipPreflight {
 		settings := opts.Preflight
 		settings.DryRun = opts.Apply.DryRun != kube.DryRunNone
@@ -107,7 +120,16 @@ func Apply(ctx context.Context, opts ApplyOptions) (*ApplyReport, error) {
 			return rep, preflightFailure(rep.Preflight, settings.Strict, "nothing was applied: fix the findings above, or rerun with --skip-preflight")
 		}
 	}
-	rep.Result, err = c.Apply(ctx, set, loaded.Objects, opts.Apply, opts.Progress)
+	applyOpts := opts.Apply
+	if applyOpts.DryRun == kube.DryRunNone {
+		// Recorded before the first object is written, as the inventory is: an interrupted
+		// first apply is still known to be on this cluster.
+		if rep.RecordedCluster, err = guard.record(); err != nil {
+			return rep, err
+		}
+		applyOpts.Cluster = guard.Current
+	}
+	rep.Result, err = c.Apply(ctx, set, loaded.Objects, applyOpts, opts.Progress)
 	if err != nil {
 		return rep, fmt.Errorf("apply app %s: %w", set.App, err)
 	}

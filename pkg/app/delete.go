@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kfdeploy/kfdeploy/pkg/clusterid"
 	"github.com/kfdeploy/kfdeploy/pkg/config"
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
 )
@@ -16,6 +17,23 @@ type DeleteOptions struct {
 	Cluster  Cluster
 	Delete   kube.DeleteOptions
 	Progress kube.Reporter
+	// AppDir is the app directory when the target came from its app.yaml: the clusters it
+	// knows are checked first (pkg/clusterid). "" with --app NAME: there is no record to check.
+	AppDir string
+	// AddCluster deletes through a kube context the app directory does not know.
+	AddCluster bool
+	// Confirm, when set, is shown what delete is about to do, on which cluster, before
+	// anything is written; an error stops the delete.
+	Confirm func(DeletePlan) error
+}
+
+// DeletePlan is what a delete is about to do and where, for a prompt or a notice.
+type DeletePlan struct {
+	App       string
+	Namespace string
+	Purge     bool
+	Cluster   clusterid.Identity // the cluster the run reaches
+	kube.DeletePlan
 }
 
 // DeleteReport is what a delete did.
@@ -27,6 +45,7 @@ type DeleteReport struct {
 	NotDeployed bool
 	Result      *kube.Result
 	Duration    time.Duration
+	Cluster     clusterid.Identity // the cluster deleted from
 }
 
 // DeleteTarget names the app to delete: by name and namespace (no app directory needed), or
@@ -59,7 +78,25 @@ func Delete(ctx context.Context, opts DeleteOptions) (*DeleteReport, error) {
 	if err != nil {
 		return rep, err
 	}
-	rep.Result, err = c.Delete(ctx, set, opts.Delete, opts.Progress)
+	if opts.AppDir != "" {
+		guard, err := guardCluster(ctx, c, opts.AppDir, clusterid.Delete, opts.AddCluster)
+		if err != nil {
+			return rep, err
+		}
+		if _, err := guard.record(); err != nil {
+			return rep, err
+		}
+		rep.Cluster = guard.Current
+	} else if rep.Cluster, err = c.ClusterIdentity(ctx); err != nil {
+		return rep, err
+	}
+	kopts := opts.Delete
+	if opts.Confirm != nil {
+		kopts.Confirm = func(p kube.DeletePlan) error {
+			return opts.Confirm(DeletePlan{App: set.App, Namespace: set.Namespace, Purge: kopts.Purge, Cluster: rep.Cluster, DeletePlan: p})
+		}
+	}
+	rep.Result, err = c.Delete(ctx, set, kopts, opts.Progress)
 	if errors.Is(err, kube.ErrNotFoundApp) {
 		rep.NotDeployed = true
 		return rep, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/kfdeploy/kfdeploy/pkg/clusterid"
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
 )
 
@@ -12,6 +13,8 @@ type DiffOptions struct {
 	AppDir  string
 	Cluster Cluster
 	Prune   bool // include the members apply would prune
+	// AddCluster diffs through a kube context the app does not know yet, recording it.
+	AddCluster bool
 }
 
 // diffConcurrency bounds the dry-run applies of a diff in flight.
@@ -22,6 +25,7 @@ type DiffReport struct {
 	App       string
 	Namespace string
 	Objects   []kube.ObjectDiff
+	Cluster   clusterid.Identity // the cluster compared with
 }
 
 // Counts tallies the objects per change.
@@ -55,10 +59,17 @@ func Diff(ctx context.Context, opts DiffOptions) (*DiffReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	guard, err := guardCluster(ctx, c, opts.AppDir, clusterid.Diff, opts.AddCluster)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := guard.record(); err != nil {
+		return nil, err
+	}
 	set := loaded.ApplySet()
 	diffs, err := c.Diff(ctx, set, loaded.Objects, opts.Prune, diffConcurrency)
 	if err != nil {
 		return nil, fmt.Errorf("diff app %s: %w", set.App, err)
 	}
-	return &DiffReport{App: set.App, Namespace: set.Namespace, Objects: diffs}, nil
+	return &DiffReport{App: set.App, Namespace: set.Namespace, Objects: diffs, Cluster: guard.Current}, nil
 }

@@ -3,11 +3,13 @@ package cli
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kfdeploy/kfdeploy/pkg/app"
+	"github.com/kfdeploy/kfdeploy/pkg/clusterid"
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
 	"github.com/kfdeploy/kfdeploy/pkg/preflight"
 )
@@ -23,6 +25,7 @@ type applyFlags struct {
 	output         string
 	skipPreflight  bool
 	preflight      preflightFlags
+	addCluster     bool
 }
 
 // applyOptions are apply's resolved options.
@@ -63,6 +66,7 @@ waits until every object is ready.`,
 	cmd.Flags().StringVarP(&f.output, "output", "o", "", "output format: text or json (counts, objects, duration)")
 	cmd.Flags().BoolVar(&f.skipPreflight, "skip-preflight", false, "do not run the preflight checks before applying")
 	f.preflight.addFlags(cmd.Flags())
+	addClusterFlag(cmd, &f.addCluster)
 	return cmd
 }
 
@@ -88,6 +92,7 @@ func (o *applyOptions) complete(g *globalOptions, args []string) error {
 		},
 		SkipPreflight: f.skipPreflight,
 		Preflight:     f.preflight.settings(),
+		AddCluster:    f.addCluster,
 	}
 	return nil
 }
@@ -127,6 +132,9 @@ func (o *applyOptions) run(ctx context.Context, streams ioStreams) error {
 	done()
 	if report == nil {
 		return runErr
+	}
+	if report.RecordedCluster {
+		fmt.Fprintf(w, "recorded %s in %s\n", report.Cluster, filepath.Join(clusterid.StateDir, clusterid.StateFile))
 	}
 	run := newRunReport("apply", report.App, report.Namespace, string(report.DryRun), report.Result, report.Duration, runErr)
 	if o.flags.output == outputJSON {

@@ -499,6 +499,17 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("apply contacted the cluster before validating its flags: %v", err)
 		}
 	})
+	t.Run("delete --purge without a terminal needs --yes, before connecting", func(t *testing.T) {
+		dir := newApp(t)
+		kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+		write(t, kubeconfig, unreachableKubeconfig)
+		err := mustFail(t, []string{"--purge", "no terminal", "--yes"}, "delete", "--purge", "--app-dir", dir, "--kubeconfig", kubeconfig)
+		if strings.Contains(err.Error(), "cannot reach") {
+			t.Errorf("delete contacted the cluster before validating its flags: %v", err)
+		}
+		// With --yes it goes on to the cluster (unreachable here).
+		mustFail(t, []string{"cannot reach"}, "delete", "--purge", "--yes", "--app-dir", dir, "--kubeconfig", kubeconfig)
+	})
 	t.Run("init over an existing app", func(t *testing.T) {
 		dir := newApp(t)
 		mustFail(t, []string{"already exists", "refusing to overwrite"}, "init", dir, "--platform", "none")

@@ -26,6 +26,7 @@ type deleteFlags struct {
 	dryRun    bool
 	output    string
 	conc      int
+	add       bool
 }
 
 // deleteOptions are delete's resolved options.
@@ -33,6 +34,8 @@ type deleteOptions struct {
 	flags    deleteFlags
 	platform bool
 	app      app.DeleteOptions
+	// terminal: stdin is a terminal, so delete can ask.
+	terminal bool
 }
 
 func newDeleteCommand(g *globalOptions) *cobra.Command {
@@ -68,6 +71,7 @@ and generated secrets stay, and are listed, unless --purge is given.`,
 	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "list what would be deleted and kept, delete nothing")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "", "output format: text or json")
 	cmd.Flags().IntVar(&f.conc, "concurrency", 16, "objects deleted at once within a level")
+	addClusterFlag(cmd, &f.add)
 	return cmd
 }
 
@@ -80,11 +84,17 @@ func (o *deleteOptions) complete(g *globalOptions, args []string) error {
 	}
 	o.platform = platform
 	o.app = app.DeleteOptions{
-		Cluster: g.kube,
-		Delete:  kube.DeleteOptions{Purge: f.purge, Timeout: f.timeout, DryRun: f.dryRun, Concurrency: f.conc},
+		Cluster:    g.kube,
+		Delete:     kube.DeleteOptions{Purge: f.purge, Timeout: f.timeout, DryRun: f.dryRun, Concurrency: f.conc},
+		AddCluster: f.add,
 	}
+	in, ok := g.streams.In.(*os.File)
+	o.terminal = ok && term.IsTerminal(int(in.Fd()))
 	if platform {
 		return nil
+	}
+	if f.appName == "" && f.namespace == "" {
+		o.app.AppDir = g.appDir
 	}
 	o.app.Set, err = app.DeleteTarget(g.appDir, f.appName, f.namespace)
 	return err
@@ -101,6 +111,9 @@ func (o *deleteOptions) validate() error {
 	if o.flags.timeout <= 0 {
 		return fmt.Errorf("--timeout must be positive, got %s", o.flags.timeout)
 	}
+	if o.flags.purge && !o.flags.yes && !o.flags.dryRun && !o.terminal {
+		return errors.New("delete --purge removes PersistentVolumeClaims, PersistentVolumes and generated secrets (their data is lost) and there is no terminal to confirm on: pass --yes as well")
+	}
 	return nil
 }
 
@@ -110,12 +123,10 @@ func (o *deleteOptions) run(ctx context.Context, streams ioStreams) error {
 		nothingForPlatform(streams.Out, "delete")
 		return nil
 	}
-	if err := o.confirm(streams); err != nil {
-		return err
-	}
 	_, rep, done := progressTarget(streams, o.flags.output)
 	opts := o.app
 	opts.Progress = rep
+	opts.Confirm = o.confirmer(streams)
 	report, runErr := app.Delete(ctx, opts)
 	done()
 	if report.NotDeployed && o.flags.output != outputJSON {
@@ -136,24 +147,44 @@ func (o *deleteOptions) run(ctx context.Context, streams ioStreams) error {
 	return runErr
 }
 
-// confirm asks on a terminal; scripts (no terminal) and --yes go ahead.
-func (o *deleteOptions) confirm(streams ioStreams) error {
-	f, set := &o.flags, o.app.Set
-	if f.yes || f.dryRun {
+// confirmer is shown what delete is about to do, on which cluster: on a terminal it asks
+// (unless --yes or --dry-run); without an app directory it always names the cluster on stderr,
+// since no record of the app's clusters can be checked. nil when there is nothing to show.
+func (o *deleteOptions) confirmer(streams ioStreams) func(app.DeletePlan) error {
+	f := &o.flags
+	ask := o.terminal && !f.yes && !f.dryRun
+	if !ask && o.app.AppDir != "" {
 		return nil
 	}
-	in, ok := streams.In.(*os.File)
-	if !ok || !term.IsTerminal(int(in.Fd())) {
+	return func(p app.DeletePlan) error {
+		if !ask {
+			fmt.Fprintf(streams.ErrOut, "deleting %s\n", describeDelete(p))
+			return nil
+		}
+		fmt.Fprintf(streams.ErrOut, "Delete %s? [y/N] ", describeDelete(p))
+		answer, _ := bufio.NewReader(streams.In).ReadString('\n')
+		if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+			return errors.New("delete cancelled: nothing was deleted")
+		}
 		return nil
 	}
-	what := "keeping PVCs, PVs and generated secrets"
-	if f.purge {
-		what = "INCLUDING PVCs, PVs and generated secrets (data is lost)"
+}
+
+// describeDelete names the app, the cluster and the counts of a delete in one line.
+func describeDelete(p app.DeletePlan) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "app %s in namespace %s on %s: %d objects", p.App, p.Namespace, p.Cluster, p.Delete)
+	if p.Namespaces > 0 {
+		fmt.Fprintf(&b, " and %d namespaces", p.Namespaces)
 	}
-	fmt.Fprintf(streams.ErrOut, "Delete app %s in namespace %s, %s? [y/N] ", set.App, set.Namespace, what)
-	answer, _ := bufio.NewReader(in).ReadString('\n')
-	if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
-		return errors.New("delete cancelled")
+	switch {
+	case p.Purge:
+		b.WriteString(", INCLUDING PVCs, PVs and generated secrets (data is lost)")
+	case p.Keep > 0:
+		fmt.Fprintf(&b, ", keeping %d (PVCs, PVs and generated secrets)", p.Keep)
 	}
-	return nil
+	if r := p.Recorded; r.UID != "" && r.UID != p.Cluster.UID {
+		fmt.Fprintf(&b, "; NOTE: its inventory was written on another cluster (server %s, kube-system UID %s), as after a restore from backup", r.Server, r.ShortUID())
+	}
+	return b.String()
 }

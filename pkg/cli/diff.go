@@ -22,6 +22,7 @@ const diffExitError = "2"
 type diffOptions struct {
 	output   string
 	prune    bool
+	add      bool
 	platform bool
 	app      app.DiffOptions
 }
@@ -48,13 +49,14 @@ Secret values are redacted. Exit status: 0 nothing would change, 1 something wou
 	}
 	cmd.Flags().StringVarP(&o.output, "output", "o", "", "output format: text or json")
 	cmd.Flags().BoolVar(&o.prune, "prune", true, "include the members apply would prune")
+	addClusterFlag(cmd, &o.add)
 	return cmd
 }
 
 func (o *diffOptions) complete(g *globalOptions, args []string) error {
 	platform, err := scope(args)
 	o.platform = platform
-	o.app = app.DiffOptions{AppDir: g.appDir, Cluster: g.kube, Prune: o.prune}
+	o.app = app.DiffOptions{AppDir: g.appDir, Cluster: g.kube, Prune: o.prune, AddCluster: o.add}
 	return err
 }
 

@@ -103,3 +103,9 @@ func scope(args []string) (platform bool, err error) {
 func nothingForPlatform(w io.Writer, verb string) {
 	fmt.Fprintf(w, "platform none: no platform resources to %s\n", verb)
 }
+
+// addClusterFlag is the flag of apply, diff and delete that lets a run go to a cluster the app
+// directory does not know yet, and records it there (pkg/clusterid).
+func addClusterFlag(cmd *cobra.Command, add *bool) {
+	cmd.Flags().BoolVar(add, "add-cluster", false, "go ahead through a kube context the app was not deployed through (or that now reaches another cluster), and record that cluster in .kfdeploy/clusters.yaml")
+}

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/kfdeploy/kfdeploy/pkg/clusterid"
 	"github.com/kfdeploy/kfdeploy/pkg/manifest"
 )
 
@@ -38,6 +39,8 @@ type ApplyOptions struct {
 	Concurrency    int
 	Wait           bool
 	Timeout        time.Duration
+	// Cluster, when its UID is set, is recorded in the inventory as the cluster applied to.
+	Cluster clusterid.Identity
 }
 
 // planned is one object to apply with its resolved mapping.
@@ -157,6 +160,9 @@ func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Uns
 	union.GroupKinds = unionKinds(inv.GroupKinds, desiredKinds)
 	union.Namespaces = sets.List(sets.New(inv.Namespaces...).Insert(desiredNSs...))
 	union.CreatedNamespaces = sets.List(sets.New(inv.CreatedNamespaces...).Insert(sets.List(created)...))
+	if opts.Cluster.UID != "" {
+		union.Cluster = opts.Cluster
+	}
 	if opts.DryRun == DryRunNone {
 		if err := c.WriteInventory(ctx, s, union); err != nil {
 			return res, err

@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/sets"
 	applycorev1 "k8s.io/client-go/applyconfigurations/core/v1"
+
+	"github.com/kfdeploy/kfdeploy/pkg/clusterid"
 )
 
 // ApplySet labels and annotations of KEP-3659, so that kubectl's --applyset understands the
@@ -28,9 +30,14 @@ const (
 	LabelApp                = "kfdeploy.dev/app"
 	annotationCreatedNSs    = "kfdeploy.dev/created-namespaces"
 	AnnotationKeepOnDelete  = "kfdeploy.dev/keep-on-delete"
-	FieldManager            = "kfdeploy"
-	parentNamePrefix        = "kfdeploy-"
-	parentKind, parentGroup = "Secret", ""
+	// The cluster the inventory was last applied to, as the applying run saw it (pkg/clusterid).
+	AnnotationClusterUID     = "kfdeploy.dev/cluster-kube-system-uid"
+	AnnotationClusterContext = "kfdeploy.dev/cluster-context"
+	AnnotationClusterServer  = "kfdeploy.dev/cluster-server"
+	AnnotationClusterCA      = "kfdeploy.dev/cluster-ca-sha256"
+	FieldManager             = "kfdeploy"
+	parentNamePrefix         = "kfdeploy-"
+	parentKind, parentGroup  = "Secret", ""
 )
 
 // ApplySet identifies an app's inventory: a parent Secret in the app's namespace whose labels
@@ -64,6 +71,8 @@ type Inventory struct {
 	GroupKinds        []schema.GroupKind
 	Namespaces        []string // the parent's namespace first, then additional namespaces
 	CreatedNamespaces []string // namespaces that did not exist before kfdeploy applied them
+	// Cluster is the cluster the last apply recorded (UID "" when none was recorded).
+	Cluster clusterid.Identity
 }
 
 // ReadInventory reads the parent; a missing parent is an empty inventory.
@@ -85,6 +94,12 @@ func (c *Client) ReadInventory(ctx context.Context, s ApplySet) (Inventory, erro
 	inv := Inventory{Exists: true, GroupKinds: parseKinds(parent.Annotations[AnnotationGroupKinds])}
 	inv.Namespaces = append([]string{s.Namespace}, splitList(parent.Annotations[AnnotationAddNamespaces])...)
 	inv.CreatedNamespaces = splitList(parent.Annotations[annotationCreatedNSs])
+	inv.Cluster = clusterid.Identity{
+		UID:           parent.Annotations[AnnotationClusterUID],
+		Context:       parent.Annotations[AnnotationClusterContext],
+		Server:        parent.Annotations[AnnotationClusterServer],
+		CAFingerprint: parent.Annotations[AnnotationClusterCA],
+	}
 	return inv, nil
 }
 
@@ -103,6 +118,14 @@ func (c *Client) WriteInventory(ctx context.Context, s ApplySet, inv Inventory) 
 	}
 	if len(inv.CreatedNamespaces) > 0 {
 		annotations[annotationCreatedNSs] = strings.Join(sets.List(sets.New(inv.CreatedNamespaces...)), ",")
+	}
+	if id := inv.Cluster; id.UID != "" {
+		annotations[AnnotationClusterUID] = id.UID
+		annotations[AnnotationClusterContext] = id.Context
+		annotations[AnnotationClusterServer] = id.Server
+		if id.CAFingerprint != "" {
+			annotations[AnnotationClusterCA] = id.CAFingerprint
+		}
 	}
 	parent := applycorev1.Secret(s.ParentName(), s.Namespace).
 		WithLabels(map[string]string{LabelApplySetID: s.ID(), LabelApp: s.App}).

@@ -40,7 +40,10 @@ type Client struct {
 	Metadata  metadata.Interface
 	Discovery discovery.CachedDiscoveryInterface
 	Mapper    meta.ResettableRESTMapper
-	probe     kubernetes.Interface // without retries, for the first contact
+	// Context is the kubeconfig context the client was built from ("" when none was selected,
+	// e.g. with --server).
+	Context string
+	probe   kubernetes.Interface // without retries, for the first contact
 }
 
 // Client-side rate limits: high enough that the server's priority and fairness, not the client,
@@ -99,7 +102,24 @@ func NewClient(getter genericclioptions.RESTClientGetter) (*Client, error) {
 	if !ok {
 		return nil, fmt.Errorf("rest mapper %T cannot be reset after CRDs are installed", mapper)
 	}
-	return NewClientFromConfig(cfg, disc, resettable)
+	c, err := NewClientFromConfig(cfg, disc, resettable)
+	if err != nil {
+		return nil, err
+	}
+	c.Context = contextName(getter)
+	return c, nil
+}
+
+// contextName is the kubeconfig context a getter selects: --context, else the current context.
+func contextName(getter genericclioptions.RESTClientGetter) string {
+	if f, ok := getter.(*genericclioptions.ConfigFlags); ok && f.Context != nil && *f.Context != "" {
+		return *f.Context
+	}
+	raw, err := getter.ToRawKubeConfigLoader().RawConfig()
+	if err != nil {
+		return ""
+	}
+	return raw.CurrentContext
 }
 
 // NewClientFromConfig builds the clients from a rest.Config and a discovery-backed mapper.

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/kfdeploy/kfdeploy/pkg/clusterid"
 	"github.com/kfdeploy/kfdeploy/pkg/manifest"
 )
 
@@ -24,6 +25,18 @@ type DeleteOptions struct {
 	Timeout     time.Duration
 	Concurrency int
 	DryRun      bool
+	// Confirm, when set, is called with what delete is about to do, before anything is
+	// written (the lock included); an error stops the delete.
+	Confirm func(DeletePlan) error
+}
+
+// DeletePlan is what a delete is about to do, for a confirmation prompt.
+type DeletePlan struct {
+	// Recorded is the cluster the inventory was last applied to (UID "" when not recorded).
+	Recorded   clusterid.Identity
+	Delete     int // objects to delete, namespaces not counted
+	Keep       int // objects kept (PVCs, PVs, keep-on-delete), namespaces not counted
+	Namespaces int // namespaces that kfdeploy created, to be deleted last unless they hold kept objects
 }
 
 // ErrNotFoundApp means there was no inventory for the app: nothing to delete.
@@ -45,6 +58,16 @@ func (c *Client) Delete(ctx context.Context, s ApplySet, opts DeleteOptions, rep
 	}
 	if !inv.Exists {
 		return res, ErrNotFoundApp
+	}
+	if opts.Confirm != nil {
+		// Listed once more under the lock below: the prompt may wait for a long time.
+		members, err := c.listMembers(ctx, s, inv.GroupKinds, inv.Namespaces)
+		if err != nil {
+			return res, err
+		}
+		if err := opts.Confirm(planDelete(inv, members, opts.Purge)); err != nil {
+			return res, err
+		}
 	}
 	if !opts.DryRun {
 		lock, err := c.AcquireLock(ctx, s)
@@ -137,6 +160,31 @@ func (c *Client) Delete(ctx context.Context, s ApplySet, opts DeleteOptions, rep
 		}
 	}
 	return res, nil
+}
+
+// planDelete counts what Delete would do with members.
+func planDelete(inv Inventory, members map[manifest.ID]member, purge bool) DeletePlan {
+	plan := DeletePlan{Recorded: inv.Cluster}
+	keptNamespaces := sets.New[string]()
+	var namespaces []string
+	for _, m := range members {
+		switch {
+		case m.id.IsNamespace():
+			namespaces = append(namespaces, m.id.Name)
+		case keepReason(m, purge) != "":
+			plan.Keep++
+			keptNamespaces.Insert(m.id.Namespace)
+		default:
+			plan.Delete++
+		}
+	}
+	created := sets.New(inv.CreatedNamespaces...)
+	for _, ns := range namespaces {
+		if created.Has(ns) && !keptNamespaces.Has(ns) {
+			plan.Namespaces++
+		}
+	}
+	return plan
 }
 
 // keepReason says why teardown keeps an object, or "" when it may go.

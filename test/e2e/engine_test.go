@@ -124,7 +124,7 @@ func TestPruneAfterComponentRemoved(t *testing.T) {
 	if kinds := parent.Annotations["applyset.kubernetes.io/contains-group-kinds"]; !strings.Contains(kinds, "PersistentVolumeClaim") || strings.Contains(kinds, "Deployment.apps") {
 		t.Errorf("contains-group-kinds = %q, want PersistentVolumeClaim and no Deployment.apps", kinds)
 	}
-	purge := parseReport(t, e.mustRun(t, appDir, "delete", "--purge", "-o", "json"))
+	purge := parseReport(t, e.mustRun(t, appDir, "delete", "--purge", "--yes", "-o", "json"))
 	if a := purge.action(ns + "/PersistentVolumeClaim/jupyter-data"); a != "deleted" {
 		t.Errorf("delete --purge: PVC action %q, want deleted", a)
 	}
@@ -316,7 +316,7 @@ func TestHugeCRD(t *testing.T) {
 		t.Errorf("custom resource of the huge CRD: action %q, want created", a)
 	}
 	t.Cleanup(func() {
-		e.run(t, appDir, "delete", "--purge")
+		e.run(t, appDir, "delete", "--purge", "--yes")
 	})
 	again := parseReport(t, e.mustRun(t, appDir, "apply", "--skip-preflight", "-o", "json"))
 	if again.Counts["created"]+again.Counts["configured"] != 0 {

@@ -136,7 +136,7 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("second delete does not report the kept PVC:\n%s", delAgain.stdout)
 	}
 
-	purge := parseReport(t, e.mustRun(t, appDir, "delete", "--purge", "-o", "json"))
+	purge := parseReport(t, e.mustRun(t, appDir, "delete", "--purge", "--yes", "-o", "json"))
 	if a := purge.action(pvcID); a != "deleted" {
 		t.Errorf("delete --purge: %s action %q, want deleted", pvcID, a)
 	}
@@ -144,7 +144,7 @@ func TestLifecycle(t *testing.T) {
 		_, err := e.kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 		return isGone(err)
 	})
-	final := e.mustRun(t, appDir, "delete", "--purge")
+	final := e.mustRun(t, appDir, "delete", "--purge", "--yes")
 	if !strings.Contains(final.stdout, "nothing to delete") {
 		t.Errorf("delete after purge: want 'nothing to delete', got:\n%s", final.stdout)
 	}

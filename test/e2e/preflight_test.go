@@ -262,7 +262,7 @@ func TestPreflightNFS(t *testing.T) {
 	if !rep.Passed || !rep.has("storage", "ok", ns+"/jupyter-data is Bound to PV "+pvName) {
 		t.Errorf("after apply: passed %v, storage %v", rep.Passed, rep.findings("storage"))
 	}
-	e.mustRun(t, appDir, "delete", "--purge")
+	e.mustRun(t, appDir, "delete", "--purge", "--yes")
 }
 
 // TestPreflightGPUDemandTooLarge: a notebook asking for more GPUs than any node has fails the
