@@ -246,7 +246,22 @@ func (c *Client) deleteAndWait(ctx context.Context, s ApplySet, members []member
 	case ctx.Err() != nil:
 		return fmt.Errorf("delete interrupted: %w", ctx.Err())
 	case wait.Interrupted(err):
-		return stuckError(remaining, opts.Timeout)
+		stuck := stuckError(remaining, opts.Timeout)
+		var namespaces []string
+		for _, m := range remaining {
+			if m.id.IsNamespace() {
+				namespaces = append(namespaces, m.id.Name)
+			}
+		}
+		if len(namespaces) == 0 {
+			return stuck
+		}
+		// A namespace stays Terminating for what is left inside it, which kfdeploy may never
+		// have applied: say what that is and why it stays.
+		if why := c.explainNamespaces(ctx, namespaces); why != "" {
+			return fmt.Errorf("%w\n%s", stuck, why)
+		}
+		return stuck
 	}
 	return err
 }
