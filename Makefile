@@ -15,6 +15,10 @@ CONFORMANCE_FLAGS ?= -timeout 40m
 # 127.97.0.0/16, unless KFDEPLOY_CLUSTER (and KFDEPLOY_SERVICE_CIDR) name another one.
 CONFORMANCE_CLUSTER ?= $(if $(KFDEPLOY_CLUSTER),$(KFDEPLOY_CLUSTER),kfdeploy-conformance)
 CONFORMANCE_CIDR    ?= $(if $(KFDEPLOY_SERVICE_CIDR),$(KFDEPLOY_SERVICE_CIDR),127.97.0.0/16)
+# e2e's second cluster (the cluster identity guard's test: KFDEPLOY_KUBECONFIG_B), on a Service
+# range of its own: <cluster>-b on 127.98.0.0/16 unless E2E_CLUSTER_B and E2E_CIDR_B say otherwise.
+E2E_CLUSTER_B ?= $(if $(KFDEPLOY_CLUSTER),$(KFDEPLOY_CLUSTER),kfdeploy-test)-b
+E2E_CIDR_B    ?= 127.98.0.0/16
 # staticcheck, built from the Go module proxy at this version (go run caches the build).
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
@@ -36,7 +40,9 @@ unit:
 ## apply stage" in its log), which would make that test fail for kwok's reasons, not ours.
 e2e: build
 	$(CLUSTER) up
-	trap '$(CLUSTER) down' EXIT; \
+	KFDEPLOY_CLUSTER=$(E2E_CLUSTER_B) KFDEPLOY_SERVICE_CIDR=$(E2E_CIDR_B) $(CLUSTER) up >/dev/null
+	trap '$(CLUSTER) down; KFDEPLOY_CLUSTER=$(E2E_CLUSTER_B) $(CLUSTER) down' EXIT; \
+	export KFDEPLOY_KUBECONFIG_B=$$(KFDEPLOY_CLUSTER=$(E2E_CLUSTER_B) $(CLUSTER) kubeconfig); \
 	eval "$$($(CLUSTER) env)"; \
 	export KFDEPLOY_BIN=$(CURDIR)/$(BIN) KFDEPLOY_TESTCLUSTER=$(CURDIR)/$(CLUSTER); \
 	$(GO) test -tags e2e $(E2E_FLAGS) -count=1 -v -run '^TestPodStages$$' ./test/e2e/ && \

@@ -173,9 +173,9 @@ func (o *deleteOptions) confirmer(streams ioStreams) func(app.DeletePlan) error 
 // describeDelete names the app, the cluster and the counts of a delete in one line.
 func describeDelete(p app.DeletePlan) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "app %s in namespace %s on %s: %d objects", p.App, p.Namespace, p.Cluster, p.Delete)
+	fmt.Fprintf(&b, "app %s in namespace %s on %s: %d %s", p.App, p.Namespace, p.Cluster, p.Delete, plural(p.Delete, "object", "objects"))
 	if p.Namespaces > 0 {
-		fmt.Fprintf(&b, " and %d namespaces", p.Namespaces)
+		fmt.Fprintf(&b, " and %d %s", p.Namespaces, plural(p.Namespaces, "namespace", "namespaces"))
 	}
 	switch {
 	case p.Purge:
@@ -188,3 +188,4 @@ func describeDelete(p app.DeletePlan) string {
 	}
 	return b.String()
 }
+

@@ -16,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
 )
 
 // The conditions the namespace controller sets on a namespace it cannot finish deleting.
@@ -64,9 +66,18 @@ type stuckNamespace struct {
 func (c *Client) explainNamespaces(ctx context.Context, names []string) string {
 	ctx, cancel := context.WithTimeout(ctx, explainBudget)
 	defer cancel()
+	// Listing every kind lists deprecated ones too (v1 Endpoints): their warnings are noise here.
+	quiet := *c
+	if c.Config != nil {
+		cfg := rest.CopyConfig(c.Config)
+		cfg.WarningHandler = rest.NoWarnings{}
+		if md, err := metadata.NewForConfig(cfg); err == nil {
+			quiet.Metadata = md
+		}
+	}
 	var parts []string
 	for _, name := range names {
-		if text := c.explainNamespace(ctx, name).describe(); text != "" {
+		if text := quiet.explainNamespace(ctx, name).describe(); text != "" {
 			parts = append(parts, text)
 		}
 	}
@@ -252,8 +263,12 @@ func (st *stuckNamespace) describe() string {
 	sort.Strings(finalizers)
 	for _, f := range finalizers {
 		objs := held[f]
-		line("likely cause: finalizer %s on %d objects (%s) is removed by its controller, and no running controller removes it: the controller is gone, was never installed, or cannot reach the API",
-			f, len(objs), strings.Join(objs[:min(len(objs), maxNamesPerKind)], ", "))
+		noun := "objects"
+		if len(objs) == 1 {
+			noun = "object"
+		}
+		line("likely cause: finalizer %s on %d %s (%s) is removed by its controller, and no running controller removes it: the controller is gone, was never installed, or cannot reach the API",
+			f, len(objs), noun, strings.Join(objs[:min(len(objs), maxNamesPerKind)], ", "))
 		line("remedy: start that controller again; only if it is gone for good, remove the finalizer yourself (what it guards is then skipped), e.g. %s", example[f])
 	}
 	for _, err := range st.errs {

@@ -33,7 +33,7 @@ func TestDescribeStuckNamespaceNamesObjectFinalizerConditionAndRemedy(t *testing
 		"namespace kubeflow is still Terminating:",
 		"condition NamespaceFinalizersRemaining: Some content in the namespace has finalizers remaining",
 		"left: Widget.example.com (1): held (finalizers: example.com/hold)",
-		"likely cause: finalizer example.com/hold on 1 objects (Widget.example.com/held)",
+		"likely cause: finalizer example.com/hold on 1 object (Widget.example.com/held)",
 		"no running controller removes it",
 		`kubectl patch widgets.example.com held -n kubeflow --type=merge -p '{"metadata":{"finalizers":null}}'`,
 	} {
