@@ -1,0 +1,29 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/kfdeploy/kfdeploy/pkg/app"
+	"github.com/kfdeploy/kfdeploy/pkg/clusterid"
+	"github.com/kfdeploy/kfdeploy/pkg/kube"
+)
+
+func TestDescribeDeleteNamesClusterAndCounts(t *testing.T) {
+	cluster := clusterid.Identity{Context: "prod", Server: "https://10.0.0.1:6443", UID: "1a2b3c4d-0000"}
+	p := app.DeletePlan{App: "lab", Namespace: "kubeflow", Cluster: cluster,
+		DeletePlan: kube.DeletePlan{Recorded: cluster, Delete: 12, Keep: 1, Namespaces: 1}}
+	got := describeDelete(p)
+	want := `app lab in namespace kubeflow on context "prod" (server https://10.0.0.1:6443, kube-system UID 1a2b3c4d): 12 objects and 1 namespace, keeping 1 (PVCs, PVs and generated secrets)`
+	if got != want {
+		t.Errorf("describeDelete =\n  %s\nwant\n  %s", got, want)
+	}
+	p.Purge, p.Keep = true, 0
+	if got := describeDelete(p); !strings.Contains(got, "INCLUDING PVCs") {
+		t.Errorf("with --purge: %s", got)
+	}
+	p.Recorded = clusterid.Identity{Server: "https://10.0.0.9:6443", UID: "5e6f7a8b-1111"}
+	if got := describeDelete(p); !strings.Contains(got, "inventory was written on another cluster (server https://10.0.0.9:6443, kube-system UID 5e6f7a8b)") {
+		t.Errorf("an inventory from another cluster is not pointed out: %s", got)
+	}
+}
