@@ -188,4 +188,3 @@ func describeDelete(p app.DeletePlan) string {
 	}
 	return b.String()
 }
-
