@@ -130,7 +130,7 @@ func (o *deleteOptions) run(ctx context.Context, streams ioStreams) error {
 	report, runErr := app.Delete(ctx, opts)
 	done()
 	if report.NotDeployed && o.flags.output != outputJSON {
-		fmt.Fprintf(streams.Out, "app %s has nothing in namespace %s: nothing to delete\n", report.App, report.Namespace)
+		fmt.Fprintf(streams.Out, "app %s has nothing in namespace %s on %s: nothing to delete\n", report.App, report.Namespace, report.Cluster)
 	}
 	dry := ""
 	if report.DryRun {
