@@ -238,6 +238,7 @@ func TestParamChanges(t *testing.T) {
 			`Deployment.apps/jupyter:` + spec + `.image`,
 		}},
 		{"ambassador", map[string]any{"serviceType": "ClusterIP"}, map[string]any{"serviceType": "NodePort", "nodePort": 30080}, []string{
+			`Secret/ambassador-tls:metadata.annotations["kfdeploy.dev/certificate-node-addresses"]`,
 			`Service/ambassador:spec.type`,
 			`Service/ambassador:spec.ports[0].nodePort`,
 		}},
@@ -245,6 +246,7 @@ func TestParamChanges(t *testing.T) {
 			`Service/ambassador:spec.type`,
 		}},
 		{"ambassador", nil, map[string]any{"externalIPs": []any{"192.0.2.10"}}, []string{
+			`Secret/ambassador-tls:metadata.annotations["kfdeploy.dev/certificate-ip-addresses"]`,
 			`Service/ambassador:spec.externalIPs`,
 		}},
 		{"ambassador", nil, map[string]any{"replicas": 1}, []string{
