@@ -93,6 +93,19 @@ func Apply(ctx context.Context, opts ApplyOptions) (*ApplyReport, error) {
 	if err != nil {
 		return rep, err
 	}
+	// The gateway's certificate covers the nodes' addresses, which only the cluster knows; a
+	// dry run writes nothing, not even the app's secret store.
+	if opts.Apply.DryRun == kube.DryRunNone {
+		changed, err := refreshNodeCertificates(ctx, c, opts.AppDir, loaded.Objects)
+		if err != nil {
+			return rep, err
+		}
+		if changed {
+			if loaded, err = Load(opts.AppDir); err != nil {
+				return rep, err
+			}
+		}
+	}
 	if !opts.SkipPreflight {
 		settings := opts.Preflight
 		settings.DryRun = opts.Apply.DryRun != kube.DryRunNone

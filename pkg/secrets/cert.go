@@ -58,7 +58,8 @@ type clock func() time.Time
 // EnsureCertificate makes sure the store holds a serving certificate for component/name whose
 // names are exactly those of req, signed by the app's CA (created the first time), and not
 // about to expire; otherwise it issues one from the same CA. It reports whether it issued.
-// A certificate the user supplied (SetCertificate) is never replaced here.
+// A certificate the user supplied (SetCertificate) is replaced: the app asks for kfdeploy's
+// again.
 func (s *Store) EnsureCertificate(component, name string, req CertRequest) (bool, error) {
 	return s.ensureCertificate(component, name, req, time.Now)
 }
@@ -68,9 +69,6 @@ func (s *Store) ensureCertificate(component, name string, req CertRequest, now c
 	if s.values[key+suffixNodes] != strings.Join(normalizeNames(req.NodeAddresses), ",") {
 		s.values[key+suffixNodes] = strings.Join(normalizeNames(req.NodeAddresses), ",")
 		s.dirty = true
-	}
-	if s.userSupplied(key) {
-		return false, nil
 	}
 	caCert, caKey, err := s.ensureCA(key, now)
 	if err != nil {
@@ -116,16 +114,16 @@ func (s *Store) SetCertificate(component, name string, certPEM, keyPEM []byte) e
 }
 
 // CACertificate returns the PEM of the CA that signs component/name's certificate. It is an
-// error when there is none, or when the stored certificate is not signed by it (the user
-// supplied their own).
+// error when the stored certificate was supplied by the user (not signed by that CA), or when
+// there is no CA yet.
 func (s *Store) CACertificate(component, name string) (string, error) {
 	key := component + "/" + name
+	if s.userSupplied(key) {
+		return "", fmt.Errorf("the certificate of %s was supplied by you, not issued by kfdeploy's CA: trust its issuer instead", key)
+	}
 	ca, err := parseCert(s.values[key+suffixCACert])
 	if err != nil {
 		return "", fmt.Errorf("%s holds no CA for %s: run 'kfdeploy generate' first", s.path, key)
-	}
-	if s.userSupplied(key) {
-		return "", fmt.Errorf("the certificate of %s was supplied by you, not issued by kfdeploy's CA: trust its issuer instead", key)
 	}
 	if !ca.IsCA {
 		return "", fmt.Errorf("%s: the stored CA of %s is not a CA certificate", s.path, key)
