@@ -286,6 +286,16 @@ func TestParamChanges(t *testing.T) {
 		}},
 		{"argo", nil, map[string]any{"authMode": "server"}, []string{
 			`Deployment.apps/argo-server:` + spec + `.args[3]`,
+			`Service/argo-server:metadata.annotations`,
+		}},
+		{"argo", map[string]any{"authMode": "server"}, map[string]any{"authMode": "server", "route": true}, []string{
+			`Service/argo-server:metadata.annotations`,
+		}},
+		{"katib", nil, map[string]any{"uiRoute": true}, []string{
+			`Service/katib-ui:metadata.annotations`,
+		}},
+		{"modeldb", nil, map[string]any{"route": true}, []string{
+			`Service/model-registry:metadata.annotations`,
 		}},
 		{"nvidia-device-plugin", nil, map[string]any{"nodeSelector": map[string]any{"nvidia.com/gpu.present": "true"}}, []string{
 			`DaemonSet.apps/nvidia-device-plugin:spec.template.spec.nodeSelector`,
@@ -763,7 +773,8 @@ func TestAmbassadorRoutes(t *testing.T) {
 			t.Errorf("no %s among the routes", kind)
 		}
 	}
-	for _, prefix := range []string{"/", "/hub/", "/user/", "/argo/", "/katib/", "/tfjobs/", "/k8s/ui/", "/model-registry/", "/notebook/jupyter/"} {
+	// /katib/ and /model-registry/ only when asked for (routes_test.go).
+	for _, prefix := range []string{"/", "/hub/", "/user/", "/argo/", "/tfjobs/", "/k8s/ui/", "/notebook/jupyter/"} {
 		if _, ok := prefixes[prefix]; !ok {
 			t.Errorf("no route for %s", prefix)
 		}
