@@ -75,6 +75,10 @@ type ApplyReport struct {
 	Preflight *preflight.Report // nil with SkipPreflight, or when apply stopped before it
 	Result    *kube.Result      // nil when apply stopped before writing
 	Duration  time.Duration
+	// URLs of the app's UIs after a successful apply (nil for a dry run or an app without a
+	// gateway); URLsErr says why they could not be read, which does not fail the apply.
+	URLs    *URLs
+	URLsErr error
 }
 
 // Apply is the apply phase: load the app (manifests no older than app.yaml), connect, run
@@ -123,6 +127,9 @@ func Apply(ctx context.Context, opts ApplyOptions) (*ApplyReport, error) {
 	rep.Result, err = c.Apply(ctx, set, loaded.Objects, opts.Apply, opts.Progress)
 	if err != nil {
 		return rep, fmt.Errorf("apply app %s: %w", set.App, err)
+	}
+	if opts.Apply.DryRun == kube.DryRunNone {
+		rep.URLs, rep.URLsErr = appURLs(ctx, c, set)
 	}
 	return rep, nil
 }
