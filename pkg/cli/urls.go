@@ -25,7 +25,11 @@ func writeURLs(w io.Writer, u *app.URLs) error {
 	fmt.Fprintf(w, "\nUIs (gateway %s):\n", u.Base)
 	t := newTable(w)
 	for _, ui := range u.UIs {
-		fmt.Fprintf(t, "  %s\t%s\tsign-in: %s\n", ui.UI, ui.URL, ui.SignIn)
+		signIn := ui.SignIn
+		if ui.Access == "read-only" {
+			signIn += " (read-only)"
+		}
+		fmt.Fprintf(t, "  %s\t%s\tsign-in: %s\n", ui.UI, ui.URL, signIn)
 	}
 	return t.Flush()
 }
