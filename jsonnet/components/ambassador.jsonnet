@@ -52,7 +52,7 @@ local serviceTypes = ['ClusterIP', 'NodePort', 'LoadBalancer'];
     local selector = k.selector('ambassador');
     assert std.isNumber(p.defaultTimeoutMs) && p.defaultTimeoutMs >= 0 : 'ambassador: defaultTimeoutMs must be a number of milliseconds (0: none), got %s' % [p.defaultTimeoutMs];
     assert std.isBoolean(p.tls) && std.isBoolean(p.httpRedirect) : 'ambassador: tls and httpRedirect must be true or false';
-    assert std.isString(p.hostname) && (p.hostname == '' || std.length(std.findSubstr('/', p.hostname + ':')) == 0 && std.length(std.findSubstr(':', p.hostname)) == 0) : 'ambassador: hostname must be a DNS name without scheme or port, got %s' % [p.hostname];
+    assert std.isString(p.hostname) && std.length(std.findSubstr('/', p.hostname)) == 0 && std.length(std.findSubstr(':', p.hostname)) == 0 : 'ambassador: hostname must be a DNS name without scheme or port, got %s' % [p.hostname];
     assert (p.tlsCertFile == '') == (p.tlsKeyFile == '') : 'ambassador: tlsCertFile and tlsKeyFile go together';
     assert p.tlsSecretName == '' || p.tlsCertFile == '' : 'ambassador: set tlsSecretName or tlsCertFile/tlsKeyFile, not both';
     local v3 = { apiVersion: 'getambassador.io/v3alpha1' };

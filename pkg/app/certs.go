@@ -49,7 +49,7 @@ func certSpecs(objs []*unstructured.Unstructured, component string) ([]certSpec,
 		}
 		comp, name, ok := strings.Cut(key, "/")
 		if !ok || comp == "" || name == "" || (component != "" && comp != component) {
-			return nil, fmt.Errorf("Secret %s: %s is %q, want %q/<name>", o.GetName(), annCertificate, key, component)
+			return nil, fmt.Errorf("secret %s: %s is %q, want %q/<name>", o.GetName(), annCertificate, key, component)
 		}
 		s := certSpec{secret: o, component: comp, name: name, withNodes: a[annCertNodeAddrs] == "true"}
 		s.request.DNSNames = splitList(a[annCertDNSNames])
@@ -59,7 +59,7 @@ func certSpecs(objs []*unstructured.Unstructured, component string) ([]certSpec,
 		}
 		if f := splitList(a[annCertFiles]); len(f) > 0 {
 			if len(f) != 2 {
-				return nil, fmt.Errorf("Secret %s: %s is %q, want certfile,keyfile", o.GetName(), annCertFiles, a[annCertFiles])
+				return nil, fmt.Errorf("secret %s: %s is %q, want certfile,keyfile", o.GetName(), annCertFiles, a[annCertFiles])
 			}
 			s.files = f
 		}

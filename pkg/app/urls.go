@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
@@ -66,10 +67,14 @@ func appURLs(ctx context.Context, c *kube.Client, set kube.ApplySet) (*URLs, err
 	var nodes []corev1.Node
 	if gw := gatewayService(svcs.Items); gw != nil && gw.Spec.Type != corev1.ServiceTypeClusterIP {
 		list, err := c.Fast.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-		if err != nil {
+		switch {
+		case apierrors.IsForbidden(err):
+			// Users who may not list nodes still get the URLs by name, address or port-forward.
+		case err != nil:
 			return nil, fmt.Errorf("list nodes for the gateway's URLs: %w", err)
+		default:
+			nodes = list.Items
 		}
-		nodes = list.Items
 	}
 	return ComputeURLs(svcs.Items, nodes)
 }
@@ -181,7 +186,7 @@ func RoutesOf(svcs []corev1.Service) ([]Route, error) {
 		}
 		var m map[string]Route
 		if err := json.Unmarshal([]byte(a), &m); err != nil {
-			return nil, fmt.Errorf("Service %s/%s: annotation %s: %w", s.Namespace, s.Name, annRoutes, err)
+			return nil, fmt.Errorf("service %s/%s: annotation %s: %w", s.Namespace, s.Name, annRoutes, err)
 		}
 		for name, r := range m {
 			r.Name = name
