@@ -29,7 +29,7 @@ local k = import 'kfdeploy/k.libsonnet';
                 p.serviceType,
                 labels,
                 // The server's base URL is the route's prefix, so the path is forwarded unchanged.
-                k.ambassadorConfig([k.mapping(p.name, base, p.name, env.namespace, 80, rewrite='', websocket=true)])),
+                k.ambassadorConfig([k.mapping(p.name, base, p.name, env.namespace, 80, rewrite='', websocket=true, signIn='notebook-token', ui='Notebook ' + p.name)])),
       k.deployment(p.name, env.namespace, selector, {
         securityContext: k.podSecurityContext(fsGroup=100),
         // The notebook never needs the Kubernetes API.

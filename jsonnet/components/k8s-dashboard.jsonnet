@@ -68,7 +68,7 @@ local k = import 'kfdeploy/k.libsonnet';
 
     // The routes of the chart's Kong configuration, under /k8s/ui/.
     local route(name, path, role, websocket=false, timeoutMs=null) =
-      k.mapping(name, '/k8s/ui' + path, base + '-' + role, ns, port, rewrite=path, websocket=websocket, timeoutMs=timeoutMs);
+      k.mapping(name, '/k8s/ui' + path, base + '-' + role, ns, port, rewrite=path, websocket=websocket, timeoutMs=timeoutMs, signIn='kubernetes-token');
     [
       // web reads and saves the Dashboard's global settings in its ConfigMap.
       k.configMap(settings, ns, {}, viewerLabels),
@@ -93,7 +93,9 @@ local k = import 'kfdeploy/k.libsonnet';
     + module('web', p.webImage,
              args=['--namespace=' + ns, '--settings-config-map-name=' + settings],
              serviceAccount=base + '-web',
-             mappings=[k.mapping('k8s-dashboard', '/k8s/ui/', base + '-web', ns, port)],
+             // Every call that reads or writes the cluster carries the user's token and fails
+             // without one (modules/common/client/init.go@web/v1.7.0, buildAuthInfo).
+             mappings=[k.mapping('k8s-dashboard', '/k8s/ui/', base + '-web', ns, port, signIn='kubernetes-token', ui='Kubernetes Dashboard')],
              resources=k.resources('20m', '64Mi', memoryLimit='256Mi'))
     + module('api', p.apiImage,
              args=['--namespace=' + ns, '--metrics-scraper-service-name=' + scraper],

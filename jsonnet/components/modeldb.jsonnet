@@ -15,6 +15,7 @@ local mysql = import 'kfdeploy/mysql.libsonnet';
     mysqlImage: { default: images.mysql, description: 'MySQL image' },
     storageSize: { default: '10Gi', description: "Size of MySQL's volume" },
     storageClass: { default: null, description: "StorageClass of MySQL's volume (null: cluster default; '': pre-created PVs only)" },
+    route: { default: false, description: 'Route /model-registry/ through the gateway; the REST API has no sign-in, so anyone who reaches the gateway could then register and change models' },
   },
   secrets: {
     mysqlRootPassword: { description: "Password of MySQL's root user (model registry database)" },
@@ -49,7 +50,7 @@ local mysql = import 'kfdeploy/mysql.libsonnet';
                    dbSelector),
       k.service(name, ns, selector, [
         { name: 'http-api', port: 8080, targetPort: 'http-api' },
-      ], labels=labels, annotations=k.ambassadorConfig([k.mapping(name, '/model-registry/', name, ns, 8080)])),
+      ], labels=labels, annotations=if p.route then k.ambassadorConfig([k.mapping(name, '/model-registry/', name, ns, 8080, signIn='none', ui='Model Registry API')]) else {}),
       k.deployment(name, ns, selector, {
         // The server talks to MySQL only, never to the Kubernetes API.
         automountServiceAccountToken: false,

@@ -32,7 +32,7 @@ local k = import 'kfdeploy/k.libsonnet';
                 selector,
                 [{ name: 'http', port: 80, targetPort: 'http' }],
                 labels=labels,
-                annotations=k.ambassadorConfig([k.mapping(name, '/tfjobs/', name, ns, 80, rewrite='')])),
+                annotations=k.ambassadorConfig([k.mapping(name, '/tfjobs/', name, ns, 80, rewrite='', signIn='kubernetes-token', ui='TFJob dashboard (Headlamp)')])),
       k.deployment(name, ns, selector, {
         serviceAccountName: name,
         securityContext: k.podSecurityContext(),

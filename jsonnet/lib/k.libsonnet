@@ -252,10 +252,20 @@
   // watch streams) get no response timeout (0 turns Envoy's off) and are bounded by an idle timeout
   // of one hour instead (Envoy's own stream idle default is 5 minutes). timeoutMs and
   // idleTimeoutMs override these.
-  mapping(name, prefix, service, namespace, port, rewrite=null, websocket=false, timeoutMs=null, scheme='http', stream=false, idleTimeoutMs=null)::
+  //
+  // Who may use a route, recorded for kfdeploy (hidden fields, so Emissary never sees them):
+  // signIn is what stands before it ('password', 'kubernetes-token', 'notebook-token', or
+  // 'none'), access what a user who got through may do ('read-only' or 'read-write'), and ui,
+  // when set, the title of the UI whose entry point this is (kfdeploy lists its URL).
+  mapping(name, prefix, service, namespace, port, rewrite=null, websocket=false, timeoutMs=null, scheme='http', stream=false, idleTimeoutMs=null, signIn=null, access='read-write', ui=null)::
     local longLived = websocket || stream;
     local idle = if idleTimeoutMs != null then idleTimeoutMs else if longLived then 3600000 else null;
+    assert signIn == null || std.member(['password', 'kubernetes-token', 'notebook-token', 'none'], signIn) : 'mapping %s: unknown signIn %s' % [name, signIn];
+    assert std.member(['read-only', 'read-write'], access) : 'mapping %s: access must be read-only or read-write' % name;
     {
+      signIn:: signIn,
+      access:: access,
+      ui:: ui,
       apiVersion: 'getambassador.io/v3alpha1',
       kind: 'Mapping',
       name: name,
@@ -268,10 +278,20 @@
       [if idle != null then 'idle_timeout_ms']: idle,
     },
 
-  // The annotation carrying Emissary resources (Mappings, Listeners, Hosts, Modules).
-  ambassadorConfig(resources):: {
-    'getambassador.io/config': std.join('', ['---\n' + std.manifestYamlDoc(r, quote_keys=false) + '\n' for r in resources]),
-  },
+  // The annotation carrying Emissary resources (Mappings, Listeners, Hosts, Modules), and
+  // kfdeploy.dev/routes: for each Mapping its signIn, access and ui (see mapping), as JSON, which
+  // kfdeploy reads for the URLs it prints and the checks of who may reach what.
+  ambassadorConfig(resources)::
+    local mappings = [r for r in resources if r.kind == 'Mapping'];
+    {
+      'getambassador.io/config': std.join('', ['---\n' + std.manifestYamlDoc(r, quote_keys=false) + '\n' for r in resources]),
+      [if std.length(mappings) > 0 then 'kfdeploy.dev/routes']: std.manifestJsonMinified({
+        [m.name]: { prefix: m.prefix, access: m.access }
+                  + (if m.signIn != null then { signIn: m.signIn } else {})
+                  + (if m.ui != null then { ui: m.ui } else {})
+        for m in mappings
+      }),
+    },
 
   // ---------------------------------------------------------------------------------------------
   // CustomResourceDefinitions (apiextensions.k8s.io/v1, structural schemas)

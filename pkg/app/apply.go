@@ -83,6 +83,10 @@ type ApplyReport struct {
 	// recorded it by this run (a first apply, or --add-cluster).
 	Cluster         clusterid.Identity
 	RecordedCluster bool
+	// URLs of the app's UIs after a successful apply (nil for a dry run or an app without a
+	// gateway); URLsErr says why they could not be read, which does not fail the apply.
+	URLs    *URLs
+	URLsErr error
 }
 
 // Apply is the apply phase: load the app (manifests no older than app.yaml), connect, run
@@ -106,6 +110,19 @@ func Apply(ctx context.Context, opts ApplyOptions) (*ApplyReport, error) {
 		return rep, err
 	}
 	rep.Cluster = guard.Current
+	// The gateway's certificate covers the nodes' addresses, which only the cluster knows; a
+	// dry run writes nothing, not even the app's secret store.
+	if opts.Apply.DryRun == kube.DryRunNone {
+		changed, err := refreshNodeCertificates(ctx, c, opts.AppDir, loaded.Objects)
+		if err != nil {
+			return rep, err
+		}
+		if changed {
+			if loaded, err = Load(opts.AppDir); err != nil {
+				return rep, err
+			}
+		}
+	}
 	if !opts.SkipPreflight {
 		settings := opts.Preflight
 		settings.DryRun = opts.Apply.DryRun != kube.DryRunNone
@@ -132,6 +149,9 @@ func Apply(ctx context.Context, opts ApplyOptions) (*ApplyReport, error) {
 	rep.Result, err = c.Apply(ctx, set, loaded.Objects, applyOpts, opts.Progress)
 	if err != nil {
 		return rep, fmt.Errorf("apply app %s: %w", set.App, err)
+	}
+	if opts.Apply.DryRun == kube.DryRunNone {
+		rep.URLs, rep.URLsErr = appURLs(ctx, c, set)
 	}
 	return rep, nil
 }

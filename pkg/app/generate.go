@@ -132,6 +132,10 @@ func renderAll(ctx context.Context, app *config.App, appDir string, store *secre
 			errs = append(errs, err)
 			continue
 		}
+		if err := ensureCertificates(appDir, c.Name, objs, store); err != nil {
+			errs = append(errs, err)
+			continue
+		}
 		for _, o := range objs {
 			id := manifest.IDOf(o)
 			if prev, dup := owner[id]; dup {

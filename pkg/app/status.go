@@ -22,6 +22,7 @@ type StatusReport struct {
 	Namespace string
 	Objects   []kube.ObjectStatus
 	Pods      []kube.PodStatus
+	URLs      *URLs // nil without a gateway
 }
 
 // Status is the status phase: read app.yaml, connect, and read every member of the app.
@@ -46,7 +47,11 @@ func Status(ctx context.Context, opts StatusOptions) (*StatusReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &StatusReport{App: set.App, Namespace: set.Namespace, Objects: objs, Pods: pods}, nil
+	urls, err := appURLs(ctx, c, set)
+	if err != nil {
+		return nil, err
+	}
+	return &StatusReport{App: set.App, Namespace: set.Namespace, Objects: objs, Pods: pods, URLs: urls}, nil
 }
 
 // TopNodesOptions are the resolved choices of top nodes.

@@ -143,6 +143,12 @@ func (o *applyOptions) run(ctx context.Context, streams ioStreams) error {
 		}
 	} else if runErr == nil {
 		fmt.Fprintln(streams.Out, run.summary())
+		if report.URLsErr != nil {
+			fmt.Fprintf(streams.Out, "\nThe UIs' URLs could not be read: %v (run 'kfdeploy status' later)\n", report.URLsErr)
+		}
+		if err := writeURLs(streams.Out, report.URLs); err != nil {
+			return err
+		}
 	}
 	return runErr
 }

@@ -40,6 +40,7 @@ type statusDocument struct {
 	Namespace string              `json:"namespace"`
 	Objects   []kube.ObjectStatus `json:"objects"`
 	Pods      []kube.PodStatus    `json:"pods"`
+	URLs      *app.URLs           `json:"urls,omitempty"`
 }
 
 func (o *statusOptions) run(ctx context.Context, streams ioStreams) error {
@@ -48,7 +49,7 @@ func (o *statusOptions) run(ctx context.Context, streams ioStreams) error {
 		return err
 	}
 	if o.output == outputJSON {
-		return printJSON(streams.Out, statusDocument{App: rep.App, Namespace: rep.Namespace, Objects: rep.Objects, Pods: rep.Pods})
+		return printJSON(streams.Out, statusDocument{App: rep.App, Namespace: rep.Namespace, Objects: rep.Objects, Pods: rep.Pods, URLs: rep.URLs})
 	}
 	w := newTable(streams.Out)
 	fmt.Fprintln(w, "OBJECT\tSTATUS\tMESSAGE")
@@ -60,5 +61,8 @@ func (o *statusOptions) run(ctx context.Context, streams ioStreams) error {
 	for _, p := range rep.Pods {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", p.Name, p.Ready, p.Phase, p.Node)
 	}
-	return w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	return writeURLs(streams.Out, rep.URLs)
 }

@@ -238,6 +238,7 @@ func TestParamChanges(t *testing.T) {
 			`Deployment.apps/jupyter:` + spec + `.image`,
 		}},
 		{"ambassador", map[string]any{"serviceType": "ClusterIP"}, map[string]any{"serviceType": "NodePort", "nodePort": 30080}, []string{
+			`Secret/ambassador-tls:metadata.annotations["kfdeploy.dev/certificate-node-addresses"]`,
 			`Service/ambassador:spec.type`,
 			`Service/ambassador:spec.ports[0].nodePort`,
 		}},
@@ -245,6 +246,7 @@ func TestParamChanges(t *testing.T) {
 			`Service/ambassador:spec.type`,
 		}},
 		{"ambassador", nil, map[string]any{"externalIPs": []any{"192.0.2.10"}}, []string{
+			`Secret/ambassador-tls:metadata.annotations["kfdeploy.dev/certificate-ip-addresses"]`,
 			`Service/ambassador:spec.externalIPs`,
 		}},
 		{"ambassador", nil, map[string]any{"replicas": 1}, []string{
@@ -284,6 +286,16 @@ func TestParamChanges(t *testing.T) {
 		}},
 		{"argo", nil, map[string]any{"authMode": "server"}, []string{
 			`Deployment.apps/argo-server:` + spec + `.args[3]`,
+			`Service/argo-server:metadata.annotations`,
+		}},
+		{"argo", map[string]any{"authMode": "server"}, map[string]any{"authMode": "server", "route": true}, []string{
+			`Service/argo-server:metadata.annotations`,
+		}},
+		{"katib", nil, map[string]any{"uiRoute": true}, []string{
+			`Service/katib-ui:metadata.annotations`,
+		}},
+		{"modeldb", nil, map[string]any{"route": true}, []string{
+			`Service/model-registry:metadata.annotations`,
 		}},
 		{"nvidia-device-plugin", nil, map[string]any{"nodeSelector": map[string]any{"nvidia.com/gpu.present": "true"}}, []string{
 			`DaemonSet.apps/nvidia-device-plugin:spec.template.spec.nodeSelector`,
@@ -761,7 +773,8 @@ func TestAmbassadorRoutes(t *testing.T) {
 			t.Errorf("no %s among the routes", kind)
 		}
 	}
-	for _, prefix := range []string{"/", "/hub/", "/user/", "/argo/", "/katib/", "/tfjobs/", "/k8s/ui/", "/model-registry/", "/notebook/jupyter/"} {
+	// /katib/ and /model-registry/ only when asked for (routes_test.go).
+	for _, prefix := range []string{"/", "/hub/", "/user/", "/argo/", "/tfjobs/", "/k8s/ui/", "/notebook/jupyter/"} {
 		if _, ok := prefixes[prefix]; !ok {
 			t.Errorf("no route for %s", prefix)
 		}

@@ -168,8 +168,9 @@ func TestEmissaryModuleDefaultTimeout(t *testing.T) {
 // (pkg/api/getambassador.io/v3alpha1/crd_listener.go@v4.1.0: port and securityModel required,
 // protocol ∈ HTTP, HTTPS, …, securityModel ∈ XFP, SECURE, INSECURE, hostBinding.namespace.from ∈
 // SELF, ALL; crd_host.go@v4.1.0: requestPolicy.insecure.action ∈ Redirect, Reject, Route).
-// Without a Listener Emissary v3+ accepts no connection at all, and a Host that doesn't Route
-// insecure requests redirects every cleartext request to HTTPS, which nothing serves yet.
+// Without a Listener Emissary v3+ accepts no connection at all. With TLS (the default) the Host
+// names its certificate Secret and redirects cleartext; with tls false it must Route cleartext,
+// since nothing would serve the HTTPS it redirects to (gateway_test.go holds the TLS details).
 func TestEmissaryGatewayResources(t *testing.T) {
 	var listeners, hosts int
 	for _, r := range emissaryResources(t)["ambassador"] {
@@ -195,13 +196,21 @@ func TestEmissaryGatewayResources(t *testing.T) {
 			hosts++
 			policy, _ := r["requestPolicy"].(map[string]any)
 			insecure, _ := policy["insecure"].(map[string]any)
-			if insecure["action"] != "Route" {
-				t.Errorf("%s: requestPolicy.insecure.action %v; cleartext requests must be routed while no TLS is configured", where, insecure["action"])
+			tlsSecret, _ := r["tlsSecret"].(map[string]any)
+			if tlsSecret["name"] == nil || insecure["action"] != "Redirect" {
+				t.Errorf("%s: tlsSecret %v, requestPolicy.insecure.action %v; by default the Host serves TLS and redirects cleartext", where, r["tlsSecret"], insecure["action"])
 			}
 		}
 	}
 	if listeners == 0 || hosts == 0 {
 		t.Errorf("%d Listeners and %d Hosts; the gateway needs both", listeners, hosts)
+	}
+	for _, r := range gatewayResources(t, render(t, "ambassador", map[string]any{"tls": false})) {
+		policy, _ := r["requestPolicy"].(map[string]any)
+		insecure, _ := policy["insecure"].(map[string]any)
+		if r["kind"] == "Host" && (insecure["action"] != "Route" || r["tlsSecret"] != nil) {
+			t.Errorf("tls false: Host %v has tlsSecret %v and insecure action %v; cleartext must be routed", r["name"], r["tlsSecret"], insecure["action"])
+		}
 	}
 }
 
@@ -249,12 +258,12 @@ func TestEmissaryDeployment(t *testing.T) {
 			t.Errorf("probe %+v, want GET %s on admin", probe, want)
 		}
 	}
-	// The Listener listens on the container's http port.
+	// The Listener listens on the container's https port (http with tls false).
 	listener := false
 	for _, r := range emissaryResources(t)["ambassador"] {
 		if r["kind"] == "Listener" {
-			if port, _ := number(r["port"]); int32(port) != ports["http"] {
-				t.Errorf("Listener %v on port %v, container http port %d", r["name"], r["port"], ports["http"])
+			if port, _ := number(r["port"]); int32(port) != ports["https"] {
+				t.Errorf("Listener %v on port %v, container https port %d", r["name"], r["port"], ports["https"])
 			}
 			listener = true
 		}

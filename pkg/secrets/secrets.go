@@ -1,4 +1,4 @@
-// Package secrets keeps the app's generated passwords: created once, stored in the app
+// Package secrets keeps the app's generated passwords and certificates: created once, stored in the app
 // directory with mode 0600, and substituted into Secret objects only at apply time, so that
 // manifests never hold them in clear.
 package secrets
@@ -78,7 +78,7 @@ func (s *Store) Save() error {
 	if err != nil {
 		return fmt.Errorf("encode secrets: %w", err)
 	}
-	header := []byte("# Generated passwords of this app. Keep this file private (mode 0600) and with the app:\n# regenerating them would lock components out of their own databases.\n")
+	header := []byte("# Generated passwords and certificates of this app. Keep this file private (mode 0600) and with\n# the app: regenerating them would lock components out of their own databases, and users would\n# have to trust a new CA.\n")
 	if err := fsutil.WriteFile(s.path, append(header, data...), 0o600); err != nil {
 		return err
 	}

@@ -16,9 +16,14 @@ local authModes = ['client', 'server'];
     executorImage: { default: images.argoExecutor, description: 'Executor image that the controller injects into workflow pods' },
     authMode: { default: 'client', description: "Argo server authentication: 'client' (users present a Kubernetes bearer token; bind them to the Role argo-workflows-user) or 'server' (anyone reaching the UI acts as the server's account: don't expose it)" },
     workflowServiceAccount: { default: 'argo-workflow', description: 'Service account of workflow pods unless a workflow names another one' },
+    route: { default: null, description: "Route /argo/ through the gateway (null: only with authMode client, where users sign in with a token; true routes authMode server too, open to anyone who reaches the gateway)" },
   },
   render(p, env)::
     assert std.member(authModes, p.authMode) : 'argo: authMode must be one of %s, got %s' % [std.join(', ', authModes), p.authMode];
+    assert p.route == null || std.isBoolean(p.route) : 'argo: route must be null, true or false, got %s' % [p.route];
+    // authMode server acts for anyone as the server's account, which can run workflows: not
+    // routed unless asked for.
+    local routed = if p.route != null then p.route else p.authMode == 'client';
     local labels = k.labels('argo');
     local ns = env.namespace;
     local controllerLabels = k.labels('argo', 'workflow-controller');
@@ -112,7 +117,9 @@ local authModes = ['client', 'server'];
                 [{ name: 'web', port: 2746, targetPort: 'web' }],
                 labels=serverLabels,
                 // The server serves HTTPS only (self-signed); Emissary originates TLS to it.
-                annotations=k.ambassadorConfig([k.mapping('argo', '/argo/', 'argo-server', ns, 2746, scheme='https', websocket=true)])),
+                annotations=if routed then k.ambassadorConfig([k.mapping('argo', '/argo/', 'argo-server', ns, 2746, scheme='https', websocket=true,
+                                                                          signIn=if p.authMode == 'client' then 'kubernetes-token' else 'none',
+                                                                          ui='Argo Workflows')]) else {}),
       k.deployment('argo-server', ns, serverSelector, {
         serviceAccountName: 'argo-server',
         securityContext: k.podSecurityContext(),

@@ -76,7 +76,7 @@ local k = import 'kfdeploy/k.libsonnet';
                 selector,
                 [{ name: 'http', port: 80, targetPort: 'http' }],
                 labels=labels,
-                annotations=k.ambassadorConfig([k.mapping(name, '/', name, ns, 80, websocket=true)])),
+                annotations=k.ambassadorConfig([k.mapping(name, '/', name, ns, 80, websocket=true, signIn='none', access='read-only', ui='Central dashboard')])),
       k.deployment(name, ns, selector, {
         serviceAccountName: name,
         securityContext: k.podSecurityContext(),

@@ -126,8 +126,8 @@ local k = import 'kfdeploy/k.libsonnet';
                 labels=proxyLabels,
                 annotations=k.ambassadorConfig([
                   // The hub serves /hub/ and the notebook servers /user/<name>/: forwarded unchanged.
-                  k.mapping('jupyterhub-hub', '/hub/', 'tf-hub-lb', ns, 80, rewrite='', websocket=true),
-                  k.mapping('jupyterhub-user', '/user/', 'tf-hub-lb', ns, 80, rewrite='', websocket=true, timeoutMs=300000),
+                  k.mapping('jupyterhub-hub', '/hub/', 'tf-hub-lb', ns, 80, rewrite='', websocket=true, signIn='password', ui='JupyterHub'),
+                  k.mapping('jupyterhub-user', '/user/', 'tf-hub-lb', ns, 80, rewrite='', websocket=true, timeoutMs=300000, signIn='password'),
                 ])),
       k.service('tf-hub-proxy-api', ns, proxySelector, [{ name: 'api', port: 8001, targetPort: 'api' }], labels=proxyLabels),
       k.deployment('tf-hub-proxy', ns, proxySelector, {

@@ -16,6 +16,7 @@ local failurePolicies = ['Ignore', 'Fail'];
     controllerImage: { default: images.katibController, description: 'Katib controller image' },
     dbManagerImage: { default: images.katibDbManager, description: 'Katib db-manager image' },
     uiImage: { default: images.katibUi, description: 'Katib UI image' },
+    uiRoute: { default: false, description: "Route the Katib UI (/katib/) through the gateway; it has no sign-in here (Katib's APP_DISABLE_AUTH defaults to true), so anyone who reaches the gateway could then create Experiments" },
     mysqlImage: { default: images.mysql, description: 'MySQL image' },
     suggestions: {
       default: { random: images.katibSuggestions.random, grid: images.katibSuggestions.grid },
@@ -281,7 +282,7 @@ local failurePolicies = ['Ignore', 'Fail'];
                 ui.selector,
                 [{ name: 'http', port: 80, targetPort: 'http' }],
                 labels=ui.labels,
-                annotations=k.ambassadorConfig([k.mapping('katib', '/katib/', 'katib-ui', ns, 80, rewrite='/katib/')])),
+                annotations=if p.uiRoute then k.ambassadorConfig([k.mapping('katib', '/katib/', 'katib-ui', ns, 80, rewrite='/katib/', signIn='none', ui='Katib')]) else {}),
       k.deployment('katib-ui', ns, ui.selector, {
         serviceAccountName: 'katib-ui',
         securityContext: k.podSecurityContext(),

@@ -1,0 +1,44 @@
+package app
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/kfdeploy/kfdeploy/pkg/secrets"
+)
+
+// CACertificate returns the PEM of the CA that issued the app's generated certificates (the
+// gateway's), for users to trust; never a key. It reads the generated manifests to learn which
+// certificates the app has, and the app's secret store for the CA.
+func CACertificate(appDir string) (string, error) {
+	objs, err := LoadManifests(appDir)
+	if err != nil {
+		return "", err
+	}
+	specs, err := certSpecs(objs, "")
+	if err != nil {
+		return "", err
+	}
+	if len(specs) == 0 {
+		return "", fmt.Errorf("the app has no certificate issued by kfdeploy: the gateway serves plain HTTP (ambassador tls: false) or a Secret of your own (tlsSecretName)")
+	}
+	store, err := secrets.Load(appDir)
+	if err != nil {
+		return "", err
+	}
+	var out []string
+	for _, s := range specs {
+		if s.files != nil {
+			return "", fmt.Errorf("the gateway serves your certificate (%s): trust its issuer; kfdeploy has no CA for it", strings.Join(s.files, ", "))
+		}
+		pem, err := store.CACertificate(s.component, s.name)
+		if err != nil {
+			return "", err
+		}
+		if !slices.Contains(out, pem) {
+			out = append(out, pem)
+		}
+	}
+	return strings.Join(out, ""), nil
+}

@@ -1,0 +1,197 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/secrets"
+)
+
+// Annotations by which a component asks for a TLS certificate in a kubernetes.io/tls Secret.
+// The component renders the Secret without data; generate issues the certificate into the app's
+// secret store and puts placeholders in the Secret, which apply replaces, as with passwords.
+const (
+	annCertificate   = "kfdeploy.dev/certificate"                // "component/name": the store key
+	annCertDNSNames  = "kfdeploy.dev/certificate-dns-names"      // comma-separated
+	annCertIPs       = "kfdeploy.dev/certificate-ip-addresses"   // comma-separated
+	annCertNodeAddrs = "kfdeploy.dev/certificate-node-addresses" // "true": also the nodes' addresses, known at apply
+	annCertFiles     = "kfdeploy.dev/certificate-files"          // "cert,key": the user's PEM files, relative to the app directory
+)
+
+// certSpec is one certificate a rendered Secret asks for.
+type certSpec struct {
+	secret    *unstructured.Unstructured
+	component string
+	name      string
+	request   secrets.CertRequest
+	withNodes bool
+	files     []string
+}
+
+// certSpecs finds the Secrets of objs that ask for a certificate; component, when set, must own
+// the store key they name.
+func certSpecs(objs []*unstructured.Unstructured, component string) ([]certSpec, error) {
+	var out []certSpec
+	for _, o := range objs {
+		a := o.GetAnnotations()
+		key, ok := a[annCertificate]
+		if !ok || o.GetKind() != "Secret" || o.GetAPIVersion() != "v1" {
+			continue
+		}
+		comp, name, ok := strings.Cut(key, "/")
+		if !ok || comp == "" || name == "" || (component != "" && comp != component) {
+			return nil, fmt.Errorf("secret %s: %s is %q, want %q/<name>", o.GetName(), annCertificate, key, component)
+		}
+		s := certSpec{secret: o, component: comp, name: name, withNodes: a[annCertNodeAddrs] == "true"}
+		s.request.DNSNames = splitList(a[annCertDNSNames])
+		s.request.IPAddresses = splitList(a[annCertIPs])
+		if len(s.request.DNSNames) > 0 {
+			s.request.CommonName = s.request.DNSNames[0]
+		}
+		if f := splitList(a[annCertFiles]); len(f) > 0 {
+			if len(f) != 2 {
+				return nil, fmt.Errorf("secret %s: %s is %q, want certfile,keyfile", o.GetName(), annCertFiles, a[annCertFiles])
+			}
+			s.files = f
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// ensureCertificates is generate's part: for every Secret of a component that asks for a
+// certificate, store the user's files or issue one (kept while its names stay the same; the
+// node addresses are those of the last apply), and put placeholders into the Secret.
+func ensureCertificates(appDir, component string, objs []*unstructured.Unstructured, store *secrets.Store) error {
+	specs, err := certSpecs(objs, component)
+	if err != nil {
+		return fmt.Errorf("component %s: %w", component, err)
+	}
+	for _, s := range specs {
+		if s.files != nil {
+			if err := storeCertFiles(appDir, s, store); err != nil {
+				return err
+			}
+		} else {
+			req := s.request
+			if s.withNodes {
+				req.NodeAddresses = store.StoredNodeAddresses(s.component, s.name)
+			}
+			if _, err := store.EnsureCertificate(s.component, s.name, req); err != nil {
+				return err
+			}
+		}
+		cert, key := secrets.CertPlaceholders(s.component, s.name)
+		if err := unstructured.SetNestedStringMap(s.secret.Object, map[string]string{corev1.TLSCertKey: cert, corev1.TLSPrivateKeyKey: key}, "stringData"); err != nil {
+			return fmt.Errorf("component %s: Secret %s: %w", component, s.secret.GetName(), err)
+		}
+	}
+	return nil
+}
+
+func storeCertFiles(appDir string, s certSpec, store *secrets.Store) error {
+	var pems [2][]byte
+	for i, f := range s.files {
+		p := f
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(appDir, p)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return fmt.Errorf("component %s: read TLS file: %w (tlsCertFile and tlsKeyFile are relative to the app directory)", s.component, err)
+		}
+		pems[i] = data
+	}
+	if err := store.SetCertificate(s.component, s.name, pems[0], pems[1]); err != nil {
+		return fmt.Errorf("%w: %s and %s must be a PEM certificate and its private key", err, s.files[0], s.files[1])
+	}
+	return nil
+}
+
+// refreshNodeCertificates is apply's part: a certificate that asks for node addresses is
+// re-issued from the same CA when the cluster's nodes have other addresses than it covers.
+// It reports whether the store changed (and was saved).
+func refreshNodeCertificates(ctx context.Context, c *kube.Client, appDir string, objs []*unstructured.Unstructured) (bool, error) {
+	specs, err := certSpecs(objs, "")
+	if err != nil {
+		return false, err
+	}
+	var withNodes []certSpec
+	for _, s := range specs {
+		if s.withNodes && s.files == nil {
+			withNodes = append(withNodes, s)
+		}
+	}
+	if len(withNodes) == 0 {
+		return false, nil
+	}
+	addrs, err := nodeAddresses(ctx, c)
+	if err != nil {
+		return false, err
+	}
+	store, err := secrets.Load(appDir)
+	if err != nil {
+		return false, err
+	}
+	changed := false
+	for _, s := range withNodes {
+		req := s.request
+		req.NodeAddresses = addrs
+		before := strings.Join(store.StoredNodeAddresses(s.component, s.name), ",")
+		issued, err := store.EnsureCertificate(s.component, s.name, req)
+		if err != nil {
+			return false, err
+		}
+		changed = changed || issued || before != strings.Join(store.StoredNodeAddresses(s.component, s.name), ",")
+	}
+	if !changed {
+		return false, nil
+	}
+	return true, store.Save()
+}
+
+// nodeAddresses are the InternalIP, ExternalIP and Hostname addresses of the cluster's nodes,
+// sorted and without duplicates.
+func nodeAddresses(ctx context.Context, c *kube.Client) ([]string, error) {
+	nodes, err := c.Fast.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list nodes for the gateway's certificate: %w", err)
+	}
+	return addressesOf(nodes.Items, corev1.NodeInternalIP, corev1.NodeExternalIP, corev1.NodeHostName), nil
+}
+
+func addressesOf(nodes []corev1.Node, types ...corev1.NodeAddressType) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, n := range nodes {
+		for _, a := range n.Status.Addresses {
+			for _, t := range types {
+				if a.Type == t && a.Address != "" && !seen[a.Address] {
+					seen[a.Address] = true
+					out = append(out, a.Address)
+				}
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,117 @@
+package secrets
+
+import (
+	"crypto/x509"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func certOf(t *testing.T, s *Store, key string) *x509.Certificate {
+	t.Helper()
+	c, err := parseCert(s.values[key])
+	if err != nil {
+		t.Fatalf("%s: %v", key, err)
+	}
+	return c
+}
+
+func TestCertificateIssueKeepRenew(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := CertRequest{CommonName: "gw", DNSNames: []string{"gw.example.com", "GW.example.com"}, IPAddresses: []string{"192.0.2.1"}, NodeAddresses: []string{"10.0.0.2", "node-1"}}
+	issued, err := s.EnsureCertificate("ambassador", "tls", req)
+	if err != nil || !issued {
+		t.Fatalf("first ensure: issued %v, %v", issued, err)
+	}
+	c := certOf(t, s, "ambassador/tls.crt")
+	ca := certOf(t, s, "ambassador/tls.ca.crt")
+	if err := c.CheckSignatureFrom(ca); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"10.0.0.2", "192.0.2.1", "gw.example.com", "node-1"}; !slices.Equal(certNames(c), want) {
+		t.Errorf("SANs %v, want %v (names deduplicated, node addresses included)", certNames(c), want)
+	}
+	if !slices.Equal(c.ExtKeyUsage, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}) || c.IsCA || !ca.IsCA {
+		t.Error("serving certificate must be a non-CA server certificate, the CA a CA")
+	}
+	if c.NotAfter.Sub(c.NotBefore) > 398*24*time.Hour {
+		t.Errorf("serving certificate valid %v, beyond the 398 days browsers accept", c.NotAfter.Sub(c.NotBefore))
+	}
+	if got := s.StoredNodeAddresses("ambassador", "tls"); !slices.Equal(got, []string{"10.0.0.2", "node-1"}) {
+		t.Errorf("stored node addresses %v", got)
+	}
+
+	// Same names in another order: kept.
+	req.DNSNames = []string{"gw.example.com"}
+	req.NodeAddresses = []string{"node-1", "10.0.0.2"}
+	if issued, err := s.EnsureCertificate("ambassador", "tls", req); err != nil || issued {
+		t.Errorf("same names: issued %v, %v; want kept", issued, err)
+	}
+	// A node went away: re-issued from the same CA.
+	req.NodeAddresses = []string{"node-1"}
+	if issued, _ := s.EnsureCertificate("ambassador", "tls", req); !issued {
+		t.Error("node addresses changed but the certificate was kept")
+	}
+	if !certOf(t, s, "ambassador/tls.ca.crt").Equal(ca) {
+		t.Error("re-issue made a new CA")
+	}
+	// Near its end: renewed.
+	late := func() time.Time { return time.Now().Add(servingLifetime - 10*24*time.Hour) }
+	if issued, _ := s.ensureCertificate("ambassador", "tls", req, late); !issued {
+		t.Error("a certificate with 10 days left was kept")
+	}
+
+	if err := s.Save(); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := os.Stat(filepath.Join(dir, FileName))
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v", st.Mode().Perm())
+	}
+	reloaded, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if issued, _ := reloaded.EnsureCertificate("ambassador", "tls", req); issued {
+		t.Error("a reloaded store re-issued an unchanged certificate")
+	}
+	pem, err := reloaded.CACertificate("ambassador", "tls")
+	if err != nil || !strings.HasPrefix(pem, "-----BEGIN CERTIFICATE-----") || strings.Contains(pem, "PRIVATE KEY") {
+		t.Errorf("CACertificate: %q, %v; want the CA certificate only", pem, err)
+	}
+}
+
+func TestCertificateUserSupplied(t *testing.T) {
+	other, _ := Load(t.TempDir())
+	if _, err := other.EnsureCertificate("a", "b", CertRequest{DNSNames: []string{"kf.example.com"}}); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := Load(t.TempDir())
+	// A CA of its own first, as after an earlier generate.
+	if _, err := s.EnsureCertificate("ambassador", "tls", CertRequest{DNSNames: []string{"x"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetCertificate("ambassador", "tls", []byte(other.values["a/b.crt"]), []byte(other.values["a/b.key"])); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CACertificate("ambassador", "tls"); err == nil || !strings.Contains(err.Error(), "supplied by you") {
+		t.Errorf("CACertificate of a user-supplied certificate: %v", err)
+	}
+	// Back to kfdeploy's certificate: issued again from the CA kept meanwhile.
+	if issued, _ := s.EnsureCertificate("ambassador", "tls", CertRequest{DNSNames: []string{"x"}}); !issued {
+		t.Error("switching back from the user's certificate kept it")
+	}
+	if _, err := s.CACertificate("ambassador", "tls"); err != nil {
+		t.Error(err)
+	}
+	if err := s.SetCertificate("ambassador", "tls", []byte(other.values["a/b.crt"]), []byte(s.values["ambassador/tls.ca.key"])); err == nil {
+		t.Error("a certificate with another key was accepted")
+	}
+}
