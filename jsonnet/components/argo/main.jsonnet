@@ -17,6 +17,10 @@ local authModes = ['client', 'server'];
     authMode: { default: 'client', description: "Argo server authentication: 'client' (users present a Kubernetes bearer token; bind them to the Role argo-workflows-user) or 'server' (anyone reaching the UI acts as the server's account: don't expose it)" },
     workflowServiceAccount: { default: 'argo-workflow', description: 'Service account of workflow pods unless a workflow names another one' },
   },
+  // Images the controller puts into every workflow pod (kfdeploy images lists them).
+  runtimeImages(p, env):: [
+    { image: p.executorImage, use: 'init and wait containers of workflow pods (workflow-controller --executor-image)' },
+  ],
   render(p, env)::
     assert std.member(authModes, p.authMode) : 'argo: authMode must be one of %s, got %s' % [std.join(', ', authModes), p.authMode];
     local labels = k.labels('argo');
