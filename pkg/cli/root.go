@@ -70,6 +70,7 @@ tears it down again:
 		newPreflightCommand(g),
 		newTopCommand(g),
 		newTestCommand(g),
+		newImagesCommand(g),
 	)
 	return root
 }
