@@ -298,17 +298,19 @@ func describePlanError(appDir string, im *config.Images, named map[string][]stri
 	} else {
 		list = []error{err}
 	}
-	var out []error
+	// One line, however many: each collision names both images and their components.
+	var msgs []string
 	for _, e := range list {
 		var c *images.CollisionError
 		if !errors.As(e, &c) {
-			out = append(out, fmt.Errorf("%s: spec.images: %w", appFile(appDir), e))
+			msgs = append(msgs, e.Error())
 			continue
 		}
-		out = append(out, fmt.Errorf("%s:%d: spec.images.registry %s: %s (component %s) and %s (component %s) would both be pulled as %s: add an override for one of them to spec.images.overrides",
-			appFile(appDir), im.Line("registry"), im.Registry, c.A, strings.Join(named[c.A], ", "), c.B, strings.Join(named[c.B], ", "), c.Into))
+		msgs = append(msgs, fmt.Sprintf("%s (component %s) and %s (component %s) would both be pulled as %s",
+			c.A, strings.Join(named[c.A], ", "), c.B, strings.Join(named[c.B], ", "), c.Into))
 	}
-	return errors.Join(out...)
+	return fmt.Errorf("%s:%d: spec.images.registry %s: %s: add an override for one of them to spec.images.overrides",
+		appFile(appDir), im.Line("registry"), im.Registry, strings.Join(msgs, "; "))
 }
 
 func appFile(appDir string) string { return filepath.Join(appDir, config.FileName) }
