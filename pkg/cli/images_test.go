@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -45,6 +46,28 @@ func TestImagesListsWhatTheClusterPulls(t *testing.T) {
 	// argo: controller, server; runtime: argoexec, alpine; test: busybox for both components.
 	if doc.App != "airgap" || doc.Registry != "registry.local/kf" || kinds["workload"] != 3 || kinds["runtime"] != 2 || kinds["test"] != 2 {
 		t.Errorf("document: app %s, registry %s, kinds %v", doc.App, doc.Registry, kinds)
+	}
+
+	// The -o json document is a schema for scripts: its keys are the README's.
+	var raw struct {
+		Images []map[string]any `json:"images"`
+	}
+	out := mustRun(t, "images", "--app-dir", dir, "-o", "json")
+	_, keys := jsonKeys(t, json.RawMessage(out))
+	if want := sortedCopy("app", "namespace", "registry", "images"); !reflect.DeepEqual(keys, want) {
+		t.Errorf("document keys %v, want %v", keys, want)
+	}
+	if err := json.Unmarshal([]byte(out), &raw); err != nil || len(raw.Images) == 0 {
+		t.Fatalf("images: %v", err)
+	}
+	for _, e := range raw.Images {
+		var got []string
+		for k := range e {
+			got = append(got, k)
+		}
+		if want := sortedCopy("image", "original", "component", "kind", "uses"); !reflect.DeepEqual(sortedCopy(got...), want) {
+			t.Errorf("entry keys %v, want %v", sortedCopy(got...), want)
+		}
 	}
 
 	table := mustRun(t, "images", "--app-dir", dir)
