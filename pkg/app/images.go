@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -124,7 +125,8 @@ func ListImages(ctx context.Context, appDir string) (*ImagesReport, error) {
 	}
 	kindOrder := map[string]int{images.Workload: 0, images.Runtime: 1, images.Test: 2}
 	for _, e := range byKey {
-		e.Uses = uniqueSorted(e.Uses)
+		slices.Sort(e.Uses)
+		e.Uses = slices.Compact(e.Uses)
 		rep.Images = append(rep.Images, *e)
 	}
 	sort.Slice(rep.Images, func(i, j int) bool {
@@ -210,7 +212,7 @@ func renderImages(ctx context.Context, a *config.App, appDir string, store *secr
 	named := map[string][]string{} // image → components naming it, for collision messages
 	note := func(component, image string) {
 		all = append(all, image)
-		if !contains(named[image], component) {
+		if !slices.Contains(named[image], component) {
 			named[image] = append(named[image], component)
 		}
 	}
@@ -314,23 +316,3 @@ func describePlanError(appDir string, im *config.Images, named map[string][]stri
 }
 
 func appFile(appDir string) string { return filepath.Join(appDir, config.FileName) }
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
-}
-
-func uniqueSorted(list []string) []string {
-	sort.Strings(list)
-	out := list[:0]
-	for i, s := range list {
-		if i == 0 || s != list[i-1] {
-			out = append(out, s)
-		}
-	}
-	return out
-}
