@@ -234,6 +234,9 @@ func renderImages(ctx context.Context, a *config.App, appDir string, store *secr
 	if err != nil {
 		return nil, describePlanError(appDir, a.Spec.Images, named, err)
 	}
+	if err := unusedOverrides(appDir, a.Spec.Images, all); err != nil {
+		return nil, err
+	}
 
 	if ra.objs, err = renderAll(ctx, a, appDir, store, ra.table); err != nil {
 		return nil, err
@@ -313,6 +316,24 @@ func describePlanError(appDir string, im *config.Images, named map[string][]stri
 	}
 	return fmt.Errorf("%s:%d: spec.images.registry %s: %s: add an override for one of them to spec.images.overrides",
 		appFile(appDir), im.Line("registry"), im.Registry, strings.Join(msgs, "; "))
+}
+
+// unusedOverrides refuses an override that matches no image of the app: a misspelt image
+// would otherwise be pulled from its original registry, which an air-gapped cluster cannot reach.
+func unusedOverrides(appDir string, im *config.Images, used []string) error {
+	seen := map[string]bool{}
+	for _, img := range used {
+		if n, err := images.Normalize(img); err == nil {
+			seen[n] = true
+		}
+	}
+	for _, key := range im.OverrideKeys() {
+		if n, err := images.Normalize(key); err == nil && !seen[n] {
+			return fmt.Errorf("%s:%d: spec.images.overrides: no component of the app uses image %s: correct it or remove the override ('kfdeploy images' lists the images, without spec.images)",
+				appFile(appDir), im.Line(key), key)
+		}
+	}
+	return nil
 }
 
 func appFile(appDir string) string { return filepath.Join(appDir, config.FileName) }

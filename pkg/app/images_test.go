@@ -280,6 +280,13 @@ func TestMirrorRewritesParametersConfigAndCollisions(t *testing.T) {
 		t.Errorf("generate with colliding images: %v", err)
 	}
 
+	// An override of an image no component uses is a misspelling.
+	writeFile(t, appYAML, base+"  images:\n    overrides:\n      quay.io/team/tool:2: quay.io/team/tool:3\n")
+	want = fmt.Sprintf("%s:%d: spec.images.overrides: no component of the app uses image quay.io/team/tool:2", appYAML, line+1)
+	if _, err := ListImages(context.Background(), dir); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("unused override: %v\nwant %s", err, want)
+	}
+
 	writeFile(t, appYAML, base+"  images:\n    registry: "+mirror+"\n    overrides:\n      docker.io/team/tool:1: docker.io/team/tool-hub:1\n")
 	store, err := secrets.Load(dir)
 	if err != nil {
