@@ -11,7 +11,10 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kfdeploy/kfdeploy/test/internal/e2eutil"
 )
 
 // mirror is the registry of the tests below; nothing pulls from it (kwok runs no container).
@@ -125,4 +128,65 @@ func TestMirroredPyTorchInitImage(t *testing.T) {
 		t.Fatalf("the operator gave the workers no init container: %v", images)
 	}
 	t.Logf("worker pods: %v", images)
+}
+
+// TestMirroredSuggestionImage: with spec.images.registry, the real Katib controller v0.19.0
+// starts an Experiment's suggestion service from the mirrored image of katib-config.
+func TestMirroredSuggestionImage(t *testing.T) {
+	controllerBin := binary(t, "katib-controller")
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	dir, ns := e.NewApp(t, "mirror-katib", "--components", "core,katib")
+	e.CleanupNamespace(t, ns)
+	var controller interface{ Stop(time.Duration) }
+	t.Cleanup(func() {
+		// The Experiment first, while the controller runs to remove its finalizer.
+		dctx, dcancel := context.WithTimeout(context.Background(), time.Minute)
+		defer dcancel()
+		_ = e.Dyn.Resource(experimentsGVR).Namespace(ns).DeleteCollection(dctx, metav1.DeleteOptions{}, metav1.ListOptions{})
+		e2eutil.Eventually(t, time.Minute, "the experiment is deleted", func(ctx context.Context) (bool, error) {
+			l, err := e.Dyn.Resource(experimentsGVR).Namespace(ns).List(ctx, metav1.ListOptions{})
+			return err == nil && len(l.Items) == 0, nil
+		})
+		if controller != nil {
+			controller.Stop(5 * time.Second)
+		}
+		e.Run(t, dir, "delete", "--purge", "--yes")
+	})
+	useMirror(t, dir)
+	e.MustRun(t, dir, "param", "set", "katib", "storageClass", `""`)
+	// Trials as Jobs only: the training operator's CRDs are not installed here.
+	e.MustRun(t, dir, "param", "set", "katib", "trialResources", `["Job.v1.batch"]`)
+	e.MustRun(t, dir, "generate")
+	for _, c := range e2eutil.AppClaims(t, e2eutil.DecodeManifestDir(t, filepath.Join(dir, "manifests")), ns) {
+		e.CreateReservedPV(t, c)
+	}
+	e.MustRun(t, dir, "apply")
+	controller = startKatibController(ctx, t, e, ns, controllerBin)
+
+	exp := experiment(ns, "mirror-random", 1, 1)
+	if _, err := e.Dyn.Resource(experimentsGVR).Namespace(ns).Create(ctx, exp, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want := mirror + "/kubeflow/katib/suggestion-hyperopt:v0.19.0"
+	var got []string
+	e2eutil.Eventually(t, 2*time.Minute, "suggestion Deployment mirror-random-random", func(ctx context.Context) (bool, error) {
+		d, err := e.Kube.AppsV1().Deployments(ns).Get(ctx, "mirror-random-random", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		got = got[:0]
+		for _, c := range d.Spec.Template.Spec.Containers {
+			got = append(got, c.Name+"="+c.Image)
+		}
+		return true, nil
+	})
+	if len(got) == 0 || got[0] != "suggestion="+want {
+		t.Errorf("suggestion Deployment containers %v, want suggestion=%s", got, want)
+	}
+	t.Logf("suggestion Deployment: %v", got)
 }
