@@ -254,7 +254,7 @@ func renderImages(ctx context.Context, a *config.App, appDir string, store *secr
 	for _, c := range a.Spec.Components {
 		for _, ri := range ra.runtime[c.Name] {
 			if !rewritten[ri.Image] {
-				return nil, fmt.Errorf("component %s: runtime image %s (%s) is not rewritten by spec.images: the component names it without the image table or a parameter", c.Name, ri.Image, ri.Use)
+				return nil, fmt.Errorf("component %s: runtime image %s (%s) is not rewritten by spec.images: the component must take it from a parameter or from kfdeploy/images.libsonnet", c.Name, ri.Image, ri.Use)
 			}
 		}
 	}
