@@ -67,7 +67,7 @@ func Generate(ctx context.Context, appDir string) (*GenerateResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	objsByComponent, err := renderAll(ctx, app, appDir, store)
+	objsByComponent, err := renderApp(ctx, app, appDir, store)
 	if err != nil {
 		return nil, err
 	}
@@ -104,9 +104,10 @@ func Generate(ctx context.Context, appDir string) (*GenerateResult, error) {
 	return res, nil
 }
 
-// renderAll renders each component and rejects an object that two components both define.
-func renderAll(ctx context.Context, app *config.App, appDir string, store *secrets.Store) (map[string][]*unstructured.Unstructured, error) {
-	r := render.New(jsonnet.Library, appDir)
+// renderAll renders each component and rejects an object that two components both define;
+// images as the table maps them (nil: as the components name them, see images.go).
+func renderAll(ctx context.Context, app *config.App, appDir string, store *secrets.Store, images map[string]string) (map[string][]*unstructured.Unstructured, error) {
+	r := render.New(jsonnet.Library, appDir).WithImages(images)
 	out := map[string][]*unstructured.Unstructured{}
 	owner := map[manifest.ID]string{}
 	var errs []error

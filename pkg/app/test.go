@@ -56,6 +56,9 @@ func Test(ctx context.Context, opts TestOptions) (*smoketest.Report, error) {
 		return nil, err
 	}
 	runOpts := TestRunOptions(a, opts)
+	if err := rewriteTestImages(a, &runOpts); err != nil {
+		return nil, fmt.Errorf("test app %s: %w", a.Metadata.Name, err)
+	}
 	if err := runOpts.Validate(); err != nil {
 		return nil, fmt.Errorf("test app %s: %w", a.Metadata.Name, err)
 	}

@@ -71,6 +71,7 @@ tears it down again:
 		newTopCommand(g),
 		newTestCommand(g),
 		newCACommand(g),
+		newImagesCommand(g),
 	)
 	return root
 }

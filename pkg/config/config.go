@@ -46,6 +46,8 @@ type Spec struct {
 	Components []Component `yaml:"components" json:"components"`
 	Storage    *Storage    `yaml:"storage,omitempty" json:"storage,omitempty"`
 	GPU        *GPU        `yaml:"gpu,omitempty" json:"gpu,omitempty"`
+	// Images rewrites the images the cluster pulls (a mirror registry, overrides): images.go.
+	Images *Images `yaml:"images,omitempty" json:"images,omitempty"`
 }
 
 // Component is one entry of the component list with the parameters that override its defaults.

@@ -22,6 +22,8 @@ type importer struct {
 	library fs.FS
 	disk    *jsonnet.FileImporter
 	cache   map[string]jsonnet.Contents
+	// images, when set, rewrites the built-in image table (see imageTable).
+	images map[string]string
 }
 
 func newImporter(library fs.FS, searchPaths []string) *importer {
@@ -51,7 +53,7 @@ func (i *importer) embedded(name string) (jsonnet.Contents, string, error) {
 	if c, ok := i.cache[foundAt]; ok {
 		return c, foundAt, nil
 	}
-	data, err := fs.ReadFile(i.library, name)
+	data, err := i.readEmbedded(name)
 	if err != nil {
 		return jsonnet.Contents{}, "", fmt.Errorf("couldn't open import %q: not found in the built-in library", name)
 	}

@@ -52,6 +52,8 @@ type Info struct {
 type Renderer struct {
 	library fs.FS
 	appDir  string // "" when rendering the library alone
+	// images maps images to what the cluster pulls instead (WithImages); nil: as written.
+	images map[string]string
 }
 
 // New returns a Renderer over the embedded library and, when appDir is set, the app's
@@ -73,7 +75,9 @@ func (r *Renderer) vm() *jsonnet.VM {
 			strip = abs + string(filepath.Separator)
 		}
 	}
-	vm.Importer(newImporter(r.library, search))
+	imp := newImporter(r.library, search)
+	imp.images = r.images
+	vm.Importer(imp)
 	vm.ErrorFormatter = oneLineErrors{stripPrefix: strip}
 	return vm
 }
@@ -221,30 +225,15 @@ func (r *Renderer) Render(name string, params map[string]any, env Env) ([]*unstr
 		if len(params) > 0 {
 			return nil, fmt.Errorf("component %s is plain YAML and takes no parameters", name)
 		}
-		return readYAMLDir(info.entry)
+		objs, err := readYAMLDir(info.entry)
+		if err != nil {
+			return nil, err
+		}
+		return objs, r.rewritePodImages(name, objs)
 	}
-	merged, err := info.MergeParams(params)
+	out, err := r.evaluate(info, params, env, "render")
 	if err != nil {
 		return nil, err
-	}
-	paramsJSON, err := json.Marshal(merged)
-	if err != nil {
-		return nil, fmt.Errorf("component %s: encode parameters: %w", name, err)
-	}
-	if env.Secrets == nil {
-		env.Secrets = map[string]string{}
-	}
-	envJSON, err := json.Marshal(env)
-	if err != nil {
-		return nil, fmt.Errorf("component %s: encode env: %w", name, err)
-	}
-	vm := r.vm()
-	vm.TLACode("params", string(paramsJSON))
-	vm.TLACode("env", string(envJSON))
-	out, err := vm.EvaluateAnonymousSnippet("<component "+name+">",
-		fmt.Sprintf("function(params, env) (import %q).render(params, env)", info.entry))
-	if err != nil {
-		return nil, fmt.Errorf("component %s: %w", name, err)
 	}
 	var value any
 	if err := json.Unmarshal([]byte(out), &value); err != nil {
@@ -259,8 +248,41 @@ func (r *Renderer) Render(name string, params map[string]any, env Env) ([]*unstr
 			return nil, fmt.Errorf("component %s rendered an invalid object: %w", name, err)
 		}
 	}
+	if err := r.rewritePodImages(name, objs); err != nil {
+		return nil, err
+	}
 	manifest.Sort(objs)
 	return objs, nil
+}
+
+// evaluate calls the component's function fn(params, env) with the parameters laid over its
+// defaults (and their images rewritten, see WithImages) and returns the JSON it evaluates to.
+func (r *Renderer) evaluate(info Info, params map[string]any, env Env, fn string) (string, error) {
+	name := info.Name
+	merged, err := info.MergeParams(params)
+	if err != nil {
+		return "", err
+	}
+	paramsJSON, err := json.Marshal(r.rewriteParams(merged))
+	if err != nil {
+		return "", fmt.Errorf("component %s: encode parameters: %w", name, err)
+	}
+	if env.Secrets == nil {
+		env.Secrets = map[string]string{}
+	}
+	envJSON, err := json.Marshal(env)
+	if err != nil {
+		return "", fmt.Errorf("component %s: encode env: %w", name, err)
+	}
+	vm := r.vm()
+	vm.TLACode("params", string(paramsJSON))
+	vm.TLACode("env", string(envJSON))
+	out, err := vm.EvaluateAnonymousSnippet("<component "+name+">",
+		fmt.Sprintf("function(params, env) local c = (import %q); if std.objectHasAll(c, %q) then c[%q](params, env) else []", info.entry, fn, fn))
+	if err != nil {
+		return "", fmt.Errorf("component %s: %w", name, err)
+	}
+	return out, nil
 }
 
 // collect flattens what a component returned: an object with apiVersion and kind is a

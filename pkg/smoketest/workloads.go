@@ -71,10 +71,7 @@ func Workloads(opts Options) []Workload {
 		}
 		name := "kfdeploy-test-" + w.Name + "-" + runID
 		labels := runLabels(opts, w.Name)
-		image := opts.Images[w.Name]
-		if image == "" {
-			image = DefaultImage
-		}
+		image := opts.ImageOf(w.Name)
 		switch w.Name {
 		case "tfjob":
 			w.Object = tfJob(name, opts, labels, image)

@@ -18,6 +18,10 @@ local authModes = ['client', 'server'];
     workflowServiceAccount: { default: 'argo-workflow', description: 'Service account of workflow pods unless a workflow names another one' },
     route: { default: null, description: "Route /argo/ through the gateway (null: only with authMode client, where users sign in with a token; true routes authMode server too, open to anyone who reaches the gateway)" },
   },
+  // Images the controller puts into every workflow pod (kfdeploy images lists them).
+  runtimeImages(p, env):: [
+    { image: p.executorImage, use: 'init and wait containers of workflow pods (workflow-controller --executor-image)' },
+  ],
   render(p, env)::
     assert std.member(authModes, p.authMode) : 'argo: authMode must be one of %s, got %s' % [std.join(', ', authModes), p.authMode];
     assert p.route == null || std.isBoolean(p.route) : 'argo: route must be null, true or false, got %s' % [p.route];

@@ -64,6 +64,9 @@ if cull["enabled"]:
 c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
 c.KubeSpawner.namespace = namespace
 c.KubeSpawner.cmd = ["jupyterhub-singleuser"]
+# The image when no profile applies, instead of KubeSpawner's own default (the latest tag of
+# quay.io/jupyterhub/singleuser), which a mirror could not rewrite.
+c.KubeSpawner.image = settings["image"]
 c.KubeSpawner.port = 8888
 c.KubeSpawner.start_timeout = 600
 c.KubeSpawner.http_timeout = 120

@@ -8,6 +8,14 @@
 local images = import 'kfdeploy/images.libsonnet';
 local k = import 'kfdeploy/k.libsonnet';
 
+// KubeSpawner's image when no profile applies: the default profile's, rendered explicitly so
+// that a mirror rewrites it (KubeSpawner's own default is the latest tag of
+// quay.io/jupyterhub/singleuser, kubespawner/spawner.py@7.0.0).
+local spawnerImage(p) =
+  local defaults = [x.image for x in p.profiles if std.get(x, 'default', false)];
+  local all = [x.image for x in p.profiles];
+  if std.length(defaults) > 0 then defaults[0] else if std.length(all) > 0 then all[0] else images.notebookScipy;
+
 {
   description: 'JupyterHub (hub StatefulSet tf-hub + configurable-http-proxy, at /hub/) spawning per-user notebook pods with their own volumes, from image/CPU/memory/GPU profiles',
   params: {
@@ -36,6 +44,12 @@ local k = import 'kfdeploy/k.libsonnet';
     adminPassword: { description: 'Password the adminUsers sign in to JupyterHub with' },
     proxyToken: { description: 'Token the hub uses to configure the proxy' },
   },
+  // The notebook images KubeSpawner starts user pods from. The idle culler runs inside the hub's
+  // own container (a hub-managed service), so it pulls nothing.
+  runtimeImages(p, env):: [
+    { image: x.image, use: "notebook servers of spawner profile '%s'" % x.displayName }
+    for x in p.profiles
+  ] + [{ image: spawnerImage(p), use: 'notebook servers when no profile applies (KubeSpawner image)' }],
   render(p, env)::
     local seconds(name, min) =
       assert std.isNumber(p[name]) && std.floor(p[name]) == p[name] && p[name] >= min : 'jupyterhub: %s must be a whole number of seconds >= %d, got %s' % [name, min, p[name]];
@@ -55,6 +69,7 @@ local k = import 'kfdeploy/k.libsonnet';
         userServiceAccount: 'jupyterhub-user',
         adminUsers: p.adminUsers,
         profiles: p.profiles,
+        image: spawnerImage(p),
         gpuResource: p.gpuResource,
         storageSize: p.storageSize,
         storageClass: p.storageClass,

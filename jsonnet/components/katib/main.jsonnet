@@ -34,6 +34,17 @@ local failurePolicies = ['Ignore', 'Fail'];
     mysqlRootPassword: { description: "Password of MySQL's root user (katib database)" },
     mysqlPassword: { description: 'Password of the katib MySQL user the db-manager connects as' },
   },
+  // Images the controller starts or injects (katib-config, whose images Katib has no
+  // compiled-in defaults for), and the training image of the UI's trial templates.
+  runtimeImages(p, env):: [
+    { image: images.katibFileMetricsCollector, use: 'metrics collector sidecar of trial pods, kinds StdOut and File (katib-config)' },
+    { image: images.katibTfEventMetricsCollector, use: 'metrics collector sidecar of trial pods, kind TensorFlowEvent (katib-config)' },
+    { image: images.katibEarlyStoppingMedianStop, use: 'early stopping medianstop (katib-config)' },
+    { image: images.katibTrialPytorchMnist, use: 'training container of the UI trial templates (ConfigMap trial-templates)' },
+  ] + [
+    { image: p.suggestions[a], use: 'suggestion service %s, one Deployment per Experiment (katib-config)' % a }
+    for a in std.objectFields(p.suggestions)
+  ],
   render(p, env)::
     local algorithms = std.objectFields(p.suggestions);
     local unknown = [a for a in algorithms if !std.objectHas(images.katibSuggestions, a)];

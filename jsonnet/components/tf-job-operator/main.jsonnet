@@ -22,6 +22,13 @@ local certDir = '/tmp/k8s-webhook-server/serving-certs';
     webhookFailurePolicy: { default: 'Fail', description: "What the API server does with a TFJob or PyTorchJob when the operator's webhook is unreachable: Fail (upstream's policy) or Ignore (the CRD schemas still validate)" },
     pytorchInitImage: { default: images.trainingOperatorPytorchInit, description: "Image of the init container the operator adds to PyTorchJob workers (waits for the master's Service)" },
   },
+  // The operator's compiled-in default, alpine:3.10 (pkg/config/config.go@v1.9.4), is rendered
+  // as the explicit --pytorch-init-container-image below so that a mirror can rewrite it. The
+  // MPI launcher's kubectl-delivery image (--mpi-kubectl-delivery-image) is never pulled: the
+  // MPIJob scheme is not enabled.
+  runtimeImages(p, env):: [
+    { image: p.pytorchInitImage, use: "init container of PyTorchJob workers, waiting for the master's Service (--pytorch-init-container-image)" },
+  ],
   render(p, env)::
     assert std.member(['Fail', 'Ignore'], p.webhookFailurePolicy) : 'tf-job-operator: webhookFailurePolicy must be Fail or Ignore, got %s' % p.webhookFailurePolicy;
     local ns = env.namespace;
