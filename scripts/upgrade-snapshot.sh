@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # upgrade-snapshot.sh - regenerate the previous release's rendered full preset that the upgrade
-# test (test/e2e/upgrade_test.go) applies before it upgrades to the current templates.
+# test (test/conformance/upgrade_test.go) applies before it upgrades to the current templates.
 #
 # Usage: scripts/upgrade-snapshot.sh [COMMIT]
 #
@@ -8,7 +8,7 @@
 # before the pin bumps of the component releases). The script builds kfdeploy at COMMIT from
 # `git archive` in a temporary directory (no worktree, nothing of this checkout changes but the
 # snapshot), runs init --preset full with the params the local test cluster needs, generate,
-# and copies app.yaml and manifests/*.yaml into test/e2e/testdata/upgrade/. Generated
+# and copies app.yaml and manifests/*.yaml into test/conformance/testdata/upgrade/. Generated
 # passwords are not copied: the manifests hold only placeholders, and the test makes its own
 # values. The namespace is the token kfupgrade-prev, which the test replaces with its own.
 #
@@ -20,7 +20,7 @@ COMMIT=${1:-$DEFAULT_COMMIT}
 NS=kfupgrade-prev
 
 ROOT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-OUT=$ROOT_DIR/test/e2e/testdata/upgrade
+OUT=$ROOT_DIR/test/conformance/testdata/upgrade
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -1,0 +1,67 @@
+package preflight
+
+import (
+	"strings"
+	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/kfdeploy/kfdeploy/pkg/manifest"
+)
+
+// TestRefusedFinding: a change the API server refuses is one failed finding naming the object
+// and the field, with a remedy that fits the kind.
+func TestRefusedFinding(t *testing.T) {
+	cases := []struct {
+		id          manifest.ID
+		gvr         schema.GroupVersionResource
+		errs        field.ErrorList
+		wantFinding []string
+		wantRemedy  string
+	}{{
+		id:  manifest.ID{Kind: "PersistentVolumeClaim", Namespace: "kf", Name: "modeldb-mysql"},
+		gvr: schema.GroupVersionResource{Version: "v1", Resource: "persistentvolumeclaims"},
+		errs: field.ErrorList{field.Forbidden(field.NewPath("spec"),
+			"spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims\n@@ -1,1 +1,1 @@\n- \"StorageClassName\": \"\",")},
+		wantFinding: []string{"kf/PersistentVolumeClaim/modeldb-mysql", "spec: Forbidden: spec is immutable"},
+		wantRemedy:  "kubectl get pvc modeldb-mysql -n kf -o yaml",
+	}, {
+		id:          manifest.ID{Group: "apps", Kind: "StatefulSet", Namespace: "kf", Name: "tf-hub"},
+		gvr:         schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "statefulsets"},
+		errs:        field.ErrorList{field.Forbidden(field.NewPath("spec"), "updates to statefulset spec for fields other than 'replicas' are forbidden")},
+		wantFinding: []string{"kf/StatefulSet.apps/tf-hub", "spec: Forbidden"},
+		wantRemedy:  "kubectl delete statefulsets.apps tf-hub -n kf --cascade=orphan",
+	}, {
+		id:          manifest.ID{Group: "apps", Kind: "Deployment", Namespace: "kf", Name: "katib-ui"},
+		gvr:         schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"},
+		errs:        field.ErrorList{field.Invalid(field.NewPath("spec", "selector"), "x", "field is immutable")},
+		wantFinding: []string{"kf/Deployment.apps/katib-ui", "spec.selector: Invalid value"},
+		wantRemedy:  "kubectl delete deployments.apps katib-ui -n kf, then apply again",
+	}, {
+		id:          manifest.ID{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition", Name: "tfjobs.kubeflow.org"},
+		gvr:         schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"},
+		errs:        field.ErrorList{field.Invalid(field.NewPath("status", "storedVersions[0]"), "v1alpha2", "must appear in spec.versions")},
+		wantFinding: []string{"CustomResourceDefinition.apiextensions.k8s.io/tfjobs.kubeflow.org", "status.storedVersions[0]"},
+		wantRemedy:  "status.storedVersions",
+	}}
+	for _, c := range cases {
+		err := apierrors.NewInvalid(c.id.GroupKind(), c.id.Name, c.errs)
+		f := refusedFinding(c.id, c.gvr, err)
+		if f.Status != Fail {
+			t.Errorf("%s: status %s, want fail", c.id, f.Status)
+		}
+		for _, w := range c.wantFinding {
+			if !strings.Contains(f.Finding, w) {
+				t.Errorf("%s: finding %q lacks %q", c.id, f.Finding, w)
+			}
+		}
+		if !strings.Contains(f.Remedy, c.wantRemedy) {
+			t.Errorf("%s: remedy %q lacks %q", c.id, f.Remedy, c.wantRemedy)
+		}
+		if strings.Contains(f.Finding, "\n") || strings.Contains(f.Remedy, "\n") {
+			t.Errorf("%s: finding or remedy spans lines", c.id)
+		}
+	}
+}
