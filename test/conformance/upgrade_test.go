@@ -255,7 +255,9 @@ func createDataPV(t *testing.T, e *e2eutil.Env, c e2eutil.PVClaim, path string) 
 	if _, err := e.Kube.CoreV1().PersistentVolumes().Create(context.Background(), pv, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create PV %s: %v", name, err)
 	}
-	t.Cleanup(func() { _ = e.Kube.CoreV1().PersistentVolumes().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = e.Kube.CoreV1().PersistentVolumes().Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
 }
 
 // withDatabases runs fn for each database with a MariaDB on the data directory of its claim's
