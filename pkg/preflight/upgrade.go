@@ -95,7 +95,7 @@ func (c *upgradeCheck) Run(ctx context.Context) []Finding {
 	}
 	_ = g.Wait()
 	sort.Slice(refused, func(i, j int) bool { return refused[i].Finding < refused[j].Finding })
-	findings := refused
+	findings := append(refused, c.leftClaims(ctx, set, existing)...)
 	if len(errs) > 0 {
 		findings = append(findings, Finding{Status: Warn,
 			Finding: fmt.Sprintf("%d of the app's objects could not be tried with a dry run: %v", len(errs), errs[0]),
@@ -167,4 +167,38 @@ func inPlaceRemedy(id manifest.ID, gvr schema.GroupVersionResource) string {
 		return "a PersistentVolume keeps its source: create a new PV for the claim's data instead, or keep the old settings"
 	}
 	return del + ", then apply again: it is recreated from the manifests"
+}
+
+// leftClaims warns of the app's claims that its manifests no longer have (a component removed,
+// or a claim renamed by a new release): apply never prunes claims, so the data stays, but no
+// workload of the app mounts it any more.
+func (c *upgradeCheck) leftClaims(ctx context.Context, set kube.ApplySet, existing map[string]bool) []Finding {
+	want := map[string]bool{}
+	for _, t := range c.e.resolved() {
+		if t.id.GroupKind() == (schema.GroupKind{Kind: "PersistentVolumeClaim"}) {
+			want[t.id.Namespace+"/"+t.id.Name] = true
+		}
+	}
+	var out []Finding
+	for _, ns := range c.e.namespaces() {
+		if !existing[ns] {
+			continue
+		}
+		list, err := c.e.client.Typed.CoreV1().PersistentVolumeClaims(ns).List(ctx, metav1.ListOptions{LabelSelector: set.Selector()})
+		if err != nil {
+			out = append(out, Finding{Status: Warn, Finding: fmt.Sprintf("cannot list the app's claims in %s: %v", ns, err),
+				Remedy: "grant list on persistentvolumeclaims to find claims that a new release no longer uses"})
+			continue
+		}
+		for _, pvc := range list.Items {
+			if want[pvc.Namespace+"/"+pvc.Name] {
+				continue
+			}
+			out = append(out, Finding{Status: Warn,
+				Finding: fmt.Sprintf("claim %s/%s of the app is no longer in its manifests: apply keeps it and its data, but nothing of the app mounts it any more", pvc.Namespace, pvc.Name),
+				Remedy:  fmt.Sprintf("copy the data it holds to the claim that replaces it, then delete it (kubectl delete pvc %s -n %s) or keep it", pvc.Name, pvc.Namespace)})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Finding < out[j].Finding })
+	return out
 }

@@ -1,13 +1,19 @@
 package preflight
 
 import (
+	"context"
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/kfdeploy/kfdeploy/pkg/kube"
 	"github.com/kfdeploy/kfdeploy/pkg/manifest"
 )
 
@@ -63,5 +69,31 @@ func TestRefusedFinding(t *testing.T) {
 		if strings.Contains(f.Finding, "\n") || strings.Contains(f.Remedy, "\n") {
 			t.Errorf("%s: finding or remedy spans lines", c.id)
 		}
+	}
+}
+
+// TestLeftClaims: a claim of the app that its manifests no longer have is named (it is kept,
+// not pruned, and nothing mounts it), one it still has is not, nor a claim of another app.
+func TestLeftClaims(t *testing.T) {
+	set := kube.ApplySet{App: "myapp", Namespace: "kf"}
+	claim := func(name, setID string) *corev1.PersistentVolumeClaim {
+		return &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "kf",
+			Labels: map[string]string{kube.LabelPartOf: setID}}}
+	}
+	cs := fake.NewClientset(
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kf"}},
+		claim("db", set.ID()),
+		claim("db-renamed-away", set.ID()),
+		claim("other-apps", kube.ApplySet{App: "other", Namespace: "kf"}.ID()),
+	)
+	e := testEnv(cs, obj("v1", "PersistentVolumeClaim", "kf", "db"))
+	m := meta.NewDefaultRESTMapper(nil)
+	m.Add(schema.GroupVersionKind{Version: "v1", Kind: "PersistentVolumeClaim"}, meta.RESTScopeNamespace)
+	e.client.Mapper = resettable{m}
+	c := &upgradeCheck{e}
+	fs := c.leftClaims(context.Background(), set, c.existingNamespaces(context.Background()))
+	if len(fs) != 1 || fs[0].Status != Warn || !strings.Contains(fs[0].Finding, "kf/db-renamed-away") ||
+		!strings.Contains(fs[0].Remedy, "kubectl delete pvc db-renamed-away -n kf") {
+		t.Errorf("findings %+v, want one warning naming kf/db-renamed-away", fs)
 	}
 }
