@@ -54,7 +54,8 @@ func (c *upgradeCheck) Run(ctx context.Context) []Finding {
 	var refused []Finding
 	var errs []error
 	checked := 0
-	g, ctx := errgroup.WithContext(ctx)
+	// The group's context ends with Wait; what follows uses ctx.
+	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(getConcurrency)
 	for _, t := range c.e.resolved() {
 		if t.err != nil || t.fromCRD || !inPlaceKinds[t.id.GroupKind()] || (t.namespaced && !existing[t.id.Namespace]) {
@@ -76,9 +77,9 @@ func (c *upgradeCheck) Run(ctx context.Context) []Finding {
 			opts := metav1.ApplyOptions{FieldManager: kube.FieldManager, Force: true, DryRun: []string{metav1.DryRunAll}}
 			var err error
 			if t.namespaced {
-				_, err = r.Namespace(t.id.Namespace).Apply(ctx, obj.GetName(), obj, opts)
+				_, err = r.Namespace(t.id.Namespace).Apply(gctx, obj.GetName(), obj, opts)
 			} else {
-				_, err = r.Apply(ctx, obj.GetName(), obj, opts)
+				_, err = r.Apply(gctx, obj.GetName(), obj, opts)
 			}
 			mu.Lock()
 			defer mu.Unlock()
