@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
@@ -61,6 +62,22 @@ func (c *upgradeCheck) Run(ctx context.Context) []Finding {
 		if t.err != nil || t.fromCRD || !inPlaceKinds[t.id.GroupKind()] || (t.namespaced && !existing[t.id.Namespace]) {
 			continue
 		}
+		if t.id.IsCRD() {
+			g.Go(func() error {
+				f, refusedCRD, err := c.storedVersions(gctx, t)
+				mu.Lock()
+				defer mu.Unlock()
+				checked++
+				switch {
+				case err != nil:
+					errs = append(errs, fmt.Errorf("%s: %w", t.id, err))
+				case refusedCRD:
+					refused = append(refused, f)
+				}
+				return nil
+			})
+			continue
+		}
 		g.Go(func() error {
 			obj := t.obj.DeepCopy()
 			labels := obj.GetLabels()
@@ -104,9 +121,45 @@ func (c *upgradeCheck) Run(ctx context.Context) []Finding {
 	}
 	if len(refused) == 0 {
 		findings = append(findings, Finding{Status: OK,
-			Finding: fmt.Sprintf("%d objects of the app of kinds with fields that cannot change after creation pass a server-side dry-run apply", checked)})
+			Finding: fmt.Sprintf("%d objects of the app of kinds with fields that cannot change after creation take their manifests in place (server-side dry-run apply; CRDs: every stored version kept)", checked)})
 	}
 	return findings
+}
+
+// storedVersions checks a CRD on the client side rather than by a dry run (the app's CRDs are
+// large, and a version that objects are stored in is their one field that cannot go): every
+// version in the live CRD's status.storedVersions must stay in the manifest's spec.versions,
+// or the API server refuses the update.
+func (c *upgradeCheck) storedVersions(ctx context.Context, t target) (Finding, bool, error) {
+	live, err := c.e.client.Dynamic.Resource(t.gvr).Get(ctx, t.id.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return Finding{}, false, nil
+	}
+	if err != nil {
+		return Finding{}, false, err
+	}
+	stored, _, _ := unstructured.NestedStringSlice(live.Object, "status", "storedVersions")
+	versions, _, _ := unstructured.NestedSlice(t.obj.Object, "spec", "versions")
+	keep := map[string]bool{}
+	for _, v := range versions {
+		if m, ok := v.(map[string]any); ok {
+			name, _ := m["name"].(string)
+			keep[name] = true
+		}
+	}
+	var dropped []string
+	for _, v := range stored {
+		if !keep[v] {
+			dropped = append(dropped, v)
+		}
+	}
+	if len(dropped) == 0 {
+		return Finding{}, false, nil
+	}
+	return Finding{Status: Fail,
+		Finding: fmt.Sprintf("%s cannot take its new manifest in place: status.storedVersions: objects are stored in %s, which the new spec.versions drops",
+			t.id, strings.Join(dropped, ", ")),
+		Remedy: inPlaceRemedy(t.id, t.gvr)}, true, nil
 }
 
 // existingNamespaces reads which of the app's namespaces exist; objects in the others are

@@ -9,8 +9,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
@@ -95,5 +98,45 @@ func TestLeftClaims(t *testing.T) {
 	if len(fs) != 1 || fs[0].Status != Warn || !strings.Contains(fs[0].Finding, "kf/db-renamed-away") ||
 		!strings.Contains(fs[0].Remedy, "kubectl delete pvc db-renamed-away -n kf") {
 		t.Errorf("findings %+v, want one warning naming kf/db-renamed-away", fs)
+	}
+}
+
+// TestStoredVersions: a CRD whose new manifest drops a version that objects are stored in is
+// refused before apply; one that keeps it, or that does not exist yet, passes.
+func TestStoredVersions(t *testing.T) {
+	crd := func(versions ...string) *unstructured.Unstructured {
+		var vs []any
+		for _, v := range versions {
+			vs = append(vs, map[string]any{"name": v, "served": true, "storage": v == versions[len(versions)-1]})
+		}
+		u := obj("apiextensions.k8s.io/v1", "CustomResourceDefinition", "", "tfjobs.kubeflow.org")
+		u.Object["spec"] = map[string]any{"group": "kubeflow.org", "versions": vs}
+		return u
+	}
+	live := crd("v1alpha2", "v1")
+	live.Object["status"] = map[string]any{"storedVersions": []any{"v1alpha2", "v1"}}
+	gvr := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
+		map[schema.GroupVersionResource]string{gvr: "CustomResourceDefinitionList"}, live)
+	for _, c := range []struct {
+		manifest *unstructured.Unstructured
+		refused  bool
+	}{{crd("v1"), true}, {crd("v1alpha2", "v1"), false}} {
+		e := testEnv(fake.NewClientset(), c.manifest)
+		e.client.Dynamic = dyn
+		tg := e.resolved()[0]
+		f, refused, err := (&upgradeCheck{e}).storedVersions(context.Background(), tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if refused != c.refused || (refused && (!strings.Contains(f.Finding, "v1alpha2") || !strings.Contains(f.Remedy, "status.storedVersions"))) {
+			t.Errorf("manifest versions %v: refused %v (%q), want %v", c.manifest.Object["spec"], refused, f.Finding, c.refused)
+		}
+	}
+	e := testEnv(fake.NewClientset(), crd("v1"))
+	e.client.Dynamic = dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
+		map[schema.GroupVersionResource]string{gvr: "CustomResourceDefinitionList"})
+	if _, refused, err := (&upgradeCheck{e}).storedVersions(context.Background(), e.resolved()[0]); err != nil || refused {
+		t.Errorf("a CRD not on the cluster yet: refused %v, error %v", refused, err)
 	}
 }
