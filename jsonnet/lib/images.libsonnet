@@ -50,7 +50,10 @@
     hyperband: 'ghcr.io/kubeflow/katib/suggestion-hyperband:v0.19.0',
     bayesianoptimization: 'ghcr.io/kubeflow/katib/suggestion-skopt:v0.19.0',
   },
-  mysql: 'docker.io/library/mysql:8.0.40',
+  // MySQL 8.4 LTS (8.4/Dockerfile.oracle of github.com/docker-library/mysql@99f090f, 2026-06-16;
+  // 8.0 left that repository as end of life at b6c1f39, 2026-04-22). The 9.x LTS line removed
+  // mysql_native_password, which data directories of earlier releases need (mysql.libsonnet).
+  mysql: 'docker.io/library/mysql:8.4.10',
 
   // modeldb: the Kubeflow Model Registry (github.com/kubeflow/model-registry), ModelDB's successor
   // in Kubeflow; from v0.3 it keeps its data in MySQL itself (no ML Metadata server).

@@ -44,7 +44,11 @@ local appQuery(periodSeconds, failureThreshold) = k.execProbe(
       containers: [{
         name: 'mysql',
         image: image,
-        args: ['--datadir', '/var/lib/mysql/datadir'] + args,
+        // MySQL 8.4 disables mysql_native_password; data directories that kfdeploy up to
+        // 8fd3195 initialised hold users of that plugin (modeldb's, made under
+        // --default-authentication-plugin=mysql_native_password for ML Metadata), who could then
+        // no longer sign in. New users get caching_sha2_password, which every client here speaks.
+        args: ['--datadir', '/var/lib/mysql/datadir', '--mysql-native-password=ON'] + args,
         ports: [{ name: 'mysql', containerPort: 3306 }],
         env: [
           k.secretEnv('MYSQL_ROOT_PASSWORD', name + '-secrets', 'root-password'),

@@ -13,7 +13,7 @@
 //	  "namespace": "kubeflow",         // the app's namespace
 //	  "passed": true,                  // false when a check failed (or warned, with --strict)
 //	  "checks": [                      // one entry per finding, checks in a fixed order:
-//	    {                              // cluster, permissions, gpu, storage, nfs, namespace
+//	    {                              // cluster, permissions, gpu, storage, nfs, namespace, upgrade
 //	      "name": "storage",           // the check
 //	      "status": "fail",            // ok | warn | fail
 //	      "finding": "katib/katib-mysql needs 10Gi ReadWriteOnce, ...",

@@ -122,9 +122,11 @@ type Server struct {
 	waitErr error
 }
 
-// Start initialises a data directory in dir (dir must be empty or absent; it holds the data,
-// the socket and the logs) and starts mariadbd on 127.0.0.1 at a free port. It returns once
-// the server accepts connections. Stop ends it; so does the end of the calling process.
+// Start initialises a data directory in dir (dir holds the data, the socket and the logs) and
+// starts mariadbd on 127.0.0.1 at a free port. A data directory that an earlier Start left in
+// dir is used as it is (its databases, users and passwords kept), as a database server's pod
+// finds its volume after a restart. It returns once the server accepts connections. Stop ends
+// it; so does the end of the calling process.
 func (in Install) Start(ctx context.Context, dir string) (*Server, error) {
 	data, run := filepath.Join(dir, "data"), filepath.Join(dir, "run")
 	for _, d := range []string{data, run} {
@@ -145,10 +147,12 @@ func (in Install) Start(ctx context.Context, dir string) (*Server, error) {
 		"--skip-test-db",
 		"--skip-name-resolve",
 	}, asRoot...)
-	initCmd := exec.CommandContext(ctx, in.bin("bin/mariadb-install-db"), initArgs...)
-	initCmd.Env = in.env()
-	if out, err := initCmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("mariadb: mariadb-install-db in %s: %w: %s", data, err, lastLines(out))
+	if _, err := os.Stat(filepath.Join(data, "mysql")); err != nil {
+		initCmd := exec.CommandContext(ctx, in.bin("bin/mariadb-install-db"), initArgs...)
+		initCmd.Env = in.env()
+		if out, err := initCmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("mariadb: mariadb-install-db in %s: %w: %s", data, err, lastLines(out))
+		}
 	}
 
 	port, err := freePort()
