@@ -41,6 +41,8 @@ type Client struct {
 	Discovery discovery.CachedDiscoveryInterface
 	Mapper    meta.ResettableRESTMapper
 	probe     kubernetes.Interface // without retries, for the first contact
+	// LockTiming paces the app's lock (see Lock); zero is DefaultLockTiming.
+	LockTiming LockTiming
 }
 
 // Client-side rate limits: high enough that the server's priority and fairness, not the client,
