@@ -301,14 +301,20 @@ func (l *Lock) renewOnce(ctx context.Context) (string, error) {
 }
 
 // Release stops renewing and deletes the lease if this run still holds it. It uses a fresh
-// context so that an interrupted run still frees its lock.
+// context so that an interrupted run still frees its lock. A lost lock is left to expire: the
+// API server was out of reach or the Lease is another run's, and waiting on it would only
+// delay the run's exit.
 func (l *Lock) Release() {
 	if l == nil {
 		return
 	}
 	l.stop()
 	<-l.done
+	lost := l.check()
 	l.cancel(context.Canceled)
+	if lost != nil {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	leases := l.c.Typed.CoordinationV1().Leases(l.namespace)
