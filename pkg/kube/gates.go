@@ -58,6 +58,9 @@ func (c *Client) waitGates(ctx context.Context, level []planned, opts ApplyOptio
 		return nil
 	}
 	gates, err := c.levelGates(ctx, level)
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("apply interrupted: %w", context.Cause(ctx))
+	}
 	if err != nil || len(gates) == 0 {
 		return err
 	}

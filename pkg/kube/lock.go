@@ -86,7 +86,7 @@ type LockLostError struct {
 }
 
 func (e *LockLostError) Error() string {
-	return fmt.Sprintf("lost the lock on app %s (Lease %s): %s; stopped writing, rerun once the API server is reachable", e.App, e.Lease, e.Reason)
+	return fmt.Sprintf("lost the lock on app %s (Lease %s): %s; it stopped writing before another run could take the lock over: rerun apply", e.App, e.Lease, e.Reason)
 }
 
 // lockKey marks a context whose requests must stop once the lock is lost (see checkLock).
@@ -301,21 +301,21 @@ func (l *Lock) renewOnce(ctx context.Context) (string, error) {
 }
 
 // Release stops renewing and deletes the lease if this run still holds it. It uses a fresh
-// context so that an interrupted run still frees its lock. A lost lock is left to expire: the
-// API server was out of reach or the Lease is another run's, and waiting on it would only
-// delay the run's exit.
+// context so that an interrupted run still frees its lock. After a loss the run has stopped
+// writing, so freeing a Lease that still names it is safe; it is tried only briefly, as the API
+// server was probably out of reach (otherwise the Lease simply expires).
 func (l *Lock) Release() {
 	if l == nil {
 		return
 	}
 	l.stop()
 	<-l.done
-	lost := l.check()
-	l.cancel(context.Canceled)
-	if lost != nil {
-		return
+	budget := 10 * time.Second
+	if l.check() != nil {
+		budget = 2 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	l.cancel(context.Canceled)
+	ctx, cancel := context.WithTimeout(context.Background(), budget)
 	defer cancel()
 	leases := l.c.Typed.CoordinationV1().Leases(l.namespace)
 	lease, err := leases.Get(ctx, l.name, metav1.GetOptions{})

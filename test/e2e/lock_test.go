@@ -243,3 +243,50 @@ func TestLockLostStopsWriting(t *testing.T) {
 		t.Errorf("the lock is still there after run B: %v", err)
 	}
 }
+
+// TestLockPausedRunStops: a run stopped with SIGSTOP for longer than its renew deadline (40 s)
+// but shorter than its Lease (60 s) stops when it resumes, without writing again, and says it
+// lost the lock; the next run applies everything.
+func TestLockPausedRunStops(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	appDir, ns := e.newApp(t, "--components", "core")
+	e.cleanupNamespace(t, ns)
+	const n = 800
+	writeYAMLComponent(t, appDir, "many", configMaps(ns, n))
+	e.mustRun(t, appDir, "generate")
+	run := e.start(t, appDir, "apply", "--skip-preflight", "--concurrency", "1")
+	run.waitFor(t, "applying configuration", time.Minute)
+	if err := run.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	count := func() int {
+		cms, err := e.kube.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{LabelSelector: "kfdeploy.dev/app=app"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(cms.Items)
+	}
+	time.Sleep(kube.DefaultLockTiming().RenewDeadline + 5*time.Second)
+	before := count()
+	if before >= n {
+		t.Fatal("the run wrote everything before it was paused: the test proves nothing; make the app bigger")
+	}
+	if err := run.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := run.wait(t)
+	if code == 0 || !strings.Contains(stderr, "lost the lock on app app") {
+		t.Fatalf("the resumed run: exit %d, want a failure saying it lost the lock:\n%s", code, stderr)
+	}
+	if after := count(); after != before {
+		t.Errorf("the resumed run wrote %d more ConfigMaps after its renew deadline had passed", after-before)
+	}
+	rep := parseReport(t, e.mustRun(t, appDir, "apply", "--skip-preflight", "-o", "json"))
+	if rep.Counts["failed"] != 0 {
+		t.Errorf("the next run: %v", rep.Counts)
+	}
+	if got := count(); got != n {
+		t.Errorf("%d ConfigMaps after the next run, want %d", got, n)
+	}
+}
