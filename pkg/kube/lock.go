@@ -11,6 +11,7 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -284,7 +285,7 @@ func (l *Lock) renewOnce(ctx context.Context) (string, error) {
 	lease, err := leases.Get(ctx, l.name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
-		return "its Lease was deleted", nil
+		return l.recreate(ctx)
 	case err != nil:
 		return "", err
 	case !l.ours(lease):
@@ -297,6 +298,25 @@ func (l *Lock) renewOnce(ctx context.Context) (string, error) {
 	now := metav1.NewMicroTime(time.Now())
 	lease.Spec.RenewTime = &now
 	_, err = leases.Update(ctx, lease, metav1.UpdateOptions{FieldManager: FieldManager})
+	return "", err
+}
+
+// recreate writes the Lease again after it was deleted: delete removes the app's namespace, the
+// Lease's, last. A namespace that is going (or gone) can hold no Lease for any run, so the
+// lock stays this run's.
+func (l *Lock) recreate(ctx context.Context) (string, error) {
+	leases := l.c.Typed.CoordinationV1().Leases(l.namespace)
+	now := metav1.NewMicroTime(time.Now())
+	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: l.name, Labels: map[string]string{LabelApp: l.app}},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: &l.holder, LeaseDurationSeconds: ptr.To(int32(l.timing.Duration / time.Second)),
+			AcquireTime: &now, RenewTime: &now}}
+	_, err := leases.Create(ctx, lease, metav1.CreateOptions{FieldManager: FieldManager})
+	switch {
+	case err == nil, apierrors.IsNotFound(err), apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause):
+		return "", nil
+	case apierrors.IsAlreadyExists(err):
+		return "its Lease was deleted and taken by another run", nil
+	}
 	return "", err
 }
 

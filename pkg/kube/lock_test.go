@@ -9,6 +9,7 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -170,5 +171,32 @@ func assertSent(t *testing.T, ctx context.Context) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://api/version", nil)
 	if _, err := testRetry(next, fastBackoff).RoundTrip(req); err != nil || next.calls != 1 {
 		t.Errorf("a request under a held lock: error %v after %d calls, want it sent once", err, next.calls)
+	}
+}
+
+// TestLockSurvivesItsNamespaceGoing: delete removes the app's namespace, and the Lease with it,
+// last; the run keeps its lock (a Lease there is written again, or cannot be written by anyone).
+func TestLockSurvivesItsNamespaceGoing(t *testing.T) {
+	cs := fake.NewClientset()
+	c := &Client{Typed: cs, LockTiming: fastLock}
+	s := ApplySet{App: "app", Namespace: "ns"}
+	lock, err := c.AcquireLock(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Release()
+	leases := cs.CoordinationV1().Leases("ns")
+	if err := leases.Delete(context.Background(), s.ParentName()+"-lock", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cs.PrependReactor("create", "leases", func(k8stesting.Action) (bool, runtime.Object, error) {
+		err := apierrors.NewForbidden(leaseResource.GroupResource(), "kfdeploy-app-lock", errors.New("namespace ns is being terminated"))
+		err.ErrStatus.Details.Causes = []metav1.StatusCause{{Type: corev1.NamespaceTerminatingCause}}
+		return true, nil, err
+	})
+	// Several renewals pass, past the renew deadline.
+	time.Sleep(3 * fastLock.RenewDeadline)
+	if err := lock.check(); err != nil {
+		t.Fatalf("the lock was lost when its namespace went: %v", err)
 	}
 }
