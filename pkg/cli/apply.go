@@ -57,7 +57,7 @@ waits until every object is ready.`,
 			return o.run(cmd.Context(), g.streams)
 		},
 	}
-	cmd.Flags().DurationVar(&f.timeout, "timeout", 5*time.Minute, "how long to wait for CRDs and for objects to become ready")
+	cmd.Flags().DurationVar(&f.timeout, "timeout", 5*time.Minute, "one deadline for the whole apply: CRDs, webhook and APIService gates, and readiness")
 	cmd.Flags().BoolVar(&f.wait, "wait", true, "wait until every object is ready")
 	cmd.Flags().BoolVar(&f.prune, "prune", true, "delete objects of the app that are no longer in its manifests (PVCs and PVs are kept)")
 	cmd.Flags().StringVar(&f.dryRun, "dry-run", "", "client: print what would be applied; server: let the API server validate without persisting")

@@ -16,7 +16,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/sets"
-	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/kfdeploy/kfdeploy/pkg/clusterid"
 	"github.com/kfdeploy/kfdeploy/pkg/manifest"
@@ -53,12 +52,15 @@ type planned struct {
 // Apply makes the cluster hold objs as the app s: server-side apply level by level (objects of
 // a level concurrently), CRDs Established before their custom resources, the ApplySet inventory
 // updated before members are written (so an interrupted run is pruned correctly later), then
-// pruning of members that are no longer wanted, then waiting for readiness.
-func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Unstructured, opts ApplyOptions, rep Reporter) (*Result, error) {
+// pruning of members that are no longer wanted, then waiting for readiness. opts.Timeout is one
+// deadline for all of it; every write stops once the app's lock is lost.
+func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Unstructured, opts ApplyOptions, rep Reporter) (res *Result, err error) {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 8
 	}
-	res := &Result{}
+	res = &Result{}
+	ctx, cancel := WithRunTimeout(ctx, opts.Timeout)
+	defer cancel()
 	desired := make([]*unstructured.Unstructured, len(objs))
 	for i, o := range objs {
 		desired[i] = c.label(s, o)
@@ -116,11 +118,13 @@ func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Uns
 		if err := c.applyLevel(ctx, namespaces, nsBefore, opts, res, rep); err != nil {
 			return res, err
 		}
-		lock, err := c.AcquireLock(ctx, s)
-		if err != nil {
-			return res, err
+		lock, lockErr := c.AcquireLock(ctx, s)
+		if lockErr != nil {
+			return res, lockErr
 		}
 		defer lock.Release()
+		ctx = lock.Context()
+		defer func() { err = lock.Explain(err) }()
 	}
 	inv, err := c.ReadInventory(ctx, s)
 	if err != nil {
@@ -180,11 +184,14 @@ func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Uns
 			}
 			plans[l] = c.skipUnmapped(plans[l], res, rep)
 		}
+		if err := c.waitGates(ctx, plans[l], opts, rep); err != nil {
+			return res, err
+		}
 		if err := c.applyLevel(ctx, plans[l], existing, opts, res, rep); err != nil {
 			return res, err
 		}
 		if l == manifest.LevelFoundation && len(crdKinds) > 0 && opts.DryRun == DryRunNone {
-			if err := c.waitCRDsEstablished(ctx, plans[l], opts.Timeout); err != nil {
+			if err := c.waitEstablished(ctx, plans[l], opts.Timeout, rep); err != nil {
 				return res, err
 			}
 			c.Mapper.Reset()
@@ -296,8 +303,8 @@ func (c *Client) applyLevel(ctx context.Context, level []planned, existing map[m
 		})
 	}
 	_ = g.Wait()
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("apply interrupted: %w", err)
+	if ctx.Err() != nil {
+		return fmt.Errorf("apply interrupted: %w", context.Cause(ctx))
 	}
 	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	return errors.Join(errs...)
@@ -368,34 +375,6 @@ func (c *Client) namespacesBefore(ctx context.Context, plans []planned) (map[man
 		}
 	}
 	return live, missing, nil
-}
-
-// waitCRDsEstablished waits until every CRD applied in this level is Established.
-func (c *Client) waitCRDsEstablished(ctx context.Context, level []planned, timeout time.Duration) error {
-	crdResource := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
-	for _, p := range level {
-		if p.id.Kind != "CustomResourceDefinition" {
-			continue
-		}
-		err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
-			u, err := c.Dynamic.Resource(crdResource).Get(ctx, p.id.Name, metav1.GetOptions{})
-			if err != nil {
-				return false, nil //nolint:nilerr // not visible yet: keep polling
-			}
-			conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
-			for _, c := range conds {
-				cond, _ := c.(map[string]any)
-				if cond["type"] == "Established" && cond["status"] == "True" {
-					return true, nil
-				}
-			}
-			return false, nil
-		})
-		if err != nil {
-			return fmt.Errorf("CustomResourceDefinition %s is not Established after %s: %w", p.id.Name, timeout, err)
-		}
-	}
-	return nil
 }
 
 // prune deletes members that are no longer wanted, except those teardown keeps, whose kinds it

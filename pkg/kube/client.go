@@ -44,6 +44,8 @@ type Client struct {
 	// e.g. with --server).
 	Context string
 	probe   kubernetes.Interface // without retries, for the first contact
+	// LockTiming paces the app's lock (see Lock); zero is DefaultLockTiming.
+	LockTiming LockTiming
 }
 
 // Client-side rate limits: high enough that the server's priority and fairness, not the client,

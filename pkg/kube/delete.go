@@ -47,11 +47,11 @@ var ErrNotFoundApp = errors.New("no such app in the cluster")
 // gone; PVCs, PVs and objects annotated keep-on-delete stay unless Purge. The namespace goes
 // last, only if kfdeploy created it and nothing kept lives in it. The inventory stays while it
 // lists kept objects, so that a later delete --purge finds them.
-func (c *Client) Delete(ctx context.Context, s ApplySet, opts DeleteOptions, rep Reporter) (*Result, error) {
+func (c *Client) Delete(ctx context.Context, s ApplySet, opts DeleteOptions, rep Reporter) (res *Result, err error) {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 8
 	}
-	res := &Result{}
+	res = &Result{}
 	inv, err := c.ReadInventory(ctx, s)
 	if err != nil {
 		return res, err
@@ -70,11 +70,13 @@ func (c *Client) Delete(ctx context.Context, s ApplySet, opts DeleteOptions, rep
 		}
 	}
 	if !opts.DryRun {
-		lock, err := c.AcquireLock(ctx, s)
-		if err != nil {
-			return res, err
+		lock, lockErr := c.AcquireLock(ctx, s)
+		if lockErr != nil {
+			return res, lockErr
 		}
 		defer lock.Release()
+		ctx = lock.Context()
+		defer func() { err = lock.Explain(err) }()
 	}
 	members, err := c.listMembers(ctx, s, inv.GroupKinds, inv.Namespaces)
 	if err != nil {
@@ -244,7 +246,7 @@ func (c *Client) deleteAndWait(ctx context.Context, s ApplySet, members []member
 	case err == nil:
 		return nil
 	case ctx.Err() != nil:
-		return fmt.Errorf("delete interrupted: %w", ctx.Err())
+		return fmt.Errorf("delete interrupted: %w", context.Cause(ctx))
 	case wait.Interrupted(err):
 		stuck := stuckError(remaining, opts.Timeout)
 		var namespaces []string

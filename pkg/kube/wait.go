@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -26,9 +29,52 @@ type groupKey struct {
 	namespace string
 }
 
+// TimeoutError is the cause of a run's context once its --timeout has passed: one deadline
+// for the whole apply, shared by every wait in it.
+type TimeoutError struct{ Timeout time.Duration }
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("the --timeout of %s for the whole run has passed", e.Timeout)
+}
+
+// WithRunTimeout is the context of a whole run under --timeout; zero or less means no deadline.
+func WithRunTimeout(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	if timeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeoutCause(ctx, timeout, &TimeoutError{Timeout: timeout})
+}
+
+// waitEnded turns how a wait ended into its error: the deadline of the run into onDeadline's
+// report of what is still pending, a lost lock or an interrupt into themselves, and any error
+// met while waiting (Forbidden, a failed list) as it is.
+func waitEnded(ctx context.Context, err error, onDeadline func() error) error {
+	if err == nil {
+		return nil
+	}
+	cause := context.Cause(ctx)
+	var timeout *TimeoutError
+	var lost *LockLostError
+	switch {
+	case errors.As(cause, &timeout):
+		return onDeadline()
+	case errors.As(cause, &lost):
+		return lost
+	case ctx.Err() != nil:
+		return fmt.Errorf("wait interrupted: %w", cause)
+	}
+	return err
+}
+
+// reportContext lets the report of a run that hit its deadline still read pods and events.
+func reportContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+}
+
 // waitReady waits until kstatus (sigs.k8s.io/cli-utils) computes Current for every object:
 // Deployments available, StatefulSets rolled out, PVCs Bound, CRDs Established, custom
-// resources Ready. On timeout it names each object that is not ready and why.
+// resources Ready. It runs until the run's deadline (see WithRunTimeout), then names each
+// object that is not ready and why; timeout is that deadline's length, for the message.
 func (c *Client) waitReady(ctx context.Context, s ApplySet, objs []planned, timeout time.Duration, rep Reporter) error {
 	pending := map[groupKey]map[string]manifest.ID{}
 	total := 0
@@ -41,9 +87,7 @@ func (c *Client) waitReady(ctx context.Context, s ApplySet, objs []planned, time
 		total++
 	}
 	last := map[manifest.ID]*status.Result{}
-	err := wait.PollUntilContextTimeout(ctx, pollInterval, timeout, true, func(context.Context) (bool, error) {
-		// The lists run under the caller's context, not the poll's: a round that has started
-		// finishes, and the timeout is judged between rounds.
+	err := wait.PollUntilContextCancel(ctx, pollInterval, true, func(context.Context) (bool, error) {
 		if err := c.pollReady(ctx, s, pending, last); err != nil {
 			return false, err
 		}
@@ -57,15 +101,108 @@ func (c *Client) waitReady(ctx context.Context, s ApplySet, objs []planned, time
 		rep.Waiting("ready", total-len(waiting), total, waiting)
 		return len(waiting) == 0, nil
 	})
-	switch {
-	case err == nil:
-		return nil
-	case ctx.Err() != nil:
-		return fmt.Errorf("wait interrupted: %w", ctx.Err())
-	case wait.Interrupted(err):
-		return c.notReadyError(ctx, pending, last, timeout)
+	return waitEnded(ctx, err, func() error {
+		rctx, cancel := reportContext(ctx)
+		defer cancel()
+		return c.notReadyError(rctx, pending, last, timeout)
+	})
+}
+
+// crdResource is where CustomResourceDefinitions are read.
+var crdResource = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+
+// waitEstablished waits until every CRD of a level is Established, all of them together under
+// the run's one deadline. A CRD not yet visible is waited for; any other error reading one is
+// returned as it is. At the deadline one error names every CRD still pending with the
+// condition that holds it (NamesAccepted False on a name conflict, for one).
+func (c *Client) waitEstablished(ctx context.Context, level []planned, timeout time.Duration, rep Reporter) error {
+	pending := map[string]string{} // name: why it is not Established yet
+	for _, p := range level {
+		if p.id.Group == "apiextensions.k8s.io" && p.id.Kind == "CustomResourceDefinition" {
+			pending[p.id.Name] = "not found yet"
+		}
 	}
-	return err
+	total := len(pending)
+	if total == 0 {
+		return nil
+	}
+	var mu sync.Mutex
+	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(context.Context) (bool, error) {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(8)
+		mu.Lock()
+		names := sortedKeys(pending)
+		mu.Unlock()
+		for _, name := range names {
+			g.Go(func() error {
+				u, err := c.Dynamic.Resource(crdResource).Get(gctx, name, metav1.GetOptions{})
+				if apierrors.IsNotFound(err) {
+					return nil
+				}
+				if err != nil {
+					return fmt.Errorf("wait for CustomResourceDefinition %s to be Established: %w", name, err)
+				}
+				established, why := crdEstablished(u)
+				mu.Lock()
+				defer mu.Unlock()
+				if established {
+					delete(pending, name)
+				} else {
+					pending[name] = why
+				}
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return false, err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		waiting := sortedKeys(pending)
+		rep.Waiting("established", total-len(waiting), total, waiting)
+		return len(waiting) == 0, nil
+	})
+	return waitEnded(ctx, err, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		lines := make([]string, 0, len(pending))
+		for _, name := range sortedKeys(pending) {
+			lines = append(lines, "CustomResourceDefinition "+name+": "+pending[name])
+		}
+		return fmt.Errorf("%w after %s: %d CustomResourceDefinitions not Established:\n  %s", ErrNotReady, timeout, len(lines), strings.Join(lines, "\n  "))
+	})
+}
+
+// crdEstablished reads a CRD's Established condition and, when it is not True, the condition
+// that explains why (NamesAccepted False names the conflict).
+func crdEstablished(u *unstructured.Unstructured) (bool, string) {
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	why := "no Established condition yet"
+	for _, raw := range conds {
+		cond, _ := raw.(map[string]any)
+		typ, _ := cond["type"].(string)
+		st, _ := cond["status"].(string)
+		reason, _ := cond["reason"].(string)
+		msg, _ := cond["message"].(string)
+		switch {
+		case typ == "Established" && st == "True":
+			return true, ""
+		case typ == "NamesAccepted" && st == "False":
+			return false, fmt.Sprintf("NamesAccepted False: %s: %s", reason, msg)
+		case typ == "Established":
+			why = fmt.Sprintf("Established %s: %s: %s", st, reason, msg)
+		}
+	}
+	return false, why
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // pollReady lists each pending group once and drops the objects that are Current.
@@ -140,5 +277,5 @@ func (c *Client) notReadyError(ctx context.Context, pending map[groupKey]map[str
 	return fmt.Errorf("%w after %s: %d of them:\n  %s", ErrNotReady, timeout, len(lines), strings.Join(lines, "\n  "))
 }
 
-// ErrNotReady is returned (wrapped) when waiting times out.
+// ErrNotReady is returned (wrapped) when the run's deadline passes while waiting.
 var ErrNotReady = errors.New("objects not ready")
