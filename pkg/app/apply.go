@@ -10,6 +10,7 @@ import (
 
 	"github.com/kfdeploy/kfdeploy/pkg/config"
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/manifest"
 	"github.com/kfdeploy/kfdeploy/pkg/preflight"
 	"github.com/kfdeploy/kfdeploy/pkg/secrets"
 )
@@ -25,6 +26,7 @@ type Loaded struct {
 	Dir     string
 	App     *config.App
 	Objects []*unstructured.Unstructured
+	Files   map[manifest.ID]string // each object's file, "manifests/NAME.yaml"
 }
 
 // ApplySet is the app's inventory in the cluster.
@@ -38,7 +40,7 @@ func Load(appDir string) (*Loaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	objs, err := LoadManifests(appDir)
+	objs, files, err := loadManifests(appDir)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +52,7 @@ func Load(appDir string) (*Loaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Loaded{Dir: appDir, App: app, Objects: objs}, nil
+	return &Loaded{Dir: appDir, App: app, Objects: objs, Files: files}, nil
 }
 
 // ApplyOptions are the resolved choices of an apply.

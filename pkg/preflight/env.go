@@ -25,6 +25,8 @@ const (
 type Options struct {
 	App     *config.App
 	Objects []*unstructured.Unstructured // the app's generated manifests
+	// Files names the file of each object (by manifest.IDOf), for findings: "manifests/x.yaml".
+	Files map[manifest.ID]string
 	// GPUResourceNames are the extended resources counted as GPUs (default: the app's).
 	GPUResourceNames []string
 	// NFS, when set, lets the nfs check create PersistentVolumes for claims that cannot bind.
@@ -66,6 +68,7 @@ func newChecks(c *kube.Client, fast kubernetes.Interface, opts Options) []Check 
 	e := &env{client: c, fast: fast, opts: opts, app: opts.App.Metadata.Name, ns: opts.App.Spec.Namespace}
 	return []Check{
 		&clusterCheck{e},
+		&apisCheck{e},
 		&permissionsCheck{e},
 		&gpuCheck{e},
 		&storageCheck{e},
