@@ -50,6 +50,13 @@ type env struct {
 
 	storageOnce sync.Once
 	storage     *storagePlan
+
+	workloadsOnce sync.Once
+	ws            []workload
+	workloadErrs  []Finding
+
+	clusterOnce sync.Once
+	state       *clusterState
 }
 
 // New returns the checks, in their fixed order, for an app against a cluster.
@@ -71,6 +78,7 @@ func newChecks(c *kube.Client, fast kubernetes.Interface, opts Options) []Check 
 		&apisCheck{e},
 		&permissionsCheck{e},
 		&gpuCheck{e},
+		&fitCheck{e},
 		&storageCheck{e},
 		&nfsCheck{env: e},
 		&namespaceCheck{e},
