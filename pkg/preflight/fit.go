@@ -155,7 +155,7 @@ func overcommitted(p *appPods) string {
 			free += max(0, n.free(name))
 		}
 		if free < p.shape.requests[name] {
-			return fmt.Sprintf("the %d nodes it may use have %s %s free in all", len(p.eligible), format(name, free), name)
+			return fmt.Sprintf("the %d nodes it may use have %s %s free in all", len(p.eligible), name, format(name, free))
 		}
 	}
 	return ""
