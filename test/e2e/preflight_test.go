@@ -178,7 +178,7 @@ func TestPreflightAllOK(t *testing.T) {
 			names = append(names, c.Name)
 		}
 	}
-	if got := strings.Join(names, ","); got != "cluster,permissions,gpu,storage,nfs,namespace" {
+	if got := strings.Join(names, ","); got != "cluster,apis,permissions,gpu,fit,storage,nfs,namespace" {
 		t.Errorf("checks in order %s", got)
 	}
 	if !rep.has("storage", "ok", ns+"/jupyter-data", "will bind to Available PV "+ns+"-data") {
