@@ -33,7 +33,9 @@ type fitNode struct {
 	placedPorts []hostPort
 }
 
-func (n *fitNode) free(r corev1.ResourceName) int64 { return n.allocatable[r] - n.used[r] - n.placed[r] }
+func (n *fitNode) free(r corev1.ResourceName) int64 {
+	return n.allocatable[r] - n.used[r] - n.placed[r]
+}
 
 // hostPort is a port a pod takes on its node's network.
 type hostPort struct {
@@ -59,10 +61,10 @@ type fitCluster struct {
 // fitCollector builds a fitCluster from topnodes' node and pod hooks (nodes and pods are
 // listed concurrently, so a pod may arrive before its node).
 type fitCollector struct {
-	held  func(*corev1.Pod) bool
-	mu    sync.Mutex
-	nodes []*fitNode
-	load  map[string]*podLoad
+	held     func(*corev1.Pod) bool
+	mu       sync.Mutex
+	nodes    []*fitNode
+	load     map[string]*podLoad
 	heldPods int
 }
 
