@@ -115,18 +115,7 @@ func TestEvaluateAPIs(t *testing.T) {
 			for _, o := range tc.objs {
 				files[manifest.IDOf(o)] = "manifests/mine.yaml"
 			}
-			fs := evaluateAPIs(tc.objs, files, testServed(), tc.failed)
-			if len(fs) != len(tc.want) {
-				t.Fatalf("findings %+v, want %d", fs, len(tc.want))
-			}
-			for i, w := range tc.want {
-				if got := string(fs[i].Status) + ": " + fs[i].Finding; !strings.HasPrefix(got, w) {
-					t.Errorf("finding %d\n got %q\nwant %q...", i, got, w)
-				}
-			}
-			if tc.remedy != "" && !strings.Contains(fs[0].Remedy, tc.remedy) {
-				t.Errorf("remedy %q lacks %q", fs[0].Remedy, tc.remedy)
-			}
+			wantFindings(t, evaluateAPIs(tc.objs, files, testServed(), tc.failed), tc.want, tc.remedy)
 		})
 	}
 }
@@ -173,4 +162,21 @@ type failingDiscovery struct{ *fakediscovery.FakeDiscovery }
 func (failingDiscovery) ServerGroupsAndResources() ([]*metav1.APIGroup, []*metav1.APIResourceList, error) {
 	return nil, []*metav1.APIResourceList{{GroupVersion: "v1", APIResources: []metav1.APIResource{{Name: "configmaps", Kind: "ConfigMap"}}}},
 		&discovery.ErrGroupDiscoveryFailed{Groups: map[schema.GroupVersion]error{{Group: "metrics.k8s.io", Version: "v1beta1"}: errors.New("503")}}
+}
+
+// wantFindings checks findings against "status: finding" prefixes, in order, and that the
+// first finding's remedy contains remedy (unless empty).
+func wantFindings(t *testing.T, fs []Finding, want []string, remedy string) {
+	t.Helper()
+	if len(fs) != len(want) {
+		t.Fatalf("findings %+v, want %d", fs, len(want))
+	}
+	for i, w := range want {
+		if got := string(fs[i].Status) + ": " + fs[i].Finding; !strings.HasPrefix(got, w) {
+			t.Errorf("finding %d\n got %q\nwant %q...", i, got, w)
+		}
+	}
+	if remedy != "" && !strings.Contains(fs[0].Remedy, remedy) {
+		t.Errorf("remedy %q lacks %q", fs[0].Remedy, remedy)
+	}
 }

@@ -196,18 +196,7 @@ func TestPlace(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			fs := place(&fitCluster{nodes: tc.nodes}, tc.ws)
-			if len(fs) != len(tc.want) {
-				t.Fatalf("findings %+v, want %d", fs, len(tc.want))
-			}
-			for i, w := range tc.want {
-				if got := string(fs[i].Status) + ": " + fs[i].Finding; !strings.HasPrefix(got, w) {
-					t.Errorf("finding %d\n got %q\nwant %q...", i, got, w)
-				}
-			}
-			if tc.remedy != "" && !strings.Contains(fs[0].Remedy, tc.remedy) {
-				t.Errorf("remedy %q lacks %q", fs[0].Remedy, tc.remedy)
-			}
+			wantFindings(t, place(&fitCluster{nodes: tc.nodes}, tc.ws), tc.want, tc.remedy)
 		})
 	}
 }

@@ -3,13 +3,9 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
-
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // TestPreflightRemovedAPIVersion: a user component with a policy/v1beta1 PodDisruptionBudget
@@ -43,13 +39,7 @@ spec:
 			t.Errorf("permissions names the unserved kind too: %s", f)
 		}
 	}
-	applied := e.run(t, appDir, "apply", "--timeout", "1m")
-	if applied.code == 0 || !strings.Contains(applied.stderr, "preflight failed") {
-		t.Fatalf("apply with an unserved apiVersion: exit %d, stderr %s", applied.code, applied.stderr)
-	}
-	if _, err := e.kube.CoreV1().Namespaces().Get(context.Background(), ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-		t.Errorf("apply wrote objects after a failed preflight: namespace %s: %v", ns, err)
-	}
+	e.wantApplyRefused(t, appDir, ns)
 }
 
 // TestPreflightPodsThatDoNotFit: a pod requesting 20 CPUs (no node has more than 8) and one

@@ -281,6 +281,12 @@ func TestPreflightGPUDemandTooLarge(t *testing.T) {
 		t.Errorf("gpu: %v", rep.findings("gpu"))
 	}
 
+	e.wantApplyRefused(t, appDir, ns)
+}
+
+// wantApplyRefused: apply fails on its preflight and writes nothing (not even the namespace).
+func (e *env) wantApplyRefused(t *testing.T, appDir, ns string) {
+	t.Helper()
 	applied := e.run(t, appDir, "apply", "--timeout", "1m")
 	if applied.code == 0 || !strings.Contains(applied.stderr, "preflight failed") {
 		t.Fatalf("apply with a failed preflight: exit %d, stderr %s", applied.code, applied.stderr)
