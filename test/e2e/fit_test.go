@@ -120,3 +120,28 @@ func TestPreflightPresetsFit(t *testing.T) {
 		})
 	}
 }
+
+// TestApplyShowsServerWarningsOnce: the API server's warnings on apply (here: an unknown field,
+// which server-side apply drops with a warning) are shown once each, naming the object.
+func TestApplyShowsServerWarningsOnce(t *testing.T) {
+	e := newEnv(t)
+	appDir, ns := e.newApp(t, "--components", "core")
+	e.cleanupNamespace(t, ns)
+	var b strings.Builder
+	for _, name := range []string{"first", "second"} {
+		fmt.Fprintf(&b, "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\n  namespace: %s\ndata: {a: b}\nbogus: {x: y}\n", name, ns)
+	}
+	writeYAMLComponent(t, appDir, "warned", b.String())
+	e.mustRun(t, appDir, "generate")
+	r := e.mustRun(t, appDir, "apply", "--timeout", "2m")
+	var lines []string
+	for _, l := range strings.Split(r.stdout+r.stderr, "\n") {
+		if strings.Contains(l, "warning from the API server") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 1 || !strings.Contains(lines[0], `unknown field "bogus"`) || !strings.Contains(lines[0], ns+"/ConfigMap/") {
+		t.Errorf("warning lines %q, want one naming the field and a ConfigMap\nstdout:\n%s\nstderr:\n%s", lines, r.stdout, r.stderr)
+	}
+	e.mustRun(t, appDir, "delete", "--purge")
+}
