@@ -104,7 +104,9 @@ func place(cl *fitCluster, ws []workload) []Finding {
 	}
 
 	findings := append(capRows(fails, "pods that fit no node"), capRows(warns, "pods that fit only alone")...)
-	if len(findings) == 0 {
+	if len(findings) == 0 && total == 0 {
+		findings = append(findings, Finding{Status: OK, Finding: "the app runs no pods"})
+	} else if len(findings) == 0 {
 		findings = append(findings, Finding{Status: OK, Finding: fitSummary(cl, total, demand)})
 	}
 	return findings

@@ -121,15 +121,15 @@ func TestPreflightPresetsFit(t *testing.T) {
 	}
 }
 
-// TestApplyShowsServerWarningsOnce: the API server's warnings on apply (here: an unknown field,
-// which server-side apply drops with a warning) are shown once each, naming the object.
+// TestApplyShowsServerWarningsOnce: the API server's warnings on apply (here: a deprecated node
+// label in two pod templates' nodeSelector) are shown once each, naming the object.
 func TestApplyShowsServerWarningsOnce(t *testing.T) {
 	e := newEnv(t)
 	appDir, ns := e.newApp(t, "--components", "core")
 	e.cleanupNamespace(t, ns)
 	var b strings.Builder
 	for _, name := range []string{"first", "second"} {
-		fmt.Fprintf(&b, "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\n  namespace: %s\ndata: {a: b}\nbogus: {x: y}\n", name, ns)
+		b.WriteString("---\n" + deployment(ns, name, "resources: {requests: {cpu: 10m}}", "nodeSelector: {beta.kubernetes.io/os: linux}"))
 	}
 	writeYAMLComponent(t, appDir, "warned", b.String())
 	e.mustRun(t, appDir, "generate")
@@ -140,8 +140,8 @@ func TestApplyShowsServerWarningsOnce(t *testing.T) {
 			lines = append(lines, l)
 		}
 	}
-	if len(lines) != 1 || !strings.Contains(lines[0], `unknown field "bogus"`) || !strings.Contains(lines[0], ns+"/ConfigMap/") {
-		t.Errorf("warning lines %q, want one naming the field and a ConfigMap\nstdout:\n%s\nstderr:\n%s", lines, r.stdout, r.stderr)
+	if len(lines) != 1 || !strings.Contains(lines[0], "beta.kubernetes.io/os") || !strings.Contains(lines[0], ns+"/Deployment.apps/") {
+		t.Errorf("warning lines %q, want one naming the label and a Deployment\nstdout:\n%s\nstderr:\n%s", lines, r.stdout, r.stderr)
 	}
 	e.mustRun(t, appDir, "delete", "--purge")
 }
