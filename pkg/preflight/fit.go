@@ -151,7 +151,7 @@ func unplaced(cl *fitCluster, p *appPods, r int64, fails, warns []Finding) ([]Fi
 
 // overcommitted says which resource the nodes p may use have too little of in total.
 func overcommitted(p *appPods) string {
-	for _, name := range sortedNames(p.shape.requests) {
+	for _, name := range p.shape.names {
 		var free int64
 		for _, n := range p.eligible {
 			free += max(0, n.free(name))
@@ -182,17 +182,17 @@ func bestFit(p *appPods) *fitNode {
 // put reserves a pod's requests and host ports on a node.
 func put(n *fitNode, s *podShape, demand map[corev1.ResourceName]int64) {
 	for name, v := range s.requests {
-		n.placed[name] += v
+		n.take(name, v)
 		demand[name] += v
 	}
-	n.placed[corev1.ResourcePods]++
+	n.take(corev1.ResourcePods, 1)
 	demand[corev1.ResourcePods]++
 	n.placedPorts = append(n.placedPorts, s.ports...)
 }
 
 // loadReasonsAlone is loadReasons on the node as it is, without the placement's pods.
 func (s *podShape) loadReasonsAlone(n *fitNode) []reason {
-	alone := &fitNode{node: n.node, allocatable: n.allocatable, used: n.used, placed: map[corev1.ResourceName]int64{}, ports: n.ports}
+	alone := &fitNode{node: n.node, allocatable: n.allocatable, used: n.used, ports: n.ports}
 	return s.loadReasons(alone)
 }
 

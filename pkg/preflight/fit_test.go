@@ -2,6 +2,7 @@ package preflight
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -27,7 +28,7 @@ func node(name string, cpu, memGi, gpus int64, labels map[string]string, taints 
 		alloc[gpuRes] = gpus
 	}
 	return &fitNode{node: &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}, taints: taints,
-		allocatable: alloc, used: map[corev1.ResourceName]int64{}, placed: map[corev1.ResourceName]int64{}}
+		allocatable: alloc, used: map[corev1.ResourceName]int64{}}
 }
 
 // using adds load that other pods put on the node.
@@ -242,5 +243,40 @@ func TestFitCheckCountsLoadAndReplacesTheAppsPods(t *testing.T) {
 	fs = (&fitCheck{e}).Run(context.Background())
 	if len(fs) != 1 || fs[0].Status != Fail || !strings.HasPrefix(fs[0].Finding, "kf/db: 0/1 nodes fit: 1 Insufficient cpu") {
 		t.Fatalf("findings %+v", fs)
+	}
+}
+
+// BenchmarkFitAtScale is the fit check's own work at 5,000 nodes and 50,000 pods: summing the
+// pods' requests as they are listed, then placing an app with a DaemonSet and 20 Deployments.
+func BenchmarkFitAtScale(b *testing.B) {
+	nodes := make([]*corev1.Node, 5000)
+	for i := range nodes {
+		nodes[i] = &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("n-%05d", i), Labels: map[string]string{"zone": fmt.Sprint(i % 3)}},
+			Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("64"), corev1.ResourceMemory: resource.MustParse("512Gi"), corev1.ResourcePods: resource.MustParse("110")}}}
+		if i%50 == 0 {
+			nodes[i].Spec.Taints = []corev1.Taint{{Key: "dedicated", Effect: corev1.TaintEffectNoSchedule}}
+		}
+	}
+	podsIn := make([]*corev1.Pod, 50000)
+	for i := range podsIn {
+		podsIn[i] = &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: fmt.Sprint(i)}, Spec: corev1.PodSpec{NodeName: nodes[i%5000].Name,
+			Containers: []corev1.Container{{Name: "c", Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("256Mi")}}}}}}
+	}
+	ws := []workload{pods("DaemonSet", "agent", 0, "50m", "64Mi")}
+	for i := 0; i < 20; i++ {
+		ws = append(ws, pods("Deployment", fmt.Sprintf("web-%d", i), 3, "500m", "1Gi"))
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		col := newFitCollector(nil)
+		for _, n := range nodes {
+			col.node(n)
+		}
+		for _, p := range podsIn {
+			col.pod(p)
+		}
+		if fs := place(col.done(), ws); fs[0].Status != OK {
+			b.Fatalf("findings %+v", fs)
+		}
 	}
 }

@@ -25,16 +25,33 @@ type fitNode struct {
 	unschedulable bool
 	allocatable   map[corev1.ResourceName]int64
 	// used: requests of the non-terminal pods bound to the node, except the app's own (they
-	// are replaced by what the app places); placed: what the placement put there so far.
-	used   map[corev1.ResourceName]int64
-	placed map[corev1.ResourceName]int64
-	ports  []hostPort
+	// are replaced by what the app places).
+	used map[corev1.ResourceName]int64
+	// avail is allocatable minus used minus what the placement put there so far, made on first
+	// use: one map lookup per resource and node is what placement at scale costs.
+	avail map[corev1.ResourceName]int64
+	ports []hostPort
 	// placedPorts: host ports of the pods the placement put there.
 	placedPorts []hostPort
 }
 
 func (n *fitNode) free(r corev1.ResourceName) int64 {
-	return n.allocatable[r] - n.used[r] - n.placed[r]
+	if n.avail == nil {
+		n.avail = make(map[corev1.ResourceName]int64, len(n.allocatable)+len(n.used))
+		for name, v := range n.allocatable {
+			n.avail[name] = v
+		}
+		for name, v := range n.used {
+			n.avail[name] -= v
+		}
+	}
+	return n.avail[r]
+}
+
+// take reserves an amount of a resource on the node.
+func (n *fitNode) take(r corev1.ResourceName, v int64) {
+	n.free(r)
+	n.avail[r] -= v
 }
 
 // hostPort is a port a pod takes on its node's network.
@@ -83,7 +100,6 @@ func (c *fitCollector) node(n *corev1.Node) {
 		taints:        n.Spec.Taints,
 		unschedulable: n.Spec.Unschedulable,
 		allocatable:   amounts(n.Status.Allocatable),
-		placed:        map[corev1.ResourceName]int64{},
 	}
 	c.mu.Lock()
 	c.nodes = append(c.nodes, fn)
@@ -100,7 +116,13 @@ func (c *fitCollector) pod(p *corev1.Pod) {
 		c.mu.Unlock()
 		return
 	}
-	req := resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{})
+	// Most pods have app containers only: their requests are the containers' sum, added
+	// without building a ResourceList; the others go through the scheduler's own rule.
+	var req corev1.ResourceList
+	simple := len(p.Spec.InitContainers) == 0 && p.Spec.Overhead == nil && p.Spec.Resources == nil
+	if !simple {
+		req = resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{})
+	}
 	ports := podHostPorts(&p.Spec)
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -108,6 +130,13 @@ func (c *fitCollector) pod(p *corev1.Pod) {
 	if l == nil {
 		l = &podLoad{used: map[corev1.ResourceName]int64{}}
 		c.load[p.Spec.NodeName] = l
+	}
+	if simple {
+		for i := range p.Spec.Containers {
+			for name, q := range p.Spec.Containers[i].Resources.Requests {
+				l.used[name] += amount(name, q)
+			}
+		}
 	}
 	for name, q := range req {
 		l.used[name] += amount(name, q)
@@ -235,6 +264,7 @@ type reason struct {
 // required node affinity (with the nodeSelector) and tolerations.
 type podShape struct {
 	requests    map[corev1.ResourceName]int64
+	names       []corev1.ResourceName // of requests, sorted
 	ports       []hostPort
 	affinity    nodeaffinity.RequiredNodeAffinity
 	tolerations []corev1.Toleration
@@ -251,6 +281,7 @@ func shapeOf(spec *corev1.PodSpec, daemon bool) *podShape {
 			s.requests[name] = v
 		}
 	}
+	s.names = sortedNames(s.requests)
 	return s
 }
 
@@ -340,7 +371,7 @@ func (s *podShape) loadReasons(n *fitNode) []reason {
 	if n.free(corev1.ResourcePods) < 1 {
 		out = append(out, reason{rankResources, "Too many pods"})
 	}
-	for _, name := range sortedNames(s.requests) {
+	for _, name := range s.names {
 		if n.free(name) < s.requests[name] {
 			out = append(out, reason{rankResources, "Insufficient " + string(name)})
 		}
