@@ -9,12 +9,18 @@
 # binary), runs preflight BENCH_RUNS times under /usr/bin/time -v, prints wall time and peak
 # RSS of each run, and deletes the scratch cluster.
 #
+# The nodes' taints and the pods' requests, init containers and host ports (see test/scaleload)
+# give the fit check the work of a real cluster: every pod of the app (one per node for the
+# DaemonSet) is placed against all 5,000 nodes.
+#
 # Why kwok is stopped: kwokctl runs kwok with --manage-all-nodes (so leaving the kwok
 # annotation off the nodes would not help), and it would heartbeat 5,000 nodes and drive 50,000
 # pods to Running on a 2-core machine, competing with the API server the benchmark measures.
 # Without it the nodes have no kubelet: the node controllers taint them not-ready (the pods
 # tolerate every taint, so nothing is evicted; preflight reports the tainted GPU nodes as
-# warnings), and the pods stay Pending on their nodes, which preflight counts like running ones.
+# warnings, and the fit check fails the app's pods for the untolerated not-ready/unreachable
+# taints, after evaluating every node for every pod: its slowest path), and the pods stay
+# Pending on their nodes, which preflight counts like running ones.
 # What is measured is the speed; the table at the end also shows the findings per run.
 #
 # Environment: BENCH_NODES (5000), BENCH_PODS (50000), BENCH_RUNS (5),
@@ -82,28 +88,34 @@ else
 fi
 log "load created in $((SECONDS - start))s"
 
-# The app: core and a notebook with one GPU; its claim has a PV, so storage is ok.
-(cd "$WORK" && "$BIN" init app --platform none --namespace bench --components core,jupyter >/dev/null)
+# The app: core, a notebook with one GPU, Katib, Ambassador (3 replicas) and the device plugin
+# DaemonSet (a pod for each of the 5,000 nodes to place); its claims have PVs, so storage is ok.
+(cd "$WORK" && "$BIN" init app --platform none --namespace bench --components core,jupyter,katib,ambassador,nvidia-device-plugin >/dev/null)
 APP=$WORK/app
 "$BIN" --app-dir "$APP" param set jupyter gpus 1 >/dev/null
 "$BIN" --app-dir "$APP" param set jupyter storageClass '' >/dev/null
+"$BIN" --app-dir "$APP" param set katib storageClass '' >/dev/null
 "$BIN" --app-dir "$APP" generate >/dev/null
-"$TC" kubectl apply -f - >/dev/null <<'EOF'
+for pv in notebook katib; do
+	"$TC" kubectl apply -f - >/dev/null <<EOF
 apiVersion: v1
 kind: PersistentVolume
 metadata:
-  name: bench-notebook
+  name: bench-$pv
 spec:
   capacity: {storage: 10Gi}
   accessModes: [ReadWriteOnce]
   persistentVolumeReclaimPolicy: Retain
   storageClassName: ""
-  hostPath: {path: /tmp/bench-notebook}
+  hostPath: {path: /tmp/bench-$pv}
 EOF
+done
 
 log "cluster: $("$TC" kubectl get nodes --no-headers | wc -l) nodes, $("$TC" kubectl get pods -A --no-headers --chunk-size=5000 | wc -l) pods"
-printf '\n%-4s %10s %14s %8s  %s\n' RUN WALL_S PEAK_RSS_MB EXIT RESULT
-walls=() rsss=()
+# CPU_S is kfdeploy's own user+system time: the API server shares the machine's cores, so the
+# wall time also shows how busy the machine was, the CPU time what preflight itself costs.
+printf '\n%-4s %10s %8s %14s %8s  %s\n' RUN WALL_S CPU_S PEAK_RSS_MB EXIT RESULT
+walls=() rsss=() cpus=()
 for i in $(seq 1 "$RUNS"); do
 	set +e
 	/usr/bin/time -v -o "$WORK/time.$i" "$BIN" --app-dir "$APP" preflight -o json >"$WORK/out.$i.json" 2>"$WORK/err.$i"
@@ -112,13 +124,16 @@ for i in $(seq 1 "$RUNS"); do
 	wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$WORK/time.$i")
 	# h:mm:ss or m:ss.ss → seconds
 	secs=$(awk -v t="$wall" 'BEGIN { n = split(t, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; printf "%.2f", s }')
+	cpu=$(awk -F': ' '/User time|System time/ {s += $2} END {printf "%.2f", s}' "$WORK/time.$i")
 	rss_kb=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time.$i")
 	rss_mb=$(awk -v k="$rss_kb" 'BEGIN { printf "%.1f", k / 1024 }')
 	summary=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); s=d["summary"]; print("ok=%d warn=%d fail=%d" % (s["ok"], s["warn"], s["fail"]))' "$WORK/out.$i.json" 2>/dev/null || echo "no report: $(head -c 200 "$WORK/err.$i")")
-	printf '%-4s %10s %14s %8s  %s\n' "$i" "$secs" "$rss_mb" "$rc" "$summary"
-	walls+=("$secs") rsss+=("$rss_mb")
+	printf '%-4s %10s %8s %14s %8s  %s\n' "$i" "$secs" "$cpu" "$rss_mb" "$rc" "$summary"
+	walls+=("$secs") rsss+=("$rss_mb") cpus+=("$cpu")
 done
-printf '\nmax wall %ss, max peak RSS %s MB over %d runs (%d nodes, %d pods; target < 3s, < 300 MB)\n' \
-	"$(printf '%s\n' "${walls[@]}" | sort -g | tail -1)" "$(printf '%s\n' "${rsss[@]}" | sort -g | tail -1)" "$RUNS" "$NODES" "$PODS"
-log "gpu findings of the last run:"
-python3 -c 'import json,sys; [print("  %s %s: %s" % (c["name"], c["status"], c["finding"][:160])) for c in json.load(open(sys.argv[1]))["checks"] if c["name"] == "gpu"]' "$WORK/out.$RUNS.json" >&2 || true
+printf '\nwall %s–%ss (median %ss), kfdeploy CPU at most %ss, max peak RSS %s MB over %d runs (%d nodes, %d pods; target < 3s, < 300 MB)\n' \
+	"$(printf '%s\n' "${walls[@]}" | sort -g | head -1)" "$(printf '%s\n' "${walls[@]}" | sort -g | tail -1)" \
+	"$(printf '%s\n' "${walls[@]}" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')" \
+	"$(printf '%s\n' "${cpus[@]}" | sort -g | tail -1)" "$(printf '%s\n' "${rsss[@]}" | sort -g | tail -1)" "$RUNS" "$NODES" "$PODS"
+log "findings of the last run:"
+python3 -c 'import json,sys; [print("  %s %s: %s" % (c["name"], c["status"], c["finding"][:200])) for c in json.load(open(sys.argv[1]))["checks"]]' "$WORK/out.$RUNS.json" >&2 || true

@@ -11,6 +11,7 @@ import (
 	"github.com/kfdeploy/kfdeploy/pkg/clusterid"
 	"github.com/kfdeploy/kfdeploy/pkg/config"
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/manifest"
 	"github.com/kfdeploy/kfdeploy/pkg/preflight"
 	"github.com/kfdeploy/kfdeploy/pkg/secrets"
 )
@@ -26,6 +27,7 @@ type Loaded struct {
 	Dir     string
 	App     *config.App
 	Objects []*unstructured.Unstructured
+	Files   map[manifest.ID]string // each object's file, "manifests/NAME.yaml"
 }
 
 // ApplySet is the app's inventory in the cluster.
@@ -39,7 +41,7 @@ func Load(appDir string) (*Loaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	objs, err := LoadManifests(appDir)
+	objs, files, err := loadManifests(appDir)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +53,7 @@ func Load(appDir string) (*Loaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Loaded{Dir: appDir, App: app, Objects: objs}, nil
+	return &Loaded{Dir: appDir, App: app, Objects: objs, Files: files}, nil
 }
 
 // ApplyOptions are the resolved choices of an apply.

@@ -152,39 +152,50 @@ func renderAll(ctx context.Context, app *config.App, appDir string, store *secre
 // LoadManifests reads the generated manifests in component order, refusing when app.yaml or the
 // app's components changed after they were generated.
 func LoadManifests(appDir string) ([]*unstructured.Unstructured, error) {
+	objs, _, err := loadManifests(appDir)
+	return objs, err
+}
+
+// loadManifests is LoadManifests that also names each object's file ("manifests/NAME.yaml"),
+// for messages about an object.
+func loadManifests(appDir string) ([]*unstructured.Unstructured, map[manifest.ID]string, error) {
 	dir := filepath.Join(appDir, ManifestsDir)
 	data, err := os.ReadFile(filepath.Join(dir, stampFile))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%s has no generated manifests: run 'kfdeploy generate' first", dir)
+		return nil, nil, fmt.Errorf("%s has no generated manifests: run 'kfdeploy generate' first", dir)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read manifests: %w", err)
+		return nil, nil, fmt.Errorf("read manifests: %w", err)
 	}
 	var st stamp
 	if err := json.Unmarshal(data, &st); err != nil {
-		return nil, fmt.Errorf("%s: %w: run 'kfdeploy generate' again", filepath.Join(dir, stampFile), err)
+		return nil, nil, fmt.Errorf("%s: %w: run 'kfdeploy generate' again", filepath.Join(dir, stampFile), err)
 	}
 	digest, err := inputsDigest(appDir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if digest != st.Inputs {
-		return nil, fmt.Errorf("app.yaml or the app's components changed since the manifests were generated: run 'kfdeploy generate', review manifests/, then apply")
+		return nil, nil, fmt.Errorf("app.yaml or the app's components changed since the manifests were generated: run 'kfdeploy generate', review manifests/, then apply")
 	}
 	var objs []*unstructured.Unstructured
+	files := map[manifest.ID]string{}
 	for _, name := range st.Components {
 		path := filepath.Join(dir, name+".yaml")
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("read manifests: %w (run 'kfdeploy generate' again)", err)
+			return nil, nil, fmt.Errorf("read manifests: %w (run 'kfdeploy generate' again)", err)
 		}
 		docs, err := manifest.Decode(path, data)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		for _, o := range docs {
+			files[manifest.IDOf(o)] = filepath.ToSlash(filepath.Join(ManifestsDir, name+".yaml"))
 		}
 		objs = append(objs, docs...)
 	}
-	return objs, nil
+	return objs, files, nil
 }
 
 // inputsDigest hashes everything a generate depends on: app.yaml, the app's components/ and

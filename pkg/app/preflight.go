@@ -53,7 +53,7 @@ func Preflight(ctx context.Context, opts PreflightOptions) (*preflight.Report, e
 
 // runPreflight runs the checks for a loaded app and judges the result.
 func runPreflight(ctx context.Context, c *kube.Client, loaded *Loaded, s PreflightSettings) (*preflight.Report, error) {
-	opts := preflight.Options{App: loaded.App, Objects: loaded.Objects, GPUResourceNames: loaded.App.GPUResourceNames(), DryRun: s.DryRun}
+	opts := preflight.Options{App: loaded.App, Objects: loaded.Objects, Files: loaded.Files, GPUResourceNames: loaded.App.GPUResourceNames(), DryRun: s.DryRun}
 	if st := loaded.App.Spec.Storage; st != nil && st.NFS != nil {
 		opts.NFS = st.NFS
 	}

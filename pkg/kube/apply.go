@@ -290,7 +290,7 @@ func (c *Client) applyLevel(ctx context.Context, level []planned, existing map[m
 	g.SetLimit(opts.Concurrency)
 	for _, p := range level {
 		g.Go(func() error {
-			action, err := c.applyOne(ctx, p, existing, opts)
+			action, err := c.applyOne(withWarningObject(ctx, p.id.String(), rep), p, existing, opts)
 			if err != nil {
 				mu.Lock()
 				errs = append(errs, err)

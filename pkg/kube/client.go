@@ -131,6 +131,7 @@ func NewClientFromConfig(cfg *rest.Config, disc discovery.CachedDiscoveryInterfa
 	probe := cfg
 	cfg = rest.CopyConfig(cfg)
 	cfg.Wrap(withRetry)
+	cfg.WarningHandlerWithContext = newWarnings()
 	typed, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)

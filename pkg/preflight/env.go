@@ -25,6 +25,8 @@ const (
 type Options struct {
 	App     *config.App
 	Objects []*unstructured.Unstructured // the app's generated manifests
+	// Files names the file of each object (by manifest.IDOf), for findings: "manifests/x.yaml".
+	Files map[manifest.ID]string
 	// GPUResourceNames are the extended resources counted as GPUs (default: the app's).
 	GPUResourceNames []string
 	// NFS, when set, lets the nfs check create PersistentVolumes for claims that cannot bind.
@@ -48,6 +50,13 @@ type env struct {
 
 	storageOnce sync.Once
 	storage     *storagePlan
+
+	workloadsOnce sync.Once
+	ws            []workload
+	workloadErrs  []Finding
+
+	clusterOnce sync.Once
+	state       *clusterState
 }
 
 // New returns the checks, in their fixed order, for an app against a cluster.
@@ -66,8 +75,10 @@ func newChecks(c *kube.Client, fast kubernetes.Interface, opts Options) []Check 
 	e := &env{client: c, fast: fast, opts: opts, app: opts.App.Metadata.Name, ns: opts.App.Spec.Namespace}
 	return []Check{
 		&clusterCheck{e},
+		&apisCheck{e},
 		&permissionsCheck{e},
 		&gpuCheck{e},
+		&fitCheck{e},
 		&storageCheck{e},
 		&nfsCheck{env: e},
 		&namespaceCheck{e},

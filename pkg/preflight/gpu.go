@@ -6,8 +6,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kfdeploy/kfdeploy/pkg/topnodes"
 )
@@ -34,28 +34,13 @@ type gpuCheck struct{ e *env }
 func (c *gpuCheck) Name() string { return "gpu" }
 
 func (c *gpuCheck) Run(ctx context.Context) []Finding {
-	var findings []Finding
-	var ws []workload
-	for _, t := range c.e.resolved() {
-		if t.err != nil {
-			continue
-		}
-		w, ok, err := workloadOf(t.id, t.obj)
-		if err != nil {
-			findings = append(findings, Finding{Status: Warn, Finding: err.Error(), Remedy: "fix the manifest; its GPU requests were not counted"})
-			continue
-		}
-		if ok {
-			ws = append(ws, w)
-		}
+	ws, _ := c.e.workloads() // unreadable templates are the fit check's findings
+	st := c.e.cluster(ctx)
+	if st.err != nil {
+		return []Finding{{Status: Warn, Finding: fmt.Sprintf("cannot read nodes and pods: %v", st.err),
+			Remedy: "grant list on nodes and pods cluster-wide to check GPUs, or compare by hand with 'kfdeploy top nodes'"}}
 	}
-	owned := newOwnedPods(ws)
-	snap, err := topnodes.Collect(ctx, c.e.fast, topnodes.Options{ResourceNames: c.e.opts.GPUResourceNames, Held: owned.owns})
-	if err != nil {
-		return append(findings, Finding{Status: Warn, Finding: fmt.Sprintf("cannot read nodes and pods: %v", err),
-			Remedy: "grant list on nodes and pods cluster-wide to check GPUs, or compare by hand with 'kfdeploy top nodes'"})
-	}
-	return append(findings, evaluateGPUs(snap, ws)...)
+	return evaluateGPUs(st.gpu, ws)
 }
 
 // gpuPod is one pod the app will run that requests GPUs of one resource.
@@ -228,41 +213,14 @@ func pack(snap *topnodes.Snapshot, free []int64, pods []gpuPod) bool {
 }
 
 // usable reports whether the scheduler may put a pod with this spec on the node, as far as
-// cordons, readiness, taints and the nodeSelector go (affinity is not evaluated).
+// readiness, cordons, taints, the nodeSelector and required node affinity go.
 func usable(n *topnodes.Node, spec *corev1.PodSpec) bool {
-	if n.Unschedulable || !n.Ready {
+	if !n.Ready {
 		return false
 	}
-	for k, v := range spec.NodeSelector {
-		if n.Labels[k] != v {
-			return false
-		}
-	}
-	return len(untolerated(n.Taints, spec.Tolerations)) == 0
-}
-
-// untolerated returns the scheduling taints (NoSchedule, NoExecute) that no toleration matches,
-// by the API's own matching rule (corev1.Toleration.ToleratesTaint). The comparison operators
-// (Gt, Lt) are evaluated: the API server admits them only where its feature gate is on.
-func untolerated(taints []corev1.Taint, tolerations []corev1.Toleration) []corev1.Taint {
-	var out []corev1.Taint
-	for i := range taints {
-		t := &taints[i]
-		if t.Effect != corev1.TaintEffectNoSchedule && t.Effect != corev1.TaintEffectNoExecute {
-			continue
-		}
-		ok := false
-		for j := range tolerations {
-			if tolerations[j].ToleratesTaint(logr.Discard(), t, true) {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			out = append(out, *t)
-		}
-	}
-	return out
+	fn := &fitNode{node: &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n.Name, Labels: n.Labels}}, taints: n.Taints, unschedulable: n.Unschedulable}
+	_, ok := staticShape(spec, false).staticReason(fn)
+	return ok
 }
 
 // isGPUNode: a node advertises GPUs, or is labelled as having them.
@@ -329,11 +287,10 @@ func blockedReason(n *topnodes.Node, gpuSpecs []*corev1.PodSpec) (string, string
 	for _, s := range gpuSpecs {
 		tolerations = append(tolerations, s.Tolerations...)
 	}
-	taints := untolerated(n.Taints, tolerations)
-	if len(taints) == 0 {
+	t, found := untoleratedTaint(n.Taints, tolerations)
+	if !found {
 		return "", ""
 	}
-	t := taints[0]
 	what := t.Key
 	if t.Value != "" {
 		what += "=" + t.Value

@@ -63,6 +63,11 @@ type Options struct {
 	PageSize      int64    // default DefaultPageSize
 	// Held, when set, marks pods whose GPUs are counted in Node.Held as well as in Allocated.
 	Held func(*corev1.Pod) bool
+	// Node and Pod, when set, see every listed node and every active pod as it is read, for
+	// callers that need more of them than the GPU sums (preflight's placement) from the same
+	// lists. Pod is called from several goroutines at once.
+	Node func(*corev1.Node)
+	Pod  func(*corev1.Pod)
 }
 
 // Pod lists run as parallel streams, one per namespace, when there are few enough namespaces:
@@ -182,6 +187,9 @@ func (a *podSums) add(pod *corev1.Pod) {
 	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 		return // a server without the field selector (or a fake) returns them
 	}
+	if a.opts.Pod != nil {
+		a.opts.Pod(pod)
+	}
 	isHeld := a.opts.Held != nil && a.opts.Held(pod)
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -226,6 +234,9 @@ func listNodes(ctx context.Context, cs kubernetes.Interface, opts Options) ([]No
 		n, ok := o.(*corev1.Node)
 		if !ok {
 			return fmt.Errorf("unexpected item %T", o)
+		}
+		if opts.Node != nil {
+			opts.Node(n)
 		}
 		nodes = append(nodes, nodeOf(n, opts.ResourceNames))
 		return nil

@@ -178,7 +178,7 @@ func TestPreflightAllOK(t *testing.T) {
 			names = append(names, c.Name)
 		}
 	}
-	if got := strings.Join(names, ","); got != "cluster,permissions,gpu,storage,nfs,namespace,upgrade" {
+	if got := strings.Join(names, ","); got != "cluster,apis,permissions,gpu,fit,storage,nfs,namespace,upgrade" {
 		t.Errorf("checks in order %s", got)
 	}
 	if !rep.has("storage", "ok", ns+"/jupyter-data", "will bind to Available PV "+ns+"-data") {
@@ -281,6 +281,12 @@ func TestPreflightGPUDemandTooLarge(t *testing.T) {
 		t.Errorf("gpu: %v", rep.findings("gpu"))
 	}
 
+	e.wantApplyRefused(t, appDir, ns)
+}
+
+// wantApplyRefused: apply fails on its preflight and writes nothing (not even the namespace).
+func (e *env) wantApplyRefused(t *testing.T, appDir, ns string) {
+	t.Helper()
 	applied := e.run(t, appDir, "apply", "--timeout", "1m")
 	if applied.code == 0 || !strings.Contains(applied.stderr, "preflight failed") {
 		t.Fatalf("apply with a failed preflight: exit %d, stderr %s", applied.code, applied.stderr)

@@ -1,4 +1,6 @@
-// Command scaleload fills a scratch cluster with fake GPU nodes and pods bound to them, for
+// Command scaleload fills a scratch cluster with fake GPU nodes (one in fifty tainted, in three
+// zones) and pods bound to them (CPU and memory requests, an init container on one in ten, a
+// host port on one in a hundred), for
 // scripts/bench-preflight.sh: N nodes advertising GPUs and M pods spread over them (half of
 // them requesting a GPU), created concurrently through client-go at a high QPS. Pods are bound
 // with spec.nodeName, so the scheduler does no work, and tolerate every taint, so that the node
@@ -108,7 +110,12 @@ func createNode(ctx context.Context, cs kubernetes.Interface, o options, i int) 
 	name := nodeName(o, i)
 	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
 		"kubernetes.io/hostname": name, "nvidia.com/gpu.present": "true", "node-role.kubernetes.io/worker": "",
+		"topology.kubernetes.io/zone": fmt.Sprintf("zone-%d", i%3),
 	}}}
+	// One node in fifty is dedicated (tainted), as node pools for other teams are.
+	if i%50 == 0 {
+		n.Spec.Taints = []corev1.Taint{{Key: "bench.kfdeploy.dev/dedicated", Value: "other", Effect: corev1.TaintEffectNoSchedule}}
+	}
 	_, err := cs.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
@@ -150,7 +157,11 @@ func createNamespace(ctx context.Context, cs kubernetes.Interface, name string) 
 func createPod(ctx context.Context, cs kubernetes.Interface, o options, i int) error {
 	ns := fmt.Sprintf("%s-%03d", o.prefix, i%o.namespaces)
 	c := corev1.Container{Name: "work", Image: "registry.invalid/bench:1",
-		Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")}}}
+		Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("256Mi")}}}
+	// Some pods take a host port, which preflight's placement checks against the app's.
+	if i%100 == 1 {
+		c.Ports = []corev1.ContainerPort{{ContainerPort: 9100, HostPort: 9100}}
+	}
 	if i%2 == 0 {
 		gpu := corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("1")}
 		c.Resources.Requests["nvidia.com/gpu"] = gpu["nvidia.com/gpu"]
@@ -162,6 +173,7 @@ func createPod(ctx context.Context, cs kubernetes.Interface, o options, i int) e
 		Spec: corev1.PodSpec{
 			NodeName:                     nodeName(o, i%o.nodes),
 			Containers:                   []corev1.Container{c},
+			InitContainers:               initContainers(i),
 			AutomountServiceAccountToken: &no,
 			Tolerations:                  []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
 		},
@@ -177,4 +189,14 @@ func createPod(ctx context.Context, cs kubernetes.Interface, o options, i int) e
 			return fmt.Errorf("pod %s/%s: %w", ns, p.Name, err)
 		}
 	}
+}
+
+// initContainers gives every tenth pod an init container larger than its app container, so
+// that the scheduler's max(init, sum of app containers) rule is part of what is summed.
+func initContainers(i int) []corev1.Container {
+	if i%10 != 0 {
+		return nil
+	}
+	return []corev1.Container{{Name: "setup", Image: "registry.invalid/bench:1",
+		Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m")}}}}
 }
