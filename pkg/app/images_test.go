@@ -194,8 +194,8 @@ func TestListImagesIncludesRuntimeImages(t *testing.T) {
 	has(rep, "jupyterhub", images.Runtime, "quay.io/jupyter/pytorch-notebook:2024-12-09", "PyTorch")
 	has(rep, "jupyterhub", images.Runtime, "quay.io/jupyter/scipy-notebook:2024-12-09", "KubeSpawner image")
 	has(rep, "tf-job-operator", images.Runtime, "docker.io/library/alpine:3.10", "--pytorch-init-container-image")
-	has(rep, "katib", images.Workload, "docker.io/library/mysql:8.0.40", "katib-mysql container mysql")
-	has(rep, "modeldb", images.Workload, "docker.io/library/mysql:8.0.40", "modeldb-mysql container mysql")
+	has(rep, "katib", images.Workload, "docker.io/library/mysql:8.4.10", "katib-mysql container mysql")
+	has(rep, "modeldb", images.Workload, "docker.io/library/mysql:8.4.10", "modeldb-mysql container mysql")
 	for _, c := range []string{"argo", "katib", "tf-job-operator"} {
 		has(rep, c, images.Test, smoketest.DefaultImage, "kfdeploy test")
 	}
@@ -224,7 +224,7 @@ func TestListImagesIncludesRuntimeImages(t *testing.T) {
 	want := map[string]string{
 		"docker.io/library/alpine:3.21":     "mirror.example.com/library/alpine:3.21",
 		"quay.io/argoproj/argoexec:v3.7.18": "mirror.example.com/argoproj/argoexec:v3.7.18",
-		"docker.io/library/mysql:8.0.40":    "mirror.example.com/library/mysql:8.0.40",
+		"docker.io/library/mysql:8.4.10":    "mirror.example.com/library/mysql:8.4.10",
 	}
 	seen := map[string]int{}
 	for _, c := range copies {

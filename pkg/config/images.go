@@ -14,7 +14,7 @@ import (
 //	images:
 //	  registry: registry.example.com/kubeflow     # <registry>/<path below the original registry>
 //	  overrides:                                  # original image → image to use instead
-//	    docker.io/library/mysql:8.0.40: docker.io/library/mysql:8.0.41
+//	    docker.io/library/mysql:8.4.10: docker.io/library/mysql:8.4.11
 type Images struct {
 	// Registry is a mirror prefix: every image is pulled from Registry + its path below its
 	// own registry, with its tag and digest.
