@@ -149,11 +149,16 @@ func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Uns
 		}
 	}
 	if opts.Wait {
+		// From the plan's steps: their custom resources were mapped when their level ran.
 		all := make([]planned, 0, len(d.all))
-		for _, level := range d.levels {
-			all = append(all, level...)
+		for _, level := range plan.Levels {
+			for _, st := range level {
+				all = append(all, st.target)
+			}
 		}
-		all = append(all, d.namespaces...)
+		for _, st := range plan.Namespaces {
+			all = append(all, st.target)
+		}
 		if err := c.waitReady(ctx, s, all, opts.Timeout, rep); err != nil {
 			return res, err
 		}
