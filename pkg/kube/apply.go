@@ -114,11 +114,7 @@ func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Uns
 	// Record the union of old and new kinds before writing members: a run interrupted after
 	// this point still finds everything it may have written.
 	desiredKinds, desiredNSs := kindsAndNamespaces(d.all, s.Namespace)
-	union := inv
-	union.Exists = true
-	union.GroupKinds = unionKinds(inv.GroupKinds, desiredKinds)
-	union.Namespaces = sets.List(sets.New(inv.Namespaces...).Insert(desiredNSs...))
-	union.CreatedNamespaces = sets.List(sets.New(inv.CreatedNamespaces...).Insert(sets.List(created)...))
+	union := widened(inv, desiredKinds, desiredNSs, created)
 	if opts.DryRun == DryRunNone && !sameInventory(inv, union) {
 		if err := c.WriteInventory(ctx, s, union); err != nil {
 			return res, err
@@ -149,21 +145,21 @@ func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Uns
 		}
 	}
 	if opts.Wait {
-		// From the plan's steps: their custom resources were mapped when their level ran.
-		all := make([]planned, 0, len(d.all))
-		for _, level := range plan.Levels {
-			for _, st := range level {
-				all = append(all, st.target)
-			}
-		}
-		for _, st := range plan.Namespaces {
-			all = append(all, st.target)
-		}
-		if err := c.waitReady(ctx, s, all, opts.Timeout, rep); err != nil {
+		if err := c.waitReady(ctx, s, plan.targets(), opts.Timeout, rep); err != nil {
 			return res, err
 		}
 	}
 	return res, nil
+}
+
+// widened is the inventory that lists both what inv recorded and what this run may write.
+func widened(inv Inventory, kinds []schema.GroupKind, namespaces []string, created sets.Set[string]) Inventory {
+	union := inv
+	union.Exists = true
+	union.GroupKinds = unionKinds(inv.GroupKinds, kinds)
+	union.Namespaces = sets.List(sets.New(inv.Namespaces...).Insert(namespaces...))
+	union.CreatedNamespaces = sets.List(sets.New(inv.CreatedNamespaces...).Insert(sets.List(created)...))
+	return union
 }
 
 // applyPlannedLevel executes one level of the plan. Everything that must hold before a level

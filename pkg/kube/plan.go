@@ -48,6 +48,21 @@ func (p *Plan) Steps() []Step {
 	return append(out, p.Prune...)
 }
 
+// targets lists the desired objects of the plan, the levels' and then the namespaces', with
+// the mappings their levels resolved (custom resources of CRDs installed in this run).
+func (p *Plan) targets() []planned {
+	var out []planned
+	for _, level := range p.Levels {
+		for _, st := range level {
+			out = append(out, st.target)
+		}
+	}
+	for _, st := range p.Namespaces {
+		out = append(out, st.target)
+	}
+	return out
+}
+
 // Counts tallies the steps per change.
 func (p *Plan) Counts() map[Change]int {
 	counts := map[Change]int{}
