@@ -109,7 +109,6 @@ func Generate(ctx context.Context, appDir string) (*GenerateResult, error) {
 func renderAll(ctx context.Context, app *config.App, appDir string, store *secrets.Store, images map[string]string) (map[string][]*unstructured.Unstructured, error) {
 	r := render.New(jsonnet.Library, appDir).WithImages(images)
 	out := map[string][]*unstructured.Unstructured{}
-	owner := map[manifest.ID]string{}
 	var errs []error
 	for _, c := range app.Spec.Components {
 		if err := ctx.Err(); err != nil {
@@ -137,16 +136,48 @@ func renderAll(ctx context.Context, app *config.App, appDir string, store *secre
 			errs = append(errs, err)
 			continue
 		}
-		for _, o := range objs {
-			id := manifest.IDOf(o)
-			if prev, dup := owner[id]; dup {
-				errs = append(errs, fmt.Errorf("%s is defined by both component %s and component %s: rename one", id, prev, c.Name))
-			}
-			owner[id] = c.Name
-		}
 		out[c.Name] = objs
 	}
+	errs = append(errs, duplicateObjects(app, out)...)
 	return out, errors.Join(errs...)
+}
+
+// duplicateObjects finds objects that two components (or one, twice) define. They are compared
+// as the API server sees them, after namespace defaulting: a namespaced object rendered without
+// a namespace is the same object as one rendered with the app's namespace.
+func duplicateObjects(app *config.App, byComponent map[string][]*unstructured.Unstructured) []error {
+	var all []*unstructured.Unstructured
+	for _, c := range app.Spec.Components {
+		all = append(all, byComponent[c.Name]...)
+	}
+	scopes := manifest.ScopesOf(all)
+	type origin struct {
+		component string
+		namespace string // as rendered
+	}
+	owner := map[manifest.ID]origin{}
+	var errs []error
+	for _, c := range app.Spec.Components {
+		for _, o := range byComponent[c.Name] {
+			id := scopes.DefaultedID(o, app.Spec.Namespace)
+			here := origin{component: c.Name, namespace: o.GetNamespace()}
+			if prev, dup := owner[id]; dup {
+				errs = append(errs, fmt.Errorf("%s is defined twice: by component %s (%s/%s.yaml, %s) and by component %s (%s/%s.yaml, %s): remove or rename one",
+					id, prev.component, ManifestsDir, prev.component, renderedNamespace(prev.namespace),
+					here.component, ManifestsDir, here.component, renderedNamespace(here.namespace)))
+				continue
+			}
+			owner[id] = here
+		}
+	}
+	return errs
+}
+
+func renderedNamespace(ns string) string {
+	if ns == "" {
+		return "no namespace, defaulted to the app's"
+	}
+	return "namespace " + ns
 }
 
 // LoadManifests reads the generated manifests in component order, refusing when app.yaml or the

@@ -24,6 +24,7 @@ type applyFlags struct {
 	concurrency    int
 	output         string
 	skipPreflight  bool
+	skipUnchanged  bool
 	preflight      preflightFlags
 	addCluster     bool
 }
@@ -65,6 +66,8 @@ waits until every object is ready.`,
 	cmd.Flags().IntVar(&f.concurrency, "concurrency", 16, "objects applied at once within a level")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "", "output format: text or json (counts, objects, duration)")
 	cmd.Flags().BoolVar(&f.skipPreflight, "skip-preflight", false, "do not run the preflight checks before applying")
+	cmd.Flags().BoolVar(&f.skipUnchanged, "skip-unchanged", true,
+		"send nothing for an object whose content is what kfdeploy applied last and that no other field manager wrote since; false sends every object")
 	f.preflight.addFlags(cmd.Flags())
 	addClusterFlag(cmd, &f.addCluster)
 	return cmd
@@ -89,6 +92,7 @@ func (o *applyOptions) complete(g *globalOptions, args []string) error {
 			Concurrency:    f.concurrency,
 			Wait:           f.wait && dry == kube.DryRunNone,
 			Timeout:        f.timeout,
+			SendAll:        !f.skipUnchanged,
 		},
 		SkipPreflight: f.skipPreflight,
 		Preflight:     f.preflight.settings(),

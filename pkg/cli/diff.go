@@ -74,6 +74,9 @@ type diffEntry struct {
 	Change kube.Change `json:"change"`
 	Note   string      `json:"note,omitempty"`
 	Diff   string      `json:"diff,omitempty"` // unified diff, Secret values redacted
+	// Planned and Reason are the apply plan's action for the object and why.
+	Planned kube.Change `json:"planned"`
+	Reason  string      `json:"reason,omitempty"`
 }
 
 func (o *diffOptions) run(ctx context.Context, streams ioStreams) error {
@@ -88,24 +91,33 @@ func (o *diffOptions) run(ctx context.Context, streams ioStreams) error {
 	counts := rep.Counts()
 	doc := diffDocument{App: rep.App, Namespace: rep.Namespace, Changed: rep.Changed(), Counts: counts, Objects: []diffEntry{}}
 	for _, d := range rep.Objects {
-		doc.Objects = append(doc.Objects, diffEntry{ID: d.ID, Change: d.Change, Note: d.Note, Diff: diffText(d)})
+		doc.Objects = append(doc.Objects, diffEntry{ID: d.ID, Change: d.Change, Note: d.Note, Diff: diffText(d), Planned: d.Planned, Reason: d.Reason})
 	}
 	if o.output == outputJSON {
 		if err := printJSON(streams.Out, doc); err != nil {
 			return err
 		}
 	} else {
+		planned := map[kube.Change]int{}
 		for _, d := range doc.Objects {
-			if d.Change == kube.ChangeNone {
+			planned[d.Planned]++
+			// Objects the plan leaves alone are only counted; those it would send are listed,
+			// also when the server would find nothing to change (another manager's fields).
+			if d.Change == kube.ChangeNone && d.Planned == kube.ChangeNone {
 				continue
 			}
 			fmt.Fprintf(streams.Out, "# %s: %s", d.ID, d.Change)
 			if d.Note != "" {
 				fmt.Fprintf(streams.Out, " (%s)", d.Note)
 			}
+			if (d.Planned != "" && d.Planned != d.Change) || (d.Reason != "" && d.Reason != d.Note) {
+				fmt.Fprintf(streams.Out, "; plan: %s: %s", d.Planned, d.Reason)
+			}
 			fmt.Fprintln(streams.Out)
 			fmt.Fprint(streams.Out, d.Diff)
 		}
+		fmt.Fprintf(streams.Out, "plan: %d to create, %d to update, %d unchanged (not sent), %d to prune, %d kept\n",
+			planned[kube.ChangeCreate], planned[kube.ChangeUpdate], planned[kube.ChangeNone], planned[kube.ChangePrune], planned[kube.ChangeKeep])
 		fmt.Fprintf(streams.Out, "%d to create, %d to update, %d to prune, %d kept, %d unchanged\n",
 			counts[kube.ChangeCreate], counts[kube.ChangeUpdate], counts[kube.ChangePrune], counts[kube.ChangeKeep], counts[kube.ChangeNone])
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -40,20 +41,33 @@ type ApplyOptions struct {
 	Timeout        time.Duration
 	// Cluster, when its UID is set, is recorded in the inventory as the cluster applied to.
 	Cluster clusterid.Identity
+	// SendAll sends every object, also those the plan finds unchanged (--skip-unchanged=false).
+	SendAll bool
 }
 
-// planned is one object to apply with its resolved mapping.
+// planned is one object to apply with its resolved mapping and the hash of its content.
 type planned struct {
 	obj     *unstructured.Unstructured
 	id      manifest.ID
-	mapping *meta.RESTMapping
+	mapping *meta.RESTMapping // nil until the CRD of its kind is installed in this run
+	hash    string
 }
 
-// Apply makes the cluster hold objs as the app s: server-side apply level by level (objects of
-// a level concurrently), CRDs Established before their custom resources, the ApplySet inventory
-// updated before members are written (so an interrupted run is pruned correctly later), then
-// pruning of members that are no longer wanted, then waiting for readiness. opts.Timeout is one
-// deadline for all of it; every write stops once the app's lock is lost.
+// desiredSet is the app's objects ready to plan: labelled, scoped, hashed, split by level.
+type desiredSet struct {
+	all        []*unstructured.Unstructured
+	namespaces []planned
+	levels     [manifest.NumLevels][]planned
+	crdKinds   sets.Set[schema.GroupKind]
+	ids        sets.Set[manifest.ID]
+}
+
+// Apply makes the cluster hold objs as the app s. It plans, then executes: the namespaces
+// first (before the lock, which lives in one), then, under the lock, a plan from the live
+// inventory (what to create, update, leave unchanged, prune or keep), the ApplySet inventory
+// widened before members are written (so an interrupted run is pruned correctly later), the
+// levels one after the other (objects of a level concurrently), pruning, and waiting.
+// opts.Timeout is one deadline for all of it; every write stops once the app's lock is lost.
 func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Unstructured, opts ApplyOptions, rep Reporter) (res *Result, err error) {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 8
@@ -61,61 +75,20 @@ func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Uns
 	res = &Result{}
 	ctx, cancel := WithRunTimeout(ctx, opts.Timeout)
 	defer cancel()
-	desired := make([]*unstructured.Unstructured, len(objs))
-	for i, o := range objs {
-		desired[i] = c.label(s, o)
-	}
-	manifest.Sort(desired)
-	levels := manifest.ByLevel(desired)
-
-	// Kinds that a CRD of this app defines can only be mapped once the CRD is installed.
-	crdKinds := crdProvidedKinds(levels[manifest.LevelFoundation])
-	plans := make([][]planned, manifest.NumLevels)
-	var mapErrs []error
-	for l, level := range levels {
-		for _, o := range level {
-			id := manifest.IDOf(o)
-			if crdKinds.Has(id.GroupKind()) {
-				plans[l] = append(plans[l], planned{obj: o, id: id})
-				continue
-			}
-			p, err := c.plan(s, o)
-			if err != nil {
-				mapErrs = append(mapErrs, err)
-				continue
-			}
-			plans[l] = append(plans[l], p)
-		}
-	}
-	if err := errors.Join(mapErrs...); err != nil {
-		return res, err
-	}
-	if opts.DryRun == DryRunClient {
-		for _, level := range plans {
-			for _, p := range level {
-				res.add(rep, p.id, Configured, "dry run: not sent")
-			}
-		}
-		return res, nil
-	}
-
-	// Namespaces first: the lock, the inventory and most members live in them.
-	var namespaces, rest []planned
-	for _, p := range plans[manifest.LevelFoundation] {
-		if p.id.IsNamespace() {
-			namespaces = append(namespaces, p)
-		} else {
-			rest = append(rest, p)
-		}
-	}
-	plans[manifest.LevelFoundation] = rest
-	nsBefore, created, err := c.namespacesBefore(ctx, namespaces)
+	d, err := c.prepare(s, objs)
 	if err != nil {
 		return res, err
 	}
+	// A server dry run validates every object, so it sends them all.
+	sendAll := opts.SendAll || opts.DryRun == DryRunServer
+	nsLive, created, err := c.namespacesBefore(ctx, d.namespaces)
+	if err != nil {
+		return res, err
+	}
+	nsSteps := planSteps(d.namespaces, nsLive, sendAll)
 	if opts.DryRun == DryRunNone {
 		// Applying a namespace twice is harmless, so two runs may both get this far.
-		if err := c.applyLevel(ctx, namespaces, nsBefore, opts, res, rep); err != nil {
+		if err := c.execute(ctx, nsSteps, opts, res, rep); err != nil {
 			return res, err
 		}
 		lock, lockErr := c.AcquireLock(ctx, s)
@@ -126,75 +99,41 @@ func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Uns
 		ctx = lock.Context()
 		defer func() { err = lock.Explain(err) }()
 	}
-	inv, err := c.ReadInventory(ctx, s)
+	plan, inv, err := c.planWithInventory(ctx, s, d, nsSteps, opts.Prune, sendAll)
 	if err != nil {
 		return res, err
 	}
-	desiredKinds, desiredNSs := kindsAndNamespaces(desired, s.Namespace)
-	existing := map[manifest.ID]member{}
-	if inv.Exists {
-		existing, err = c.listMembers(ctx, s, inv.GroupKinds, inv.Namespaces)
-		if err != nil {
-			return res, err
+	if opts.DryRun == DryRunClient {
+		for _, st := range plan.Steps() {
+			res.add(rep, st.ID, plannedAction(st.Change), "dry run: "+st.Reason)
 		}
+		return res, nil
 	}
 	if opts.DryRun == DryRunServer {
-		if err := c.applyLevel(ctx, namespaces, nsBefore, opts, res, rep); err != nil {
+		if err := c.execute(ctx, plan.Namespaces, opts, res, rep); err != nil {
 			return res, err
 		}
-	}
-	if opts.DryRun == DryRunServer && len(created) > 0 {
-		// A dry-run namespace is not persisted, so nothing inside it can be dry-run.
-		for l := range plans {
-			remaining := plans[l][:0]
-			for _, p := range plans[l] {
-				if created.Has(p.obj.GetNamespace()) || (p.mapping == nil && p.obj.GetNamespace() == "") {
-					res.add(rep, p.id, Created, "dry run: its namespace does not exist yet, not validated")
-					continue
-				}
-				remaining = append(remaining, p)
-			}
-			plans[l] = remaining
+		if len(created) > 0 {
+			c.skipInNewNamespaces(&plan, created, res, rep)
 		}
 	}
 
 	// Record the union of old and new kinds before writing members: a run interrupted after
 	// this point still finds everything it may have written.
-	union := inv
-	union.GroupKinds = unionKinds(inv.GroupKinds, desiredKinds)
-	union.Namespaces = sets.List(sets.New(inv.Namespaces...).Insert(desiredNSs...))
-	union.CreatedNamespaces = sets.List(sets.New(inv.CreatedNamespaces...).Insert(sets.List(created)...))
+	desiredKinds, desiredNSs := kindsAndNamespaces(d.all, s.Namespace)
+	union := widened(inv, desiredKinds, desiredNSs, created)
 	if opts.Cluster.UID != "" {
 		union.Cluster = opts.Cluster
 	}
-	if opts.DryRun == DryRunNone {
+	if opts.DryRun == DryRunNone && !sameInventory(inv, union) {
 		if err := c.WriteInventory(ctx, s, union); err != nil {
 			return res, err
 		}
 	}
 
-	for l := range plans {
-		if len(plans[l]) == 0 {
-			continue
-		}
-		rep.Step("applying %s (%d objects)", manifest.LevelName(l), len(plans[l]))
-		if err := c.mapDeferred(s, plans[l]); err != nil {
-			if opts.DryRun != DryRunServer {
-				return res, err
-			}
-			plans[l] = c.skipUnmapped(plans[l], res, rep)
-		}
-		if err := c.waitGates(ctx, plans[l], opts, rep); err != nil {
+	for l := range plan.Levels {
+		if err := c.applyPlannedLevel(ctx, s, l, plan.Levels[l], d, opts, res, rep); err != nil {
 			return res, err
-		}
-		if err := c.applyLevel(ctx, plans[l], existing, opts, res, rep); err != nil {
-			return res, err
-		}
-		if l == manifest.LevelFoundation && len(crdKinds) > 0 && opts.DryRun == DryRunNone {
-			if err := c.waitEstablished(ctx, plans[l], opts.Timeout, rep); err != nil {
-				return res, err
-			}
-			c.Mapper.Reset()
 		}
 	}
 	if opts.DryRun == DryRunServer {
@@ -203,27 +142,185 @@ func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Uns
 
 	final := union
 	if opts.Prune {
-		keptKinds, err := c.prune(ctx, existing, desired, res, rep)
+		keptKinds, err := c.prune(ctx, plan.Prune, res, rep)
 		if err != nil {
 			return res, err
 		}
 		final.GroupKinds = unionKinds(desiredKinds, keptKinds)
 		final.Namespaces = sets.List(sets.New(desiredNSs...).Insert(s.Namespace))
 	}
-	if err := c.WriteInventory(ctx, s, final); err != nil {
-		return res, err
+	if !sameInventory(union, final) {
+		if err := c.WriteInventory(ctx, s, final); err != nil {
+			return res, err
+		}
 	}
 	if opts.Wait {
-		all := make([]planned, 0, len(desired))
-		for _, level := range plans {
-			all = append(all, level...)
-		}
-		all = append(all, namespaces...)
-		if err := c.waitReady(ctx, s, all, opts.Timeout, rep); err != nil {
+		if err := c.waitReady(ctx, s, plan.targets(), opts.Timeout, rep); err != nil {
 			return res, err
 		}
 	}
 	return res, nil
+}
+
+// widened is the inventory that lists both what inv recorded and what this run may write.
+func widened(inv Inventory, kinds []schema.GroupKind, namespaces []string, created sets.Set[string]) Inventory {
+	union := inv
+	union.Exists = true
+	union.GroupKinds = unionKinds(inv.GroupKinds, kinds)
+	union.Namespaces = sets.List(sets.New(inv.Namespaces...).Insert(namespaces...))
+	union.CreatedNamespaces = sets.List(sets.New(inv.CreatedNamespaces...).Insert(sets.List(created)...))
+	return union
+}
+
+// applyPlannedLevel executes one level of the plan. Everything that must hold before a level
+// is written, and after it, is called from here.
+func (c *Client) applyPlannedLevel(ctx context.Context, s ApplySet, l int, steps []Step, d *desiredSet, opts ApplyOptions, res *Result, rep Reporter) error {
+	if len(steps) == 0 {
+		return nil
+	}
+	sending := 0
+	for _, st := range steps {
+		if st.Change != ChangeNone {
+			sending++
+		}
+	}
+	rep.Step("applying %s (%d objects, %d to send)", manifest.LevelName(l), len(steps), sending)
+	if sending == 0 {
+		return c.execute(ctx, steps, opts, res, rep)
+	}
+	// Before the level: the custom resources whose CRDs were installed earlier in this run.
+	if err := c.mapDeferred(s, steps); err != nil {
+		if opts.DryRun != DryRunServer {
+			return err
+		}
+		steps = c.skipUnmapped(steps, res, rep)
+	}
+	var sent []planned
+	for _, st := range steps {
+		if st.Change != ChangeNone {
+			sent = append(sent, st.target)
+		}
+	}
+	// Before the level: the webhooks that admit what it sends have a ready backend, and the
+	// APIServices that serve it are Available.
+	if err := c.waitGates(ctx, sent, opts, rep); err != nil {
+		return err
+	}
+	if err := c.execute(ctx, steps, opts, res, rep); err != nil {
+		return err
+	}
+	// After the level: its CRDs Established before anything of their kinds is applied.
+	if l == manifest.LevelFoundation && len(d.crdKinds) > 0 && opts.DryRun == DryRunNone {
+		if err := c.waitEstablished(ctx, sent, opts.Timeout, rep); err != nil {
+			return err
+		}
+		c.Mapper.Reset()
+	}
+	return nil
+}
+
+// Plan computes, without writing, what an apply of objs would do: the plan that
+// `apply --dry-run=client` reports and `diff` shows.
+func (c *Client) Plan(ctx context.Context, s ApplySet, objs []*unstructured.Unstructured, prune, sendAll bool) (*Plan, error) {
+	d, err := c.prepare(s, objs)
+	if err != nil {
+		return nil, err
+	}
+	nsLive, _, err := c.namespacesBefore(ctx, d.namespaces)
+	if err != nil {
+		return nil, err
+	}
+	plan, _, err := c.planWithInventory(ctx, s, d, planSteps(d.namespaces, nsLive, sendAll), prune, sendAll)
+	if err != nil {
+		return nil, err
+	}
+	return &plan, nil
+}
+
+// planWithInventory reads the inventory and the live members (metadata only, one paginated
+// list per kind and namespace) and plans the levels and the pruning.
+func (c *Client) planWithInventory(ctx context.Context, s ApplySet, d *desiredSet, nsSteps []Step, prune, sendAll bool) (Plan, Inventory, error) {
+	inv, err := c.ReadInventory(ctx, s)
+	if err != nil {
+		return Plan{}, inv, err
+	}
+	existing := map[manifest.ID]member{}
+	if inv.Exists {
+		existing, err = c.listMembers(ctx, s, inv.GroupKinds, inv.Namespaces)
+		if err != nil {
+			return Plan{}, inv, err
+		}
+	}
+	plan := Plan{Namespaces: nsSteps}
+	for l := range d.levels {
+		plan.Levels[l] = planSteps(d.levels[l], existing, sendAll)
+	}
+	if prune {
+		plan.Prune = planPrune(existing, d.ids, true)
+	}
+	return plan, inv, nil
+}
+
+// prepare labels, scopes and hashes the desired objects and splits them by level. Kinds that a
+// CRD of this app defines can only be mapped once the CRD is installed; their scope comes from
+// the CRD itself.
+func (c *Client) prepare(s ApplySet, objs []*unstructured.Unstructured) (*desiredSet, error) {
+	d := &desiredSet{all: make([]*unstructured.Unstructured, len(objs)), ids: sets.New[manifest.ID]()}
+	for i, o := range objs {
+		d.all[i] = c.label(s, o)
+	}
+	manifest.Sort(d.all)
+	levels := manifest.ByLevel(d.all)
+	scopes := crdScopes(levels[manifest.LevelFoundation])
+	d.crdKinds = sets.KeySet(scopes)
+	var errs []error
+	var every []planned
+	for l, level := range levels {
+		for _, o := range level {
+			p, err := c.resolve(s, o, scopes)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if p.id.IsNamespace() {
+				d.namespaces = append(d.namespaces, p)
+			} else {
+				d.levels[l] = append(d.levels[l], p)
+			}
+			d.ids.Insert(p.id)
+			every = append(every, p)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if err := duplicates(every); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// resolve maps o (when its kind is served), fills in or clears its namespace by the kind's
+// scope, and stamps the hash of what will be sent.
+func (c *Client) resolve(s ApplySet, o *unstructured.Unstructured, crdScopes map[schema.GroupKind]bool) (planned, error) {
+	id := manifest.IDOf(o)
+	m, err := c.Mapping(o.GroupVersionKind())
+	var namespaced bool
+	switch crdNamespaced, fromCRD := crdScopes[id.GroupKind()]; {
+	case err == nil:
+		namespaced = isNamespaced(m)
+	case fromCRD:
+		m, namespaced = nil, crdNamespaced
+	default:
+		return planned{}, fmt.Errorf("%s: %w", id, err)
+	}
+	id = id.Scoped(namespaced, s.Namespace)
+	o.SetNamespace(id.Namespace)
+	hash, err := stampHash(o)
+	if err != nil {
+		return planned{}, err
+	}
+	return planned{obj: o, id: id, mapping: m, hash: hash}, nil
 }
 
 // label returns a copy of o carrying the set's labels.
@@ -239,66 +336,76 @@ func (c *Client) label(s ApplySet, o *unstructured.Unstructured) *unstructured.U
 	return o
 }
 
-// plan resolves the mapping of o and fills in or clears its namespace by the kind's scope.
-func (c *Client) plan(s ApplySet, o *unstructured.Unstructured) (planned, error) {
-	id := manifest.IDOf(o)
-	m, err := c.Mapping(o.GroupVersionKind())
-	if err != nil {
-		return planned{}, fmt.Errorf("%s: %w", id, err)
-	}
-	id = id.Scoped(isNamespaced(m), s.Namespace)
-	o.SetNamespace(id.Namespace)
-	return planned{obj: o, id: id, mapping: m}, nil
-}
-
 // mapDeferred maps the custom resources whose CRDs were installed earlier in this run.
-func (c *Client) mapDeferred(s ApplySet, level []planned) error {
+func (c *Client) mapDeferred(s ApplySet, steps []Step) error {
 	var errs []error
-	for i := range level {
-		if level[i].mapping != nil {
+	for i := range steps {
+		t := &steps[i].target
+		if t.mapping != nil || steps[i].Change == ChangeNone {
 			continue
 		}
-		p, err := c.plan(s, level[i].obj)
+		m, err := c.Mapping(t.obj.GroupVersionKind())
 		if err != nil {
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("%s: %w", t.id, err))
 			continue
 		}
-		level[i] = p
+		t.mapping = m
 	}
 	return errors.Join(errs...)
 }
 
 // skipUnmapped drops, in a server dry run, the custom resources whose CRDs are not installed.
-func (c *Client) skipUnmapped(level []planned, res *Result, rep Reporter) []planned {
-	remaining := level[:0]
-	for _, p := range level {
-		if p.mapping == nil {
-			res.add(rep, p.id, Created, "dry run: its CustomResourceDefinition is not installed yet, not validated")
+func (c *Client) skipUnmapped(steps []Step, res *Result, rep Reporter) []Step {
+	remaining := steps[:0]
+	for _, st := range steps {
+		if st.target.mapping == nil {
+			res.add(rep, st.ID, Created, "dry run: its CustomResourceDefinition is not installed yet, not validated")
 			continue
 		}
-		remaining = append(remaining, p)
+		remaining = append(remaining, st)
 	}
 	return remaining
 }
 
-// applyLevel server-side applies a level's objects with bounded concurrency. Every object is
-// tried; the errors of all failures are returned together.
-func (c *Client) applyLevel(ctx context.Context, level []planned, existing map[manifest.ID]member, opts ApplyOptions, res *Result, rep Reporter) error {
+// skipInNewNamespaces drops, in a server dry run, what lives in a namespace that does not
+// exist yet (a dry-run namespace is not persisted, so nothing inside it can be dry-run).
+func (c *Client) skipInNewNamespaces(plan *Plan, created sets.Set[string], res *Result, rep Reporter) {
+	for l := range plan.Levels {
+		remaining := plan.Levels[l][:0]
+		for _, st := range plan.Levels[l] {
+			if created.Has(st.ID.Namespace) || (st.target.mapping == nil && st.ID.Namespace == "") {
+				res.add(rep, st.ID, Created, "dry run: its namespace does not exist yet, not validated")
+				continue
+			}
+			remaining = append(remaining, st)
+		}
+		plan.Levels[l] = remaining
+	}
+}
+
+// execute carries out a level's steps: unchanged objects are reported, the others are
+// server-side applied with bounded concurrency. Every object is tried; the errors of all
+// failures are returned together.
+func (c *Client) execute(ctx context.Context, steps []Step, opts ApplyOptions, res *Result, rep Reporter) error {
 	var mu sync.Mutex
 	var errs []error
 	g := errgroup.Group{}
 	g.SetLimit(opts.Concurrency)
-	for _, p := range level {
+	for _, st := range steps {
+		if st.Change == ChangeNone {
+			res.add(rep, st.ID, Unchanged, "")
+			continue
+		}
 		g.Go(func() error {
-			action, err := c.applyOne(withWarningObject(ctx, p.id.String(), rep), p, existing, opts)
+			action, err := c.applyOne(withWarningObject(ctx, st.ID.String(), rep), st, opts)
 			if err != nil {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
-				res.add(rep, p.id, Failed, "")
+				res.add(rep, st.ID, Failed, "")
 				return nil
 			}
-			res.add(rep, p.id, action, "")
+			res.add(rep, st.ID, action, "")
 			return nil
 		})
 	}
@@ -310,7 +417,8 @@ func (c *Client) applyLevel(ctx context.Context, level []planned, existing map[m
 	return errors.Join(errs...)
 }
 
-func (c *Client) applyOne(ctx context.Context, p planned, existing map[manifest.ID]member, opts ApplyOptions) (Action, error) {
+func (c *Client) applyOne(ctx context.Context, st Step, opts ApplyOptions) (Action, error) {
+	p := st.target
 	applyOpts := metav1.ApplyOptions{FieldManager: FieldManager, Force: opts.ForceConflicts}
 	if opts.DryRun == DryRunServer {
 		applyOpts.DryRun = []string{metav1.DryRunAll}
@@ -319,8 +427,8 @@ func (c *Client) applyOne(ctx context.Context, p planned, existing map[manifest.
 	if err != nil {
 		return Failed, describeApplyError(p.id, err)
 	}
-	if prev, ok := existing[p.id]; ok {
-		if prev.meta.ResourceVersion == out.GetResourceVersion() {
+	if st.Change == ChangeUpdate {
+		if st.liveRV == out.GetResourceVersion() {
 			return Unchanged, nil
 		}
 		return Configured, nil
@@ -332,6 +440,21 @@ func (c *Client) applyOne(ctx context.Context, p planned, existing map[manifest.
 		}
 	}
 	return Created, nil
+}
+
+// plannedAction is the action a dry run reports for a planned change.
+func plannedAction(ch Change) Action {
+	switch ch {
+	case ChangeCreate:
+		return Created
+	case ChangeUpdate:
+		return Configured
+	case ChangePrune:
+		return Pruned
+	case ChangeKeep:
+		return Kept
+	}
+	return Unchanged
 }
 
 // describeApplyError names the object and, for conflicts, each field and its manager.
@@ -377,47 +500,56 @@ func (c *Client) namespacesBefore(ctx context.Context, plans []planned) (map[man
 	return live, missing, nil
 }
 
-// prune deletes members that are no longer wanted, except those teardown keeps, whose kinds it
-// returns so that the inventory goes on listing them.
-func (c *Client) prune(ctx context.Context, existing map[manifest.ID]member, desired []*unstructured.Unstructured, res *Result, rep Reporter) ([]schema.GroupKind, error) {
-	want := sets.New[manifest.ID]()
-	for _, o := range desired {
-		want.Insert(manifest.IDOf(o))
-	}
-	var stale []member
-	for id, m := range existing {
-		if !want.Has(id) {
-			stale = append(stale, m)
-		}
-	}
+// prune carries out the plan's prune steps and returns the kinds of the members it keeps, so
+// that the inventory goes on listing them.
+func (c *Client) prune(ctx context.Context, steps []Step, res *Result, rep Reporter) ([]schema.GroupKind, error) {
 	var keptKinds []schema.GroupKind
 	var errs []error
-	for _, m := range sortForDelete(stale) {
-		if reason := keepReason(m, false); reason != "" {
-			keptKinds = append(keptKinds, m.id.GroupKind())
-			res.add(rep, m.id, Kept, reason+", no longer in the app")
+	for _, st := range steps {
+		if st.Change == ChangeKeep {
+			keptKinds = append(keptKinds, st.ID.GroupKind())
+			res.add(rep, st.ID, Kept, st.Reason)
 			continue
 		}
-		if err := c.deleteMember(ctx, m); err != nil {
+		if err := c.deleteMember(ctx, st.member); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		res.add(rep, m.id, Pruned, "")
+		res.add(rep, st.ID, Pruned, "")
 	}
 	return keptKinds, errors.Join(errs...)
 }
 
-func crdProvidedKinds(objs []*unstructured.Unstructured) sets.Set[schema.GroupKind] {
-	kinds := sets.New[schema.GroupKind]()
+// sameInventory reports whether writing b over a would change nothing.
+func sameInventory(a, b Inventory) bool {
+	kinds := func(gks []schema.GroupKind) []string {
+		out := make([]string, 0, len(gks))
+		for _, gk := range gks {
+			out = append(out, kindString(gk))
+		}
+		return sets.List(sets.New(out...))
+	}
+	list := func(xs []string) []string { return sets.List(sets.New(xs...)) }
+	return a.Exists && b.Exists &&
+		slices.Equal(kinds(a.GroupKinds), kinds(b.GroupKinds)) &&
+		slices.Equal(list(a.Namespaces), list(b.Namespaces)) &&
+		slices.Equal(list(a.CreatedNamespaces), list(b.CreatedNamespaces)) &&
+		a.Cluster == b.Cluster
+}
+
+// crdScopes maps each kind that a CRD among objs defines to whether it is namespaced.
+func crdScopes(objs []*unstructured.Unstructured) map[schema.GroupKind]bool {
+	scopes := map[schema.GroupKind]bool{}
 	for _, o := range objs {
 		if o.GetKind() != "CustomResourceDefinition" {
 			continue
 		}
 		group, _, _ := unstructured.NestedString(o.Object, "spec", "group")
 		kind, _, _ := unstructured.NestedString(o.Object, "spec", "names", "kind")
-		kinds.Insert(schema.GroupKind{Group: group, Kind: kind})
+		scope, _, _ := unstructured.NestedString(o.Object, "spec", "scope")
+		scopes[schema.GroupKind{Group: group, Kind: kind}] = scope != "Cluster"
 	}
-	return kinds
+	return scopes
 }
 
 func kindsAndNamespaces(objs []*unstructured.Unstructured, defaultNS string) ([]schema.GroupKind, []string) {

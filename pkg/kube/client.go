@@ -48,12 +48,10 @@ type Client struct {
 	LockTiming LockTiming
 }
 
-// Client-side rate limits: high enough that the server's priority and fairness, not the client,
-// paces a large apply, as with kubectl (QPS 50, burst 300) but for concurrent workers.
-const (
-	clientQPS   = 200
-	clientBurst = 400
-)
+// noClientRateLimit turns client-go's token bucket off (a negative QPS): the API server's
+// Priority and Fairness paces a large apply, answering 429 with Retry-After, which the retry
+// transport (retry.go) honours; --concurrency bounds the requests in flight.
+const noClientRateLimit = -1
 
 // Connect builds the clients and checks that the API server answers: the first contact of a
 // run, failing fast with one line that says what to check.
@@ -90,7 +88,7 @@ func NewClient(getter genericclioptions.RESTClientGetter) (*Client, error) {
 		return nil, fmt.Errorf("load kubeconfig: %w", err)
 	}
 	cfg = rest.CopyConfig(cfg)
-	cfg.QPS, cfg.Burst = clientQPS, clientBurst
+	cfg.QPS, cfg.Burst = noClientRateLimit, 0
 	cfg.UserAgent = "kfdeploy"
 	disc, err := getter.ToDiscoveryClient()
 	if err != nil {

@@ -12,9 +12,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/util/sets"
-
-	"github.com/kfdeploy/kfdeploy/pkg/manifest"
 )
 
 // Change is what an apply would do to one object.
@@ -38,13 +35,23 @@ type ObjectDiff struct {
 	// Live is nil for an object apply would create; Desired is nil for one it would prune.
 	Live    map[string]any
 	Desired map[string]any
+	// Planned is what the apply plan does with the object, and Reason why: the plan sends an
+	// object whose content or other field managers changed, which the server may still find
+	// unchanged (Change).
+	Planned Change
+	Reason  string
 }
 
-// Diff compares, per object, the live object with the result of a server-side dry-run apply,
-// and lists the members apply would prune or keep.
+// Diff shows the plan of an apply (per object its change and the reason) and, for every object
+// the plan would send, compares the live object with the result of a server-side dry-run apply.
+// Objects the plan leaves unchanged cost no request beyond the metadata lists of the plan.
 func (c *Client) Diff(ctx context.Context, s ApplySet, objs []*unstructured.Unstructured, prune bool, concurrency int) ([]ObjectDiff, error) {
 	if concurrency <= 0 {
 		concurrency = 8
+	}
+	plan, err := c.Plan(ctx, s, objs, prune, false)
+	if err != nil {
+		return nil, err
 	}
 	var (
 		mu    sync.Mutex
@@ -60,61 +67,40 @@ func (c *Client) Diff(ctx context.Context, s ApplySet, objs []*unstructured.Unst
 		}
 		diffs = append(diffs, d)
 	}
-	crdKinds := crdProvidedKinds(objs)
 	g := errgroup.Group{}
 	g.SetLimit(concurrency)
-	desired := sets.New[manifest.ID]()
-	for _, o := range objs {
-		o := c.label(s, o)
-		if crdKinds.Has(manifest.IDOf(o).GroupKind()) {
-			if _, err := c.Mapping(o.GroupVersionKind()); err != nil {
-				desired.Insert(manifest.IDOf(o))
-				add(ObjectDiff{ID: manifest.IDOf(o).String(), Change: ChangeCreate, Note: "its CustomResourceDefinition is not installed yet: not validated",
-					Desired: cleanForDiff(o)}, nil)
-				continue
-			}
+	for _, st := range plan.Steps() {
+		switch {
+		case st.Change == ChangeNone:
+			add(ObjectDiff{ID: st.ID.String(), Change: ChangeNone, Planned: st.Change, Reason: st.Reason}, nil)
+		case st.Change == ChangeKeep:
+			add(ObjectDiff{ID: st.ID.String(), Change: ChangeKeep, Note: st.Reason, Planned: st.Change, Reason: st.Reason}, nil)
+		case st.Change == ChangePrune:
+			g.Go(func() error {
+				m := st.member
+				live, err := c.resourceFor(m.mapping, st.ID.Namespace).Get(ctx, st.ID.Name, metav1.GetOptions{})
+				switch {
+				case apierrors.IsNotFound(err):
+				case err != nil:
+					add(ObjectDiff{}, fmt.Errorf("diff %s: %w", st.ID, err))
+				default:
+					add(ObjectDiff{ID: st.ID.String(), Change: ChangePrune, Live: cleanForDiff(live), Planned: st.Change, Reason: st.Reason}, nil)
+				}
+				return nil
+			})
+		case st.target.mapping == nil:
+			add(ObjectDiff{ID: st.ID.String(), Change: ChangeCreate, Note: "its CustomResourceDefinition is not installed yet: not validated",
+				Desired: cleanForDiff(st.target.obj), Planned: st.Change, Reason: st.Reason}, nil)
+		default:
+			g.Go(func() error {
+				d, err := c.diffOne(ctx, st.target)
+				d.Planned, d.Reason = st.Change, st.Reason
+				add(d, err)
+				return nil
+			})
 		}
-		p, err := c.plan(s, o)
-		if err != nil {
-			add(ObjectDiff{}, err)
-			continue
-		}
-		desired.Insert(p.id)
-		g.Go(func() error {
-			add(c.diffOne(ctx, p))
-			return nil
-		})
 	}
 	_ = g.Wait()
-	if prune {
-		inv, err := c.ReadInventory(ctx, s)
-		if err != nil {
-			return nil, err
-		}
-		if inv.Exists {
-			members, err := c.listMembers(ctx, s, inv.GroupKinds, inv.Namespaces)
-			if err != nil {
-				return nil, err
-			}
-			for id, m := range members {
-				if desired.Has(id) {
-					continue
-				}
-				if reason := keepReason(m, false); reason != "" {
-					add(ObjectDiff{ID: id.String(), Change: ChangeKeep, Note: reason + ", no longer in the app"}, nil)
-					continue
-				}
-				live, err := c.resourceFor(m.mapping, id.Namespace).Get(ctx, id.Name, metav1.GetOptions{})
-				if err != nil && !apierrors.IsNotFound(err) {
-					add(ObjectDiff{}, fmt.Errorf("diff %s: %w", id, err))
-					continue
-				}
-				if live != nil {
-					add(ObjectDiff{ID: id.String(), Change: ChangePrune, Live: cleanForDiff(live)}, nil)
-				}
-			}
-		}
-	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
@@ -128,4 +129,70 @@ func PodSpecPath(gk schema.GroupKind) []string {
 		return []string{"spec", "jobTemplate", "spec", "template", "spec"}
 	}
 	return nil
+}
+
+// clusterScoped lists the built-in kinds that live outside any namespace.
+var clusterScoped = map[schema.GroupKind]bool{
+	{Group: "", Kind: "Namespace"}:                                                    true,
+	{Group: "", Kind: "PersistentVolume"}:                                             true,
+	{Group: "", Kind: "Node"}:                                                         true,
+	{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}:                 true,
+	{Group: "scheduling.k8s.io", Kind: "PriorityClass"}:                               true,
+	{Group: "storage.k8s.io", Kind: "StorageClass"}:                                   true,
+	{Group: "policy", Kind: "PodSecurityPolicy"}:                                      true,
+	{Group: "rbac.authorization.k8s.io", Kind: "ClusterRole"}:                         true,
+	{Group: "rbac.authorization.k8s.io", Kind: "ClusterRoleBinding"}:                  true,
+	{Group: "networking.k8s.io", Kind: "IngressClass"}:                                true,
+	{Group: "apiregistration.k8s.io", Kind: "APIService"}:                             true,
+	{Group: "admissionregistration.k8s.io", Kind: "MutatingWebhookConfiguration"}:     true,
+	{Group: "admissionregistration.k8s.io", Kind: "ValidatingWebhookConfiguration"}:   true,
+	{Group: "admissionregistration.k8s.io", Kind: "ValidatingAdmissionPolicy"}:        true,
+	{Group: "admissionregistration.k8s.io", Kind: "ValidatingAdmissionPolicyBinding"}: true,
+	{Group: "admissionregistration.k8s.io", Kind: "MutatingAdmissionPolicy"}:          true,
+	{Group: "admissionregistration.k8s.io", Kind: "MutatingAdmissionPolicyBinding"}:   true,
+	{Group: "flowcontrol.apiserver.k8s.io", Kind: "FlowSchema"}:                       true,
+	{Group: "flowcontrol.apiserver.k8s.io", Kind: "PriorityLevelConfiguration"}:       true,
+	{Group: "node.k8s.io", Kind: "RuntimeClass"}:                                      true,
+	{Group: "storage.k8s.io", Kind: "CSIDriver"}:                                      true,
+	{Group: "certificates.k8s.io", Kind: "CertificateSigningRequest"}:                 true,
+	{Group: "networking.k8s.io", Kind: "IPAddress"}:                                   true,
+	{Group: "networking.k8s.io", Kind: "ServiceCIDR"}:                                 true,
+	{Group: "storage.k8s.io", Kind: "VolumeAttachment"}:                               true,
+	{Group: "resource.k8s.io", Kind: "DeviceClass"}:                                   true,
+	{Group: "storage.k8s.io", Kind: "CSINode"}:                                        true,
+}
+
+// Scopes tells, without a cluster, whether objects of a kind live in a namespace: built-in
+// kinds by their known scope, kinds defined by a CRD among the objects by its spec.scope, and
+// any other kind is taken as namespaced, as most custom resources are.
+type Scopes map[schema.GroupKind]bool
+
+// ScopesOf collects the scopes of the kinds that the CRDs among objs define.
+func ScopesOf(objs []*unstructured.Unstructured) Scopes {
+	s := Scopes{}
+	for _, o := range objs {
+		if !IDOf(o).IsCRD() {
+			continue
+		}
+		group, _, _ := unstructured.NestedString(o.Object, "spec", "group")
+		kind, _, _ := unstructured.NestedString(o.Object, "spec", "names", "kind")
+		scope, _, _ := unstructured.NestedString(o.Object, "spec", "scope")
+		s[schema.GroupKind{Group: group, Kind: kind}] = scope != "Cluster"
+	}
+	return s
+}
+
+// Namespaced reports whether objects of kind gk live in a namespace.
+func (s Scopes) Namespaced(gk schema.GroupKind) bool {
+	if namespaced, ok := s[gk]; ok {
+		return namespaced
+	}
+	return !clusterScoped[gk]
+}
+
+// DefaultedID is the identity of o once the API server has defaulted its namespace: a
+// namespaced object without one goes to defaultNamespace, a cluster-scoped one has none.
+func (s Scopes) DefaultedID(o *unstructured.Unstructured, defaultNamespace string) ID {
+	id := IDOf(o)
+	return id.Scoped(s.Namespaced(id.GroupKind()), defaultNamespace)
 }

@@ -67,6 +67,49 @@ type measurement struct {
 	maxRSS  int64 // KiB; 0 when not a separate process
 }
 
+// Scenarios, each timed for every client.
+const (
+	first   = "first apply"
+	noop    = "re-apply, nothing changed"
+	oneEdit = "re-apply, one changed"
+)
+
+var scenarios = []string{first, noop, oneEdit}
+
+// Clients measured.
+const (
+	floorName   = "client-go SSA loop (floor)"
+	kubectlName = "kubectl apply --server-side"
+	engineName  = "kfdeploy apply --wait=false --skip-preflight"
+	defaultName = "kfdeploy apply (preflight, wait)"
+	deleteName  = "kfdeploy delete"
+)
+
+var clients = []string{floorName, kubectlName, engineName, defaultName}
+
+// results holds, per client and scenario, the best time of the passes and the largest RSS.
+type results map[string]map[string]measurement
+
+func (r results) record(client, scenario string, m measurement) {
+	if r[client] == nil {
+		r[client] = map[string]measurement{}
+	}
+	prev, ok := r[client][scenario]
+	if !ok || m.seconds < prev.seconds {
+		prev.seconds = m.seconds
+	}
+	prev.maxRSS = max(prev.maxRSS, m.maxRSS)
+	r[client][scenario] = prev
+}
+
+func (r results) peakMiB(client string) float64 {
+	var peak int64
+	for _, m := range r[client] {
+		peak = max(peak, m.maxRSS)
+	}
+	return float64(peak) / 1024
+}
+
 func run(ctx context.Context, o options) error {
 	if o.kubectl == "" || o.kubeconfig == "" {
 		return errors.New("set KUBECONFIG and KFDEPLOY_KUBECTL (eval \"$(scripts/testcluster.sh env)\")")
@@ -74,24 +117,42 @@ func run(ctx context.Context, o options) error {
 	if err := os.MkdirAll(o.work, 0o755); err != nil {
 		return err
 	}
-	fmt.Printf("%-7s %-28s %9s %9s\n", "objects", "run", "seconds", "peak MiB")
+	floor, err := newFloor(o.kubeconfig, o.concurrency)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("concurrency %d, best of %d passes; no client-side rate limit for the floor or kfdeploy\n\n", o.concurrency, o.passes)
+	fmt.Printf("%-7s %-46s %12s %12s %12s %9s\n", "objects", "client", first, "no change", "one changed", "peak MiB")
 	var summary []string
 	for _, n := range o.sizes {
-		res, err := benchSize(ctx, o, n)
+		res, err := benchSize(ctx, o, floor, n)
 		if err != nil {
 			return fmt.Errorf("%d objects: %w", n, err)
 		}
-		for _, name := range []string{"client-go SSA loop (floor)", "kubectl apply --server-side", "kfdeploy apply", "kfdeploy apply (no-op)", "kfdeploy delete"} {
-			m := res[name]
-			rss := "-"
-			if m.maxRSS > 0 {
-				rss = fmt.Sprintf("%.0f", float64(m.maxRSS)/1024)
+		for _, name := range append(clients, deleteName) {
+			cells := make([]string, len(scenarios))
+			for i, sc := range scenarios {
+				cells[i] = "-"
+				if m, ok := res[name][sc]; ok {
+					cells[i] = fmt.Sprintf("%.2f", m.seconds)
+				}
 			}
-			fmt.Printf("%-7d %-28s %9.2f %9s\n", n, name, m.seconds, rss)
+			if name == deleteName {
+				cells = []string{fmt.Sprintf("%.2f", res[name][first].seconds), "-", "-"}
+			}
+			rss := "-"
+			if p := res.peakMiB(name); p > 0 {
+				rss = fmt.Sprintf("%.0f", p)
+			}
+			fmt.Printf("%-7d %-46s %12s %12s %12s %9s\n", n, name, cells[0], cells[1], cells[2], rss)
 		}
-		floor, kubectl, apply := res["client-go SSA loop (floor)"].seconds, res["kubectl apply --server-side"].seconds, res["kfdeploy apply"].seconds
-		summary = append(summary, fmt.Sprintf("%d objects: kfdeploy/floor %.2fx (target <= 1.3), kubectl/kfdeploy %.2fx (target >= 4), no-op/first %.2fx (target <= 1), delete/apply %.2fx (target < 2), kfdeploy peak %.0f MiB (target < 250)",
-			n, apply/floor, kubectl/apply, res["kfdeploy apply (no-op)"].seconds/apply, res["kfdeploy delete"].seconds/apply, float64(res["kfdeploy apply"].maxRSS)/1024))
+		ratio := func(client, sc string) float64 { return res[client][sc].seconds / res[floorName][sc].seconds }
+		summary = append(summary,
+			fmt.Sprintf("%d objects, ratio to the floor (engine: apply --wait=false --skip-preflight; default apply; kubectl):", n),
+			fmt.Sprintf("  %-26s engine %.3fx (target <= 0.25)  default %.3fx  kubectl %.3fx", noop, ratio(engineName, noop), ratio(defaultName, noop), ratio(kubectlName, noop)),
+			fmt.Sprintf("  %-26s engine %.3fx (target <= 0.1)   default %.3fx  kubectl %.3fx", oneEdit, ratio(engineName, oneEdit), ratio(defaultName, oneEdit), ratio(kubectlName, oneEdit)),
+			fmt.Sprintf("  %-26s engine %.3fx (target <= 1.2)   default %.3fx  kubectl %.3fx", first, ratio(engineName, first), ratio(defaultName, first), ratio(kubectlName, first)),
+			fmt.Sprintf("  kfdeploy peak RSS %.0f MiB (target < 250 at 5000 objects)", max(res.peakMiB(engineName), res.peakMiB(defaultName))))
 	}
 	fmt.Println()
 	for _, s := range summary {
@@ -100,47 +161,47 @@ func run(ctx context.Context, o options) error {
 	return nil
 }
 
-// benchSize measures the three clients on n objects, each in a fresh namespace. With several
-// passes the order of the clients alternates (the cluster's controllers are still busy with the
+// benchSize measures every client on n objects, each in a fresh namespace: a first apply, a
+// re-apply of the same objects, and a re-apply with one ConfigMap changed. With several passes
+// the order of the clients alternates (the cluster's controllers are still busy with the
 // previous client's objects for a while) and the best time of each counts.
-func benchSize(ctx context.Context, o options, n int) (map[string]measurement, error) {
-	res := map[string]measurement{}
-	record := func(name string, m measurement) {
-		if prev, ok := res[name]; !ok || m.seconds < prev.seconds {
-			if prev.maxRSS > m.maxRSS {
-				m.maxRSS = prev.maxRSS
+func benchSize(ctx context.Context, o options, floor *floorClient, n int) (results, error) {
+	res := results{}
+	runners := []func(ns string, pass int) error{
+		func(ns string, pass int) error {
+			for i, sc := range scenarios {
+				changed := -1
+				if sc == oneEdit {
+					changed = pass
+				}
+				start := time.Now()
+				if err := floor.apply(ctx, generateObjects(ns, n, changed)); err != nil {
+					return fmt.Errorf("client-go loop, %s: %w", scenarios[i], err)
+				}
+				res.record(floorName, sc, measurement{seconds: time.Since(start).Seconds()})
 			}
-			res[name] = m
-		} else if m.maxRSS > prev.maxRSS {
-			prev.maxRSS = m.maxRSS
-			res[name] = prev
-		}
-	}
-	runners := []func(ns string) error{
-		func(ns string) error {
-			start := time.Now()
-			if err := ssaLoop(ctx, o, generateObjects(ns, n)); err != nil {
-				return fmt.Errorf("client-go loop: %w", err)
-			}
-			record("client-go SSA loop (floor)", measurement{seconds: time.Since(start).Seconds()})
 			return nil
 		},
-		func(ns string) error {
-			m, err := runKubectl(ctx, o, ns, n)
-			record("kubectl apply --server-side", m)
-			return err
-		},
-		func(ns string) error {
-			ms, err := runKfdeploy(ctx, o, ns, n)
-			for name, m := range ms {
-				record(name, m)
+		func(ns string, pass int) error {
+			for _, sc := range scenarios {
+				changed := -1
+				if sc == oneEdit {
+					changed = pass
+				}
+				m, err := runKubectl(ctx, o, ns, n, changed)
+				if err != nil {
+					return err
+				}
+				res.record(kubectlName, sc, m)
 			}
-			return err
+			return nil
 		},
-	}
-	cs, err := clientset(o.kubeconfig)
-	if err != nil {
-		return nil, err
+		func(ns string, pass int) error {
+			return runKfdeploy(ctx, o, ns, n, pass, engineName, []string{"--skip-preflight", "--wait=false"}, res)
+		},
+		func(ns string, pass int) error {
+			return runKfdeploy(ctx, o, ns, n, pass, defaultName, nil, res)
+		},
 	}
 	for pass := 0; pass < o.passes; pass++ {
 		for k := range runners {
@@ -149,19 +210,19 @@ func benchSize(ctx context.Context, o options, n int) (map[string]measurement, e
 				idx = len(runners) - 1 - k
 			}
 			ns := fmt.Sprintf("bench-%d-%d-%d-%d", n, pass, idx, time.Now().Unix()%100000)
-			if err := runners[idx](ns); err != nil {
+			if err := runners[idx](ns, pass); err != nil {
 				return nil, err
 			}
 			// kfdeploy deletes its own namespace (timed); the others are removed untimed.
-			_ = cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
+			_ = floor.cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
 		}
 	}
 	return res, nil
 }
 
-func runKubectl(ctx context.Context, o options, ns string, n int) (measurement, error) {
+func runKubectl(ctx context.Context, o options, ns string, n, changed int) (measurement, error) {
 	file := filepath.Join(o.work, ns+".yaml")
-	data, err := manifest.Encode(generateObjects(ns, n))
+	data, err := manifest.Encode(generateObjects(ns, n, changed))
 	if err != nil {
 		return measurement{}, err
 	}
@@ -175,59 +236,61 @@ func runKubectl(ctx context.Context, o options, ns string, n int) (measurement, 
 	return m, nil
 }
 
-// runKfdeploy applies, re-applies and deletes an app whose one component is the objects as
-// plain YAML.
-func runKfdeploy(ctx context.Context, o options, ns string, n int) (map[string]measurement, error) {
+// runKfdeploy applies an app whose one component is the objects as plain YAML: first, again,
+// and with one object changed (generate is not timed), then deletes it.
+func runKfdeploy(ctx context.Context, o options, ns string, n, pass int, name string, flags []string, res results) error {
 	appRoot := filepath.Join(o.work, ns)
 	if err := os.RemoveAll(appRoot); err != nil {
-		return nil, err
+		return err
 	}
 	appDir := filepath.Join(appRoot, "app")
 	compDir := filepath.Join(appDir, "components", "bench")
 	if err := os.MkdirAll(compDir, 0o755); err != nil {
-		return nil, err
-	}
-	data, err := manifest.Encode(generateObjects(ns, n))
-	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(compDir, "objects.yaml"), data, 0o644); err != nil {
-		return nil, err
+		return err
 	}
 	app := fmt.Sprintf("apiVersion: kfdeploy.dev/v1alpha1\nkind: App\nmetadata:\n  name: app\nspec:\n  platform: none\n  namespace: %s\n  components:\n    - name: bench\n", ns)
 	if err := os.WriteFile(filepath.Join(appDir, "app.yaml"), []byte(app), 0o644); err != nil {
-		return nil, err
+		return err
 	}
-	if _, err := timed(ctx, appDir, o.kfdeploy, "generate"); err != nil {
-		return nil, err
-	}
-	conc := strconv.Itoa(o.concurrency)
 	kfd := func(args ...string) (measurement, error) {
 		return timed(ctx, appDir, o.kfdeploy, append([]string{"--kubeconfig", o.kubeconfig}, args...)...)
 	}
-	res := map[string]measurement{}
-	// --wait=false: the floor and kubectl do not wait for readiness either; what waiting costs
-	// depends on the cluster's controllers, not on the client.
-	for _, step := range []struct {
-		name string
-		args []string
-	}{
-		{"kfdeploy apply", []string{"apply", "--skip-preflight", "--wait=false", "--concurrency", conc}},
-		{"kfdeploy apply (no-op)", []string{"apply", "--skip-preflight", "--wait=false", "--concurrency", conc}},
-		{"kfdeploy delete", []string{"delete", "--yes", "--purge", "--concurrency", conc}},
-	} {
-		m, err := kfd(step.args...)
-		if err != nil {
-			return res, err
+	apply := append([]string{"apply", "--concurrency", strconv.Itoa(o.concurrency)}, flags...)
+	for _, sc := range scenarios {
+		changed := -1
+		if sc == oneEdit {
+			changed = pass
 		}
-		res[step.name] = m
+		data, err := manifest.Encode(generateObjects(ns, n, changed))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(compDir, "objects.yaml"), data, 0o644); err != nil {
+			return err
+		}
+		if _, err := kfd("generate"); err != nil {
+			return err
+		}
+		m, err := kfd(apply...)
+		if err != nil {
+			return err
+		}
+		res.record(name, sc, m)
 	}
-	return res, nil
+	m, err := kfd("delete", "--yes", "--purge", "--concurrency", strconv.Itoa(o.concurrency))
+	if err != nil {
+		return err
+	}
+	if name == engineName {
+		res.record(deleteName, first, m)
+	}
+	return nil
 }
 
 // generateObjects returns a Namespace and n-1 objects in it: ConfigMaps, Services and
 // Deployments (0 replicas: the benchmark measures apply, not the scheduler) in equal parts.
-func generateObjects(ns string, n int) []*unstructured.Unstructured {
+// With changed >= 0, the first ConfigMap's data differs (by that number).
+func generateObjects(ns string, n, changed int) []*unstructured.Unstructured {
 	objs := []*unstructured.Unstructured{{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": ns}}}}
 	for i := 0; len(objs) < n; i++ {
 		name := fmt.Sprintf("obj-%05d", i)
@@ -235,7 +298,11 @@ func generateObjects(ns string, n int) []*unstructured.Unstructured {
 		var o map[string]any
 		switch i % 3 {
 		case 0:
-			o = map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": map[string]any{"index": strconv.Itoa(i), "payload": strings.Repeat("x", 256)}}
+			data := map[string]any{"index": strconv.Itoa(i), "payload": strings.Repeat("x", 256)}
+			if i == 0 && changed >= 0 {
+				data["changed"] = strconv.Itoa(changed)
+			}
+			o = map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}
 		case 1:
 			o = map[string]any{"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": map[string]any{
 				"selector": map[string]any{"app": name}, "ports": []any{map[string]any{"port": int64(80), "targetPort": int64(8080)}}}}
@@ -251,49 +318,53 @@ func generateObjects(ns string, n int) []*unstructured.Unstructured {
 	return objs
 }
 
-// ssaLoop is the floor: server-side apply of every object with the given concurrency, the
-// namespace first, no inventory, no waiting. Same client limits as kfdeploy.
-func ssaLoop(ctx context.Context, o options, objs []*unstructured.Unstructured) error {
-	cfg, err := clientcmd.BuildConfigFromFlags("", o.kubeconfig)
-	if err != nil {
-		return err
-	}
-	cfg.QPS, cfg.Burst = 200, 400
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(cs.Discovery()))
-	apply := func(u *unstructured.Unstructured) error {
-		m, err := mapper.RESTMapping(u.GroupVersionKind().GroupKind(), u.GroupVersionKind().Version)
-		if err != nil {
-			return err
-		}
-		ri := dyn.Resource(m.Resource).Namespace(u.GetNamespace())
-		_, err = ri.Apply(ctx, u.GetName(), u, metav1.ApplyOptions{FieldManager: "bench-floor", Force: true})
-		return err
-	}
-	if err := apply(objs[0]); err != nil {
-		return err
-	}
-	g := errgroup.Group{}
-	g.SetLimit(o.concurrency)
-	for _, u := range objs[1:] {
-		g.Go(func() error { return apply(u) })
-	}
-	return g.Wait()
+// floorClient is the floor: server-side apply of every object with the given concurrency, the
+// namespace first, no inventory, no waiting, no client-side rate limit (QPS -1), clients and
+// discovery built once for the whole run.
+type floorClient struct {
+	dyn         dynamic.Interface
+	cs          *kubernetes.Clientset
+	mapper      *restmapper.DeferredDiscoveryRESTMapper
+	concurrency int
 }
 
-func clientset(kubeconfig string) (*kubernetes.Clientset, error) {
+func newFloor(kubeconfig string, concurrency int) (*floorClient, error) {
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		return nil, err
 	}
-	return kubernetes.NewForConfig(cfg)
+	cfg.QPS, cfg.Burst = -1, 0
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(cs.Discovery()))
+	return &floorClient{dyn: dyn, cs: cs, mapper: mapper, concurrency: concurrency}, nil
+}
+
+func (f *floorClient) apply(ctx context.Context, objs []*unstructured.Unstructured) error {
+	one := func(u *unstructured.Unstructured) error {
+		m, err := f.mapper.RESTMapping(u.GroupVersionKind().GroupKind(), u.GroupVersionKind().Version)
+		if err != nil {
+			return err
+		}
+		ri := f.dyn.Resource(m.Resource).Namespace(u.GetNamespace())
+		_, err = ri.Apply(ctx, u.GetName(), u, metav1.ApplyOptions{FieldManager: "bench-floor", Force: true})
+		return err
+	}
+	if err := one(objs[0]); err != nil {
+		return err
+	}
+	g := errgroup.Group{}
+	g.SetLimit(f.concurrency)
+	for _, u := range objs[1:] {
+		g.Go(func() error { return one(u) })
+	}
+	return g.Wait()
 }
 
 // timed runs a command and returns its wall time and peak resident memory.
