@@ -64,7 +64,7 @@ and generated secrets stay, and are listed, unless --purge is given.`,
 		},
 	}
 	cmd.Flags().BoolVar(&f.purge, "purge", false, "also delete PersistentVolumeClaims, PersistentVolumes and generated secrets (their data is lost)")
-	cmd.Flags().DurationVar(&f.timeout, "timeout", 5*time.Minute, "how long to wait for objects to be gone (finalizers)")
+	cmd.Flags().DurationVar(&f.timeout, "timeout", 5*time.Minute, "one deadline for the whole delete, waiting for objects to be gone (finalizers) included")
 	cmd.Flags().StringVar(&f.appName, "app", "", "app name, to delete without the app directory (with --namespace)")
 	cmd.Flags().StringVar(&f.namespace, "namespace", "", "namespace of the app, with --app")
 	cmd.Flags().BoolVarP(&f.yes, "yes", "y", false, "do not ask for confirmation on a terminal")

@@ -69,6 +69,9 @@ func (c *Client) Delete(ctx context.Context, s ApplySet, opts DeleteOptions, rep
 			return res, err
 		}
 	}
+	// One deadline for everything after the prompt: the levels and the namespaces share it.
+	ctx, cancel := WithRunTimeout(ctx, opts.Timeout)
+	defer cancel()
 	if !opts.DryRun {
 		lock, lockErr := c.AcquireLock(ctx, s)
 		if lockErr != nil {
@@ -205,8 +208,8 @@ func keepReason(m member, purge bool) string {
 	return ""
 }
 
-// deleteAndWait deletes members concurrently and waits until they are gone; on timeout it names
-// the objects that remain and the finalizers holding them.
+// deleteAndWait deletes members concurrently and waits until they are gone, under the run's
+// one deadline; at the deadline it names the objects that remain and the finalizers holding them.
 func (c *Client) deleteAndWait(ctx context.Context, s ApplySet, members []member, opts DeleteOptions, res *Result, rep Reporter) error {
 	g := errgroup.Group{}
 	g.SetLimit(opts.Concurrency)
@@ -219,12 +222,15 @@ func (c *Client) deleteAndWait(ctx context.Context, s ApplySet, members []member
 	}
 	_ = g.Wait()
 	if err := errors.Join(errs...); err != nil {
+		if ctx.Err() != nil {
+			return waitEnded(ctx, err, func() error { return stuckError(members, opts.Timeout) })
+		}
 		return err
 	}
 	remaining := members
-	err := wait.PollUntilContextTimeout(ctx, pollInterval, opts.Timeout, true, func(context.Context) (bool, error) {
+	err := wait.PollUntilContextCancel(ctx, pollInterval, true, func(context.Context) (bool, error) {
 		// The lists run under the caller's context, not the poll's: a round that has started
-		// finishes, and the timeout is judged between rounds.
+		// finishes, and the deadline is judged between rounds.
 		live, err := c.liveMembers(ctx, s, remaining)
 		if err != nil {
 			return false, err
@@ -242,12 +248,10 @@ func (c *Client) deleteAndWait(ctx context.Context, s ApplySet, members []member
 		remaining = still
 		return len(still) == 0, nil
 	})
-	switch {
-	case err == nil:
-		return nil
-	case ctx.Err() != nil:
-		return fmt.Errorf("delete interrupted: %w", context.Cause(ctx))
-	case wait.Interrupted(err):
+	if err != nil && ctx.Err() == nil {
+		return err
+	}
+	return waitEnded(ctx, err, func() error {
 		stuck := stuckError(remaining, opts.Timeout)
 		var namespaces []string
 		for _, m := range remaining {
@@ -259,13 +263,13 @@ func (c *Client) deleteAndWait(ctx context.Context, s ApplySet, members []member
 			return stuck
 		}
 		// A namespace stays Terminating for what is left inside it, which kfdeploy may never
-		// have applied: say what that is and why it stays.
-		if why := c.explainNamespaces(ctx, namespaces); why != "" {
+		// have applied: say what that is and why it stays. The run's deadline has passed, so
+		// these reads get a budget of their own (explainBudget).
+		if why := c.explainNamespaces(context.WithoutCancel(ctx), namespaces); why != "" {
 			return fmt.Errorf("%w\n%s", stuck, why)
 		}
 		return stuck
-	}
-	return err
+	})
 }
 
 // liveMembers reads, with one paginated metadata list per resource and namespace, which of the

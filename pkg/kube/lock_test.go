@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -178,6 +179,17 @@ func assertSent(t *testing.T, ctx context.Context) {
 // last; the run keeps its lock (a Lease there is written again, or cannot be written by anyone).
 func TestLockSurvivesItsNamespaceGoing(t *testing.T) {
 	cs := fake.NewClientset()
+	// The reactor goes in before the renewing goroutine starts (the fake's reactor chain is not
+	// safe to change while it is used); it refuses creates once the namespace is terminating.
+	var terminating atomic.Bool
+	cs.PrependReactor("create", "leases", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if !terminating.Load() {
+			return false, nil, nil
+		}
+		err := apierrors.NewForbidden(leaseResource.GroupResource(), "kfdeploy-app-lock", errors.New("namespace ns is being terminated"))
+		err.ErrStatus.Details.Causes = []metav1.StatusCause{{Type: corev1.NamespaceTerminatingCause}}
+		return true, nil, err
+	})
 	c := &Client{Typed: cs, LockTiming: fastLock}
 	s := ApplySet{App: "app", Namespace: "ns"}
 	lock, err := c.AcquireLock(context.Background(), s)
@@ -185,15 +197,11 @@ func TestLockSurvivesItsNamespaceGoing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lock.Release()
+	terminating.Store(true)
 	leases := cs.CoordinationV1().Leases("ns")
 	if err := leases.Delete(context.Background(), s.ParentName()+"-lock", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	cs.PrependReactor("create", "leases", func(k8stesting.Action) (bool, runtime.Object, error) {
-		err := apierrors.NewForbidden(leaseResource.GroupResource(), "kfdeploy-app-lock", errors.New("namespace ns is being terminated"))
-		err.ErrStatus.Details.Causes = []metav1.StatusCause{{Type: corev1.NamespaceTerminatingCause}}
-		return true, nil, err
-	})
 	// Several renewals pass, past the renew deadline.
 	time.Sleep(3 * fastLock.RenewDeadline)
 	if err := lock.check(); err != nil {

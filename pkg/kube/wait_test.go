@@ -47,7 +47,10 @@ func TestDeleteAndWaitTimesOutNamingFinalizers(t *testing.T) {
 	m := member{id: manifest.ID{Kind: "ConfigMap", Namespace: "ns", Name: "held"}, meta: held.ObjectMeta,
 		mapping: &meta.RESTMapping{Resource: gvr, Scope: meta.RESTScopeNamespace}}
 	res := &Result{}
-	err := c.deleteAndWait(context.Background(), s, []member{m}, DeleteOptions{Timeout: 1500 * time.Millisecond, Concurrency: 1}, res, discard{})
+	// The deadline is the run's (Delete sets it once for every level), not one per call.
+	ctx, cancel := WithRunTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	err := c.deleteAndWait(ctx, s, []member{m}, DeleteOptions{Timeout: 1500 * time.Millisecond, Concurrency: 1}, res, discard{})
 	if err == nil || !strings.Contains(err.Error(), "ns/ConfigMap/held (finalizers: example.com/hold)") {
 		t.Fatalf("deleteAndWait of a held object: error %v, want it named with its finalizer", err)
 	}
