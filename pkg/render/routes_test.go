@@ -3,6 +3,8 @@ package render
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -90,5 +92,45 @@ func TestRoutesSignIn(t *testing.T) {
 	}
 	if r := routesOf(t, "argo", render(t, "argo", nil))["argo"]; r.SignIn != "kubernetes-token" {
 		t.Errorf("argo authMode client: signIn %q, want kubernetes-token", r.SignIn)
+	}
+}
+
+// TestDashboardLinksAreRouted: every link of the central dashboard's default menu reaches a
+// route of the default platform other than the dashboard's own catch-all "/", so that no
+// default link lands on the gateway's 404 (or, through "/", on the dashboard itself).
+func TestDashboardLinksAreRouted(t *testing.T) {
+	var prefixes []string
+	for _, name := range builtin(t) {
+		for _, r := range routesOf(t, name, render(t, name, requiredParams[name])) {
+			if r.Prefix != "/" {
+				prefixes = append(prefixes, r.Prefix)
+			}
+		}
+	}
+	var links []string
+	for _, o := range render(t, "centraldashboard", nil) {
+		if o.GetKind() != "ConfigMap" || o.GetName() != "centraldashboard-config" {
+			continue
+		}
+		text, _, _ := unstructured.NestedString(o.Object, "data", "links")
+		var doc struct {
+			MenuLinks []struct {
+				Link string `json:"link"`
+			} `json:"menuLinks"`
+		}
+		if err := json.Unmarshal([]byte(text), &doc); err != nil {
+			t.Fatalf("centraldashboard-config links: %v", err)
+		}
+		for _, l := range doc.MenuLinks {
+			links = append(links, l.Link)
+		}
+	}
+	if len(links) == 0 {
+		t.Fatal("the central dashboard renders no menu links")
+	}
+	for _, link := range links {
+		if !slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(link, p) }) {
+			t.Errorf("dashboard menu link %s reaches no route of the default platform (routes: %v)", link, prefixes)
+		}
 	}
 }

@@ -17,14 +17,15 @@ local k = import 'kfdeploy/k.libsonnet';
     image: { default: images.centralDashboard, description: 'Central Dashboard image (also runs the read-only KFAM stand-in)' },
     menuLinks: {
       default: [
+        // Only what the gateway routes by default: the Katib UI (katib.uiRoute) and the model
+        // registry (modeldb.route) are open UIs that are routed on request, so their links are
+        // added here by whoever routes them.
         { text: 'Notebooks', link: '/hub/', icon: 'book' },
-        { text: 'Experiments (AutoML)', link: '/katib/', icon: 'kubeflow:katib' },
         { text: 'Workflows', link: '/argo/', icon: 'kubeflow:pipeline-centered' },
         { text: 'Training jobs', link: '/tfjobs/', icon: 'maps:directions-run' },
-        { text: 'Model registry', link: '/model-registry/api/model_registry/v1alpha3/registered_models', icon: 'kubeflow:models' },
         { text: 'Kubernetes dashboard', link: '/k8s/ui/', icon: 'device:storage' },
       ],
-      description: 'Sidebar links: objects with text, link (a path served by ambassador) and icon',
+      description: "Sidebar links: objects with text, link (a path the gateway routes) and icon; add { text: 'Experiments (AutoML)', link: '/katib/', icon: 'kubeflow:katib' } with katib.uiRoute, { text: 'Model registry', link: '/model-registry/api/model_registry/v1alpha3/registered_models', icon: 'kubeflow:models' } with modeldb.route",
     },
     userIdHeader: { default: 'kubeflow-userid', description: 'Request header that carries the user identity, when an authenticating proxy sets it' },
   },
