@@ -437,9 +437,11 @@ func TestModelRegistryServer(t *testing.T) {
 }
 
 // TestModelRegistryMySQL: the server's driver (go-sql-driver/mysql v1.9.3, go.mod@v0.3.8) speaks
-// caching_sha2_password, MySQL 8's default, so MySQL gets no authentication-plugin option;
+// caching_sha2_password, MySQL 8's default, so new users need no authentication-plugin option;
 // --default-authentication-plugin, which ML Metadata needed, makes MySQL 8.4 refuse to start
-// (the option was removed there). The database and user keep the names an earlier release
+// (the option was removed there). 8.4 disables mysql_native_password, the plugin of the user an
+// earlier release created under that option, so the server loads it (--mysql-native-password=ON)
+// and that user can still sign in. The database and user keep the names an earlier release
 // created, so its data stays in use: the registry adopts an ML Metadata schema
 // (internal/datastore/embedmd/mysql/migrations/000001_create_artifact_table.up.sql@v0.3.8,
 // CREATE TABLE IF NOT EXISTS; 000018: schema_version 10, the version of the ML Metadata 1.14.0
@@ -453,6 +455,9 @@ func TestModelRegistryMySQL(t *testing.T) {
 		if strings.Contains(a, "authentication-plugin") || strings.Contains(a, "native_password") {
 			t.Errorf("MySQL argument %q: the registry needs no authentication plugin option, and MySQL 8.4 rejects it", a)
 		}
+	}
+	if !slices.Contains(c.Args, "--mysql-native-password=ON") {
+		t.Errorf("MySQL args %v: want --mysql-native-password=ON, or users that earlier releases created cannot sign in", c.Args)
 	}
 	env := envOf(c)
 	if env["MYSQL_DATABASE"].Value != "metadb" || env["MYSQL_USER"].Value != "mlmd" {
