@@ -1,6 +1,7 @@
 package secrets
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"os"
 	"path/filepath"
@@ -113,5 +114,63 @@ func TestCertificateUserSupplied(t *testing.T) {
 	}
 	if err := s.SetCertificate("ambassador", "tls", []byte(other.values["a/b.crt"]), []byte(s.values["ambassador/tls.ca.key"])); err == nil {
 		t.Error("a certificate with another key was accepted")
+	}
+}
+
+// TestCertificateServesTLS: the issued pair serves a real TLS handshake that a client trusting
+// only the app's CA accepts, for each name and address in the request, and refuses for a name
+// that is not. (The gateway cannot run here; this is what a browser trusting the CA checks.)
+func TestCertificateServesTLS(t *testing.T) {
+	s, err := Load(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := CertRequest{CommonName: "gw", DNSNames: []string{"gw.example.com"}, IPAddresses: []string{"127.0.0.1"}, NodeAddresses: []string{"node-1.example.com"}}
+	if _, err := s.EnsureCertificate("ambassador", "tls", req); err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.X509KeyPair([]byte(s.values["ambassador/tls"+suffixCert]), []byte(s.values["ambassador/tls"+suffixKey]))
+	if err != nil {
+		t.Fatalf("the stored certificate and key are not a pair: %v", err)
+	}
+	caPEM, err := s.CACertificate("ambassador", "tls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM([]byte(caPEM)) {
+		t.Fatal("the CA certificate does not parse")
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				_ = conn.(*tls.Conn).Handshake()
+			}()
+		}
+	}()
+	dial := func(serverName string) error {
+		conn, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: roots, ServerName: serverName, MinVersion: tls.VersionTLS12})
+		if err == nil {
+			conn.Close()
+		}
+		return err
+	}
+	for _, name := range []string{"gw.example.com", "127.0.0.1", "node-1.example.com"} {
+		if err := dial(name); err != nil {
+			t.Errorf("handshake as %s: %v", name, err)
+		}
+	}
+	if err := dial("other.example.com"); err == nil {
+		t.Error("handshake as other.example.com succeeded; the certificate does not name it")
 	}
 }

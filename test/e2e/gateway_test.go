@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -104,6 +105,10 @@ func TestGatewayRoutesAndURLs(t *testing.T) {
 	sec, err := e.kube.CoreV1().Secrets(ns).Get(ctx, "ambassador-tls", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// What the gateway loads: the applied Secret holds a certificate and its key, not placeholders.
+	if _, err := tls.X509KeyPair(sec.Data[corev1.TLSCertKey], sec.Data[corev1.TLSPrivateKeyKey]); err != nil {
+		t.Errorf("Secret ambassador-tls does not hold a certificate and its key: %v", err)
 	}
 	cert := parsePEMCert(t, sec.Data[corev1.TLSCertKey])
 	ca := parsePEMCert(t, []byte(e.mustRun(t, appDir, "ca").stdout))
