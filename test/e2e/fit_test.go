@@ -143,5 +143,5 @@ func TestApplyShowsServerWarningsOnce(t *testing.T) {
 	if len(lines) != 1 || !strings.Contains(lines[0], "beta.kubernetes.io/os") || !strings.Contains(lines[0], ns+"/Deployment.apps/") {
 		t.Errorf("warning lines %q, want one naming the label and a Deployment\nstdout:\n%s\nstderr:\n%s", lines, r.stdout, r.stderr)
 	}
-	e.mustRun(t, appDir, "delete", "--purge")
+	e.mustRun(t, appDir, "delete", "--purge", "--yes")
 }
