@@ -126,6 +126,13 @@ spec:
 	if n := rep.Counts["unchanged"]; n != len(rep.Objects) || n != 24 {
 		t.Errorf("re-apply: %d of %d objects unchanged, want all 24: %v", n, len(rep.Objects), rep.Counts)
 	}
+	// With preflight too: its upgrade check dry-runs no object that the plan leaves unchanged
+	// (a dry-run apply is counted like any other).
+	before = e.writeRequests(t, resources...)
+	e.mustRun(t, appDir, "apply")
+	if sent := e.writeRequests(t, resources...) - before; sent != 0 {
+		t.Errorf("a re-apply with preflight and nothing changed sent %d apply/patch requests (dry runs included), want 0", sent)
+	}
 
 	// The plan shows the same: nothing to send.
 	dry := e.mustRun(t, appDir, "apply", "--dry-run=client", "--skip-preflight", "-o", "json")
