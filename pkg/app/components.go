@@ -3,10 +3,12 @@ package app
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 
@@ -225,7 +227,7 @@ func ShowComponent(dir, name string) (*ComponentDetail, error) {
 	if d.Params == nil {
 		d.Params = []render.Param{}
 	}
-	for _, k := range sortedKeys(info.Secrets) {
+	for _, k := range slices.Sorted(maps.Keys(info.Secrets)) {
 		d.Secrets = append(d.Secrets, SecretInfo{Name: k, Description: info.Secrets[k]})
 	}
 	return d, nil
@@ -315,7 +317,7 @@ func ListParams(appDir, component string) ([]ParamValue, error) {
 			}
 			out = append(out, pv)
 		}
-		for _, k := range sortedKeys(c.Params) {
+		for _, k := range slices.Sorted(maps.Keys(c.Params)) {
 			if !declared[k] {
 				out = append(out, ParamValue{Component: c.Name, Param: k, Value: c.Params[k], Source: SourceApp, Unknown: true})
 			}
@@ -482,13 +484,4 @@ func UnsetParam(appDir, component, key string) (*ParamChange, error) {
 		return nil, err
 	}
 	return ch, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -74,7 +75,7 @@ func ListImages(ctx context.Context, appDir string) (*ImagesReport, error) {
 	rep := &ImagesReport{App: a.Metadata.Name, Namespace: a.Spec.Namespace, Registry: rw.Mirror(), Images: []ImageEntry{}}
 	byKey := map[string]*ImageEntry{}
 	original := map[string]string{} // rewritten → as the component names it
-	for _, from := range sortedKeys(ra.table) {
+	for _, from := range slices.Sorted(maps.Keys(ra.table)) {
 		if _, seen := original[ra.table[from]]; !seen {
 			original[ra.table[from]] = from
 		}

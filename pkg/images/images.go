@@ -7,6 +7,8 @@ package images
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -76,7 +78,7 @@ func NewRewriter(mirror string, overrides map[string]string) (*Rewriter, error) 
 		}
 		r.mirror = m
 	}
-	for _, from := range sortedKeys(overrides) {
+	for _, from := range slices.Sorted(maps.Keys(overrides)) {
 		to := overrides[from]
 		nf, err := Normalize(from)
 		if err != nil {
@@ -212,13 +214,4 @@ func (r *Rewriter) Plan(images []string) (map[string]string, error) {
 		out[img] = to
 	}
 	return out, errors.Join(errs...)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -136,7 +137,7 @@ func (c *Client) levelGates(ctx context.Context, level []planned) ([]*gate, erro
 		}
 	}
 	gates := make([]*gate, 0, len(byKey))
-	for _, k := range sortedKeys(byKey) {
+	for _, k := range slices.Sorted(maps.Keys(byKey)) {
 		gates = append(gates, byKey[k])
 	}
 	return gates, nil

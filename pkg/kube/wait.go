@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -131,7 +133,7 @@ func (c *Client) waitEstablished(ctx context.Context, level []planned, timeout t
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(8)
 		mu.Lock()
-		names := sortedKeys(pending)
+		names := slices.Sorted(maps.Keys(pending))
 		mu.Unlock()
 		for _, name := range names {
 			g.Go(func() error {
@@ -158,7 +160,7 @@ func (c *Client) waitEstablished(ctx context.Context, level []planned, timeout t
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		waiting := sortedKeys(pending)
+		waiting := slices.Sorted(maps.Keys(pending))
 		rep.Waiting("established", total-len(waiting), total, waiting)
 		return len(waiting) == 0, nil
 	})
@@ -166,7 +168,7 @@ func (c *Client) waitEstablished(ctx context.Context, level []planned, timeout t
 		mu.Lock()
 		defer mu.Unlock()
 		lines := make([]string, 0, len(pending))
-		for _, name := range sortedKeys(pending) {
+		for _, name := range slices.Sorted(maps.Keys(pending)) {
 			lines = append(lines, "CustomResourceDefinition "+name+": "+pending[name])
 		}
 		return fmt.Errorf("%w after %s: %d CustomResourceDefinitions not Established:\n  %s", ErrNotReady, timeout, len(lines), strings.Join(lines, "\n  "))
@@ -194,15 +196,6 @@ func crdEstablished(u *unstructured.Unstructured) (bool, string) {
 		}
 	}
 	return false, why
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // pollReady lists each pending group once and drops the objects that are Current.

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -193,7 +195,7 @@ func (info Info) MergeParams(values map[string]any) (map[string]any, error) {
 		known = append(known, p.Name)
 	}
 	var errs []error
-	for _, k := range sortedKeys(values) {
+	for _, k := range slices.Sorted(maps.Keys(values)) {
 		def, ok := defaults[k]
 		if !ok {
 			errs = append(errs, fmt.Errorf("component %s has no parameter %q (parameters: %s)", info.Name, k, strings.Join(known, ", ")))
@@ -305,7 +307,7 @@ func collect(v any, at string, out *[]*unstructured.Unstructured) error {
 				return nil
 			}
 		}
-		for _, k := range sortedKeys(t) {
+		for _, k := range slices.Sorted(maps.Keys(t)) {
 			if err := collect(t[k], at+"."+k, out); err != nil {
 				return err
 			}
@@ -387,13 +389,4 @@ func JSONText(v any) string {
 		return fmt.Sprint(v)
 	}
 	return string(b)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

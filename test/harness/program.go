@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -243,7 +245,7 @@ func (h *Harness) Start(ctx context.Context, p Program) (*Process, error) {
 		}
 	}
 	procEnv = append(procEnv, "KUBECONFIG="+kubeconfig)
-	for _, k := range sortedKeys(p.Env) {
+	for _, k := range slices.Sorted(maps.Keys(p.Env)) {
 		procEnv = append(procEnv, k+"="+p.Env[k])
 	}
 

@@ -3,10 +3,11 @@ package harness
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -96,7 +97,7 @@ func (r *resolver) env(ctx context.Context, c *corev1.Container) ([][2]string, e
 		return "", false
 	}
 	// Service links first: the container's own variables override them.
-	for _, k := range sortedKeys(r.serviceEnv) {
+	for _, k := range slices.Sorted(maps.Keys(r.serviceEnv)) {
 		set(k, r.serviceEnv[k])
 	}
 	for _, from := range c.EnvFrom {
@@ -122,7 +123,7 @@ func (r *resolver) env(ctx context.Context, c *corev1.Container) ([][2]string, e
 				}
 			}
 		}
-		for _, k := range sortedKeys(data) {
+		for _, k := range slices.Sorted(maps.Keys(data)) {
 			set(from.Prefix+k, data[k])
 		}
 	}
@@ -251,7 +252,7 @@ func resourceField(c *corev1.Container, ref *corev1.ResourceFieldSelector) (stri
 
 func formatMap(m map[string]string) string {
 	var b strings.Builder
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		fmt.Fprintf(&b, "%s=%q\n", k, m[k])
 	}
 	return strings.TrimSuffix(b.String(), "\n")
@@ -387,7 +388,7 @@ func (r *resolver) materialise(ctx context.Context, c *corev1.Container, v corev
 		// hostPath, PVCs, CSI...: an empty directory stands in; the caller says so.
 		return false, nil
 	}
-	for _, p := range sortedKeys(files) {
+	for _, p := range slices.Sorted(maps.Keys(files)) {
 		target := filepath.Join(dir, filepath.Clean("/"+p))
 		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
 			return false, fmt.Errorf("volume %s: %w", v.Name, err)
@@ -432,12 +433,3 @@ func fileMode(mode, def *int32) os.FileMode {
 }
 
 func isTrue(b *bool) bool { return b != nil && *b }
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
