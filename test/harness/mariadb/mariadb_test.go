@@ -16,14 +16,7 @@ import (
 func TestServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cache, err := DefaultCacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := Fetch(ctx, cache)
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := fetched(ctx, t)
 	s, err := in.Start(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -53,3 +46,17 @@ func TestServer(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// fetched is the MariaDB install of the default cache, fetched there once.
+func fetched(ctx context.Context, t *testing.T) Install {
+	t.Helper()
+	cache, err := DefaultCacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := Fetch(ctx, cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
+}

@@ -14,14 +14,7 @@ import (
 func TestRestartKeepsData(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cache, err := DefaultCacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := Fetch(ctx, cache)
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := fetched(ctx, t)
 	dir := t.TempDir()
 	s, err := in.Start(ctx, dir)
 	if err != nil {
