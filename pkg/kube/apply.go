@@ -62,9 +62,9 @@ type desiredSet struct {
 	ids        sets.Set[manifest.ID]
 }
 
-// Apply makes the cluster hold objs as the app s. It plans, then executes: the namespaces
-// first (before the lock, which lives in one), then, under the lock, a plan from the live
-// inventory (what to create, update, leave unchanged, prune or keep), the ApplySet inventory
+// Apply makes the cluster hold objs as the app s. It plans, then executes, under the app's lock
+// (the one ctx carries, see Lock.Context, or its own): the namespaces first, then a plan from
+// the live inventory (what to create, update, leave unchanged, prune or keep), the ApplySet inventory
 // widened before members are written (so an interrupted run is pruned correctly later), the
 // levels one after the other (objects of a level concurrently), pruning, and waiting.
 // opts.Timeout is one deadline for all of it; every write stops once the app's lock is lost.
@@ -87,17 +87,20 @@ func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Uns
 	}
 	nsSteps := planSteps(d.namespaces, nsLive, sendAll)
 	if opts.DryRun == DryRunNone {
-		// Applying a namespace twice is harmless, so two runs may both get this far.
+		// The caller (pkg/app) normally holds the lock already, taken before preflight; its
+		// context carries it.
+		lock := lockOf(ctx)
+		if lock == nil {
+			if lock, err = c.AcquireLock(ctx, s); err != nil {
+				return res, err
+			}
+			defer lock.Release()
+			ctx = lock.Context()
+		}
+		defer func() { err = lock.Explain(err) }()
 		if err := c.execute(ctx, nsSteps, opts, res, rep); err != nil {
 			return res, err
 		}
-		lock, lockErr := c.AcquireLock(ctx, s)
-		if lockErr != nil {
-			return res, lockErr
-		}
-		defer lock.Release()
-		ctx = lock.Context()
-		defer func() { err = lock.Explain(err) }()
 	}
 	plan, inv, err := c.planWithInventory(ctx, s, d, nsSteps, opts.Prune, sendAll)
 	if err != nil {
@@ -387,6 +390,9 @@ func (c *Client) skipInNewNamespaces(plan *Plan, created sets.Set[string], res *
 // server-side applied with bounded concurrency. Every object is tried; the errors of all
 // failures are returned together.
 func (c *Client) execute(ctx context.Context, steps []Step, opts ApplyOptions, res *Result, rep Reporter) error {
+	if err := checkLock(ctx); err != nil {
+		return err
+	}
 	var mu sync.Mutex
 	var errs []error
 	g := errgroup.Group{}
@@ -503,6 +509,9 @@ func (c *Client) namespacesBefore(ctx context.Context, plans []planned) (map[man
 // prune carries out the plan's prune steps and returns the kinds of the members it keeps, so
 // that the inventory goes on listing them.
 func (c *Client) prune(ctx context.Context, steps []Step, res *Result, rep Reporter) ([]schema.GroupKind, error) {
+	if err := checkLock(ctx); err != nil {
+		return nil, err
+	}
 	var keptKinds []schema.GroupKind
 	var errs []error
 	for _, st := range steps {

@@ -105,6 +105,9 @@ func (c *Client) ReadInventory(ctx context.Context, s ApplySet) (Inventory, erro
 
 // WriteInventory creates or updates the parent (server-side apply) with the given contents.
 func (c *Client) WriteInventory(ctx context.Context, s ApplySet, inv Inventory) error {
+	if err := checkLock(ctx); err != nil {
+		return err
+	}
 	kinds := make([]string, 0, len(inv.GroupKinds))
 	for _, gk := range inv.GroupKinds {
 		kinds = append(kinds, kindString(gk))
@@ -140,6 +143,9 @@ func (c *Client) WriteInventory(ctx context.Context, s ApplySet, inv Inventory) 
 
 // DeleteInventory removes the parent.
 func (c *Client) DeleteInventory(ctx context.Context, s ApplySet) error {
+	if err := checkLock(ctx); err != nil {
+		return err
+	}
 	err := c.Typed.CoreV1().Secrets(s.Namespace).Delete(ctx, s.ParentName(), metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete inventory %s/%s: %w", s.Namespace, s.ParentName(), err)

@@ -211,6 +211,9 @@ func keepReason(m member, purge bool) string {
 // deleteAndWait deletes members concurrently and waits until they are gone, under the run's
 // one deadline; at the deadline it names the objects that remain and the finalizers holding them.
 func (c *Client) deleteAndWait(ctx context.Context, s ApplySet, members []member, opts DeleteOptions, res *Result, rep Reporter) error {
+	if err := checkLock(ctx); err != nil {
+		return err
+	}
 	g := errgroup.Group{}
 	g.SetLimit(opts.Concurrency)
 	errs := make([]error, len(members))

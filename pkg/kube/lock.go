@@ -11,7 +11,6 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -26,6 +25,8 @@ type LockTiming struct {
 	Duration      time.Duration
 	RenewDeadline time.Duration
 	RetryPeriod   time.Duration
+	// Clock reads the time the lock is judged by; nil is the machine's clocks. Tests fake it.
+	Clock LockClock
 }
 
 // DefaultLockTiming is the timing of every run; tests shorten it.
@@ -34,14 +35,64 @@ func DefaultLockTiming() LockTiming {
 }
 
 func (t LockTiming) orDefault() LockTiming {
+	clock := t.Clock
 	if t.Duration <= 0 || t.RenewDeadline <= 0 || t.RetryPeriod <= 0 || t.RenewDeadline >= t.Duration {
-		return DefaultLockTiming()
+		t = DefaultLockTiming()
 	}
+	if clock == nil {
+		clock = systemClock{origin: time.Now()}
+	}
+	t.Clock = clock
 	return t
 }
 
-// Lock is a Lease in the app's namespace held for the length of an apply or delete, so that two
-// runs against the same app never interleave.
+// LockClock reads the two clocks a lock is judged by. The monotonic clock measures the run's
+// own time, immune to changes of the wall clock, but it stops while the machine is suspended
+// (Linux's CLOCK_MONOTONIC, macOS's uptime clock). The wall clock goes on during a suspend, and
+// it is the clock by which other runs judge the Lease (renewTime + leaseDurationSeconds): a
+// laptop that slept past its Lease sees little time passed on its monotonic clock, and only the
+// wall clock tells it that another run may have taken over. The lock holds while neither clock
+// says that the renew deadline has passed.
+type LockClock interface {
+	// Monotonic is the time since a fixed origin of the clock, without wall-clock changes.
+	Monotonic() time.Duration
+	// Wall is the time of day (without a monotonic reading).
+	Wall() time.Time
+}
+
+// systemClock is the machine's clocks: time.Since reads the monotonic clock.
+type systemClock struct{ origin time.Time }
+
+func (c systemClock) Monotonic() time.Duration { return time.Since(c.origin) }
+func (systemClock) Wall() time.Time            { return time.Now().Round(0) }
+
+// instant is one reading of both clocks.
+type instant struct {
+	mono time.Duration
+	wall time.Time
+}
+
+// LockNamespace is where every app's Lease lives. The lock must exist before the app's namespace
+// (apply creates the namespace under it) and outlive it (delete removes the namespace under it),
+// so it cannot live there. "default" exists in every cluster and the API server refuses to
+// delete it; an operator who may apply an app (CRDs, ClusterRoles, namespaces) may write Leases
+// there, while kube-system is often closed to writes by policy (managed clusters, admission
+// policies). The Lease's name carries the app's namespace and name (see ApplySet.LockName).
+const LockNamespace = metav1.NamespaceDefault
+
+// LockName is the name of the app's Lease in LockNamespace: kfdeploy-lock.<namespace>.<app>.
+// Both are DNS labels (no dots), so two apps never share a name.
+func (s ApplySet) LockName() string { return "kfdeploy-lock." + s.Namespace + "." + s.App }
+
+// legacyLockName is the Lease of kfdeploy releases that kept the lock in the app's namespace.
+func (s ApplySet) legacyLockName() string { return s.ParentName() + "-lock" }
+
+// labelLockNamespace names, on the Lease, the namespace of the app it locks.
+const labelLockNamespace = "kfdeploy.dev/app-namespace"
+
+// Lock is a Lease (LockNamespace/ApplySet.LockName) held for the length of a run that writes
+// (apply, delete, test, preflight creating NFS volumes), so that two runs against the same app
+// never interleave.
 //
 // k8s.io/client-go/tools/leaderelection is not used: its LeaderElector retries acquisition
 // until it wins, while a second run must fail at once naming the holder; and it judges a
@@ -55,6 +106,7 @@ type Lock struct {
 	name      string
 	holder    string
 	timing    LockTiming
+	clock     LockClock
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -62,21 +114,22 @@ type Lock struct {
 	done   chan struct{}
 
 	mu       sync.Mutex
-	renewed  time.Time // when the last renewal that succeeded was sent (monotonic)
-	lastErr  error     // the last renewal's error, for the lost-lock message
+	renewed  instant // when the last renewal that succeeded was sent, by both clocks
+	lastErr  error   // the last renewal's error, for the lost-lock message
 	lostWith error
 }
 
 // ErrLocked is returned when another run holds the app's lock.
 type ErrLocked struct {
 	App, Holder string
+	Lease       string // namespace/name
 	Since       time.Time
 	Expires     time.Time
 }
 
 func (e *ErrLocked) Error() string {
-	return fmt.Sprintf("another kfdeploy run (%s, since %s) is applying or deleting app %s: wait for it to finish; if it died, its lock expires at %s",
-		e.Holder, e.Since.Format(time.RFC3339), e.App, e.Expires.Format(time.RFC3339))
+	return fmt.Sprintf("another kfdeploy run (%s, since %s) is applying, deleting or testing app %s (Lease %s): wait for it to finish; if it died, its lock expires at %s",
+		e.Holder, e.Since.Format(time.RFC3339), e.App, e.Lease, e.Expires.Format(time.RFC3339))
 }
 
 // LockLostError is the cause of a run's context once it has stopped holding its lock: its
@@ -96,14 +149,24 @@ type lockKey struct{}
 // AcquireLock takes the app's lock or returns *ErrLocked naming the holder. An expired lock
 // (its holder stopped renewing) is taken over. A Lease that names this run is this run's: the
 // response to its create (or update) was lost and the retried request found its own write.
+//
+// A live Lease where earlier kfdeploy releases kept it (kfdeploy-<app>-lock in the app's
+// namespace) is honoured too: while one of them applies or deletes the app, this run is refused.
+// An earlier release does not know the new place, so the reverse is not guarded: do not run two
+// releases against one app at once.
 func (c *Client) AcquireLock(ctx context.Context, s ApplySet) (*Lock, error) {
 	host, _ := os.Hostname()
 	suffix := make([]byte, 8)
 	_, _ = rand.Read(suffix)
-	l := &Lock{c: c, app: s.App, namespace: s.Namespace, name: s.ParentName() + "-lock", timing: c.LockTiming.orDefault(),
+	timing := c.LockTiming.orDefault()
+	l := &Lock{c: c, app: s.App, namespace: LockNamespace, name: s.LockName(), timing: timing, clock: timing.Clock,
 		holder: fmt.Sprintf("%s/%s/pid-%d/%s", s.App, host, os.Getpid(), hex.EncodeToString(suffix))}
-	sent := time.Now()
-	if err := l.take(ctx, sent); err != nil {
+	sent := l.now()
+	if err := l.take(ctx, s, sent.wall); err != nil {
+		return nil, err
+	}
+	if err := l.honourLegacy(ctx, s, sent.wall); err != nil {
+		l.deleteLease(ctx)
 		return nil, err
 	}
 	l.renewed = sent
@@ -115,7 +178,9 @@ func (c *Client) AcquireLock(ctx context.Context, s ApplySet) (*Lock, error) {
 	return l, nil
 }
 
-func (l *Lock) take(ctx context.Context, now time.Time) error {
+func (l *Lock) now() instant { return instant{mono: l.clock.Monotonic(), wall: l.clock.Wall()} }
+
+func (l *Lock) take(ctx context.Context, s ApplySet, now time.Time) error {
 	leases := l.c.Typed.CoordinationV1().Leases(l.namespace)
 	at := metav1.NewMicroTime(now)
 	spec := coordinationv1.LeaseSpec{
@@ -124,7 +189,8 @@ func (l *Lock) take(ctx context.Context, now time.Time) error {
 		AcquireTime:          &at,
 		RenewTime:            &at,
 	}
-	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: l.name, Labels: map[string]string{LabelApp: l.app}}, Spec: spec}
+	labels := map[string]string{LabelApp: s.App, labelLockNamespace: s.Namespace}
+	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: l.name, Labels: labels}, Spec: spec}
 	_, err := leases.Create(ctx, lease, metav1.CreateOptions{FieldManager: FieldManager})
 	if !apierrors.IsAlreadyExists(err) {
 		if err != nil {
@@ -142,6 +208,7 @@ func (l *Lock) take(ctx context.Context, now time.Time) error {
 	if held, lockErr := heldByOther(existing, l.app, now); held {
 		return lockErr
 	}
+	existing.Labels = labels
 	existing.Spec = spec
 	_, err = leases.Update(ctx, existing, metav1.UpdateOptions{FieldManager: FieldManager})
 	if apierrors.IsConflict(err) {
@@ -167,6 +234,23 @@ func (l *Lock) ours(lease *coordinationv1.Lease) bool {
 	return lease.Spec.HolderIdentity != nil && *lease.Spec.HolderIdentity == l.holder
 }
 
+// honourLegacy refuses the lock while a run of an earlier release holds the Lease it kept in
+// the app's namespace. A namespace that does not exist holds no Lease; a run that may not read
+// Leases there could not be excluded by reading, and goes ahead.
+func (l *Lock) honourLegacy(ctx context.Context, s ApplySet, now time.Time) error {
+	lease, err := l.c.Typed.CoordinationV1().Leases(s.Namespace).Get(ctx, s.legacyLockName(), metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err), apierrors.IsForbidden(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("read the lock of earlier kfdeploy releases %s/%s: %w", s.Namespace, s.legacyLockName(), err)
+	}
+	if _, lockErr := heldByOther(lease, l.app, now); lockErr != nil {
+		return lockErr
+	}
+	return nil
+}
+
 func heldByOther(lease *coordinationv1.Lease, app string, now time.Time) (bool, error) {
 	spec := lease.Spec
 	if spec.HolderIdentity == nil || *spec.HolderIdentity == "" || spec.RenewTime == nil || spec.LeaseDurationSeconds == nil {
@@ -180,7 +264,7 @@ func heldByOther(lease *coordinationv1.Lease, app string, now time.Time) (bool, 
 	if spec.AcquireTime != nil {
 		since = spec.AcquireTime.Time
 	}
-	return true, &ErrLocked{App: app, Holder: *spec.HolderIdentity, Since: since, Expires: expires}
+	return true, &ErrLocked{App: app, Holder: *spec.HolderIdentity, Lease: lease.Namespace + "/" + lease.Name, Since: since, Expires: expires}
 }
 
 // Context is the context that every write of the locked run derives from: cancelled, with a
@@ -202,25 +286,42 @@ func (l *Lock) Explain(err error) error {
 	return fmt.Errorf("%w (%v)", lost, err)
 }
 
-// checkLock refuses a request whose context belongs to a run that lost its lock.
+// lockOf is the lock a context was derived from (Lock.Context), or nil.
+func lockOf(ctx context.Context) *Lock {
+	l, _ := ctx.Value(lockKey{}).(*Lock)
+	return l
+}
+
+// checkLock refuses a request, or a batch of writes, whose context belongs to a run that lost
+// its lock: the transport asks before every request, the engine before every level, prune,
+// inventory write and delete batch.
 func checkLock(ctx context.Context) error {
-	if l, ok := ctx.Value(lockKey{}).(*Lock); ok {
+	if l := lockOf(ctx); l != nil {
 		return l.check()
 	}
 	return nil
 }
 
 // check returns the lost-lock error once the renew deadline has passed since the last renewal
-// that succeeded, and cancels the run's context.
+// that succeeded, by either clock (see LockClock), and cancels the run's context.
 func (l *Lock) check() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.lostWith == nil && time.Since(l.renewed) > l.timing.RenewDeadline {
-		reason := fmt.Sprintf("its renewals failed for %s", l.timing.RenewDeadline)
+	if l.lostWith != nil {
+		return l.lostWith
+	}
+	now := l.now()
+	mono, wall := now.mono-l.renewed.mono, now.wall.Sub(l.renewed.wall)
+	switch deadline := l.timing.RenewDeadline; {
+	case mono > deadline:
+		reason := fmt.Sprintf("its renewals failed for %s", deadline)
 		if l.lastErr != nil {
 			reason += " (last: " + l.lastErr.Error() + ")"
 		}
 		l.loseLocked(reason)
+	case wall > deadline:
+		l.loseLocked(fmt.Sprintf("%s passed on the wall clock since its last renewal, %s of it while this run was running (the machine was suspended, or its clock was set forward), so its Lease may have expired and been taken",
+			wall.Round(time.Second), mono.Round(time.Second)))
 	}
 	return l.lostWith
 }
@@ -253,10 +354,10 @@ func (l *Lock) renew(ctx context.Context) {
 			return
 		}
 		l.mu.Lock()
-		deadline := l.renewed.Add(l.timing.RenewDeadline)
+		deadline := l.renewed.mono + l.timing.RenewDeadline
 		l.mu.Unlock()
-		attemptCtx, cancel := context.WithDeadline(ctx, deadline)
-		sent := time.Now()
+		attemptCtx, cancel := context.WithTimeout(ctx, deadline-l.now().mono)
+		sent := l.now()
 		taken, err := l.renewOnce(attemptCtx)
 		cancel()
 		switch {
@@ -295,26 +396,22 @@ func (l *Lock) renewOnce(ctx context.Context) (string, error) {
 		}
 		return "the Lease is now held by " + holder, nil
 	}
-	now := metav1.NewMicroTime(time.Now())
+	now := metav1.NewMicroTime(l.clock.Wall())
 	lease.Spec.RenewTime = &now
 	_, err = leases.Update(ctx, lease, metav1.UpdateOptions{FieldManager: FieldManager})
 	return "", err
 }
 
-// recreate writes the Lease again after it was deleted: delete removes the app's namespace, the
-// Lease's, last. A namespace that is going (or gone) can hold no Lease for any run, so the
-// lock stays this run's.
+// recreate writes the Lease again after someone deleted it (kubectl delete lease): nobody else
+// holds the lock then, unless another run created the Lease first.
 func (l *Lock) recreate(ctx context.Context) (string, error) {
 	leases := l.c.Typed.CoordinationV1().Leases(l.namespace)
-	now := metav1.NewMicroTime(time.Now())
+	now := metav1.NewMicroTime(l.clock.Wall())
 	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: l.name, Labels: map[string]string{LabelApp: l.app}},
 		Spec: coordinationv1.LeaseSpec{HolderIdentity: &l.holder, LeaseDurationSeconds: ptr.To(int32(l.timing.Duration / time.Second)),
 			AcquireTime: &now, RenewTime: &now}}
 	_, err := leases.Create(ctx, lease, metav1.CreateOptions{FieldManager: FieldManager})
-	switch {
-	case err == nil, apierrors.IsNotFound(err), apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause):
-		return "", nil
-	case apierrors.IsAlreadyExists(err):
+	if apierrors.IsAlreadyExists(err) {
 		return "its Lease was deleted and taken by another run", nil
 	}
 	return "", err
@@ -337,6 +434,11 @@ func (l *Lock) Release() {
 	l.cancel(context.Canceled)
 	ctx, cancel := context.WithTimeout(context.Background(), budget)
 	defer cancel()
+	l.deleteLease(ctx)
+}
+
+// deleteLease deletes the Lease if it still names this run.
+func (l *Lock) deleteLease(ctx context.Context) {
 	leases := l.c.Typed.CoordinationV1().Leases(l.namespace)
 	lease, err := leases.Get(ctx, l.name, metav1.GetOptions{})
 	if err != nil || !l.ours(lease) {

@@ -4,19 +4,23 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/utils/ptr"
 )
 
 var leaseResource = schema.GroupVersionResource{Group: "coordination.k8s.io", Version: "v1", Resource: "leases"}
@@ -111,7 +115,8 @@ func TestLockLostWhenRenewalsFail(t *testing.T) {
 // paused process) sends no request, before its renewal loop has had a chance to run.
 func TestLockPausedPastDeadlineSendsNothing(t *testing.T) {
 	cs := fake.NewClientset()
-	c := &Client{Typed: cs}
+	clock := newFakeClock()
+	c := &Client{Typed: cs, LockTiming: LockTiming{Clock: clock}}
 	lock, err := c.AcquireLock(context.Background(), ApplySet{App: "app", Namespace: "ns"})
 	if err != nil {
 		t.Fatal(err)
@@ -119,10 +124,29 @@ func TestLockPausedPastDeadlineSendsNothing(t *testing.T) {
 	defer lock.Release()
 	assertSent(t, lock.Context())
 	// As if the process had been stopped for longer than the renew deadline.
-	lock.mu.Lock()
-	lock.renewed = lock.renewed.Add(-2 * lock.timing.RenewDeadline)
-	lock.mu.Unlock()
+	clock.advance(2*lock.timing.RenewDeadline, 2*lock.timing.RenewDeadline)
 	assertRefused(t, lock.Context())
+}
+
+// TestLockSuspendedMachineSendsNothing: the machine slept past the Lease. Its monotonic clock
+// stopped meanwhile, so only the wall clock says so; the run sends nothing more.
+func TestLockSuspendedMachineSendsNothing(t *testing.T) {
+	cs := fake.NewClientset()
+	clock := newFakeClock()
+	c := &Client{Typed: cs, LockTiming: LockTiming{Clock: clock}}
+	lock, err := c.AcquireLock(context.Background(), ApplySet{App: "app", Namespace: "ns"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Release()
+	clock.advance(time.Second, time.Second)
+	assertSent(t, lock.Context())
+	clock.advance(0, 2*lock.timing.Duration)
+	assertRefused(t, lock.Context())
+	var lostErr *LockLostError
+	if err := lock.Explain(errors.New("x")); !errors.As(err, &lostErr) || !strings.Contains(err.Error(), "suspended") {
+		t.Errorf("lost-lock error %v, want it to say the machine was suspended", err)
+	}
 }
 
 // TestLockTakenOver: a Lease that names another holder ends this run's lock at the next renewal.
@@ -135,8 +159,8 @@ func TestLockTakenOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lock.Release()
-	leases := cs.CoordinationV1().Leases("ns")
-	lease, err := leases.Get(context.Background(), s.ParentName()+"-lock", metav1.GetOptions{})
+	leases := cs.CoordinationV1().Leases(LockNamespace)
+	lease, err := leases.Get(context.Background(), s.LockName(), metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,36 +199,135 @@ func assertSent(t *testing.T, ctx context.Context) {
 	}
 }
 
-// TestLockSurvivesItsNamespaceGoing: delete removes the app's namespace, and the Lease with it,
-// last; the run keeps its lock (a Lease there is written again, or cannot be written by anyone).
-func TestLockSurvivesItsNamespaceGoing(t *testing.T) {
+// TestLockLivesOutsideTheAppNamespace: the Lease is in the default namespace, named after the
+// app's namespace and name, so that it exists before the app's namespace and outlives it; two
+// apps of the same name in two namespaces have two locks.
+func TestLockLivesOutsideTheAppNamespace(t *testing.T) {
 	cs := fake.NewClientset()
-	// The reactor goes in before the renewing goroutine starts (the fake's reactor chain is not
-	// safe to change while it is used); it refuses creates once the namespace is terminating.
-	var terminating atomic.Bool
-	cs.PrependReactor("create", "leases", func(k8stesting.Action) (bool, runtime.Object, error) {
-		if !terminating.Load() {
-			return false, nil, nil
+	c := &Client{Typed: cs}
+	ctx := context.Background()
+	a, err := c.AcquireLock(ctx, ApplySet{App: "app", Namespace: "x1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Release()
+	lease, err := cs.CoordinationV1().Leases("default").Get(ctx, "kfdeploy-lock.x1.app", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the Lease is not default/kfdeploy-lock.x1.app: %v", err)
+	}
+	if lease.Labels[LabelApp] != "app" || lease.Labels[labelLockNamespace] != "x1" {
+		t.Errorf("Lease labels %v, want the app and its namespace", lease.Labels)
+	}
+	if l, _ := cs.CoordinationV1().Leases("x1").List(ctx, metav1.ListOptions{}); len(l.Items) != 0 {
+		t.Errorf("%d Leases in the app's namespace, want none", len(l.Items))
+	}
+	b, err := c.AcquireLock(ctx, ApplySet{App: "app", Namespace: "y1"})
+	if err != nil {
+		t.Fatalf("app app in y1 is locked out by app app in x1: %v", err)
+	}
+	b.Release()
+}
+
+// TestLockHonoursTheLegacyLease: a live Lease of an earlier release, in the app's namespace,
+// refuses the run, naming its holder, and leaves no new Lease behind; an expired one does not.
+func TestLockHonoursTheLegacyLease(t *testing.T) {
+	ctx := context.Background()
+	clock := newFakeClock()
+	at := metav1.NewMicroTime(clock.Wall())
+	holder := "app/old-host/pid-1"
+	legacy := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "kfdeploy-app-lock"},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: &holder, LeaseDurationSeconds: ptr.To(int32(60)), AcquireTime: &at, RenewTime: &at}}
+	cs := fake.NewClientset(legacy)
+	c := &Client{Typed: cs, LockTiming: LockTiming{Clock: clock}}
+	s := ApplySet{App: "app", Namespace: "ns"}
+	_, err := c.AcquireLock(ctx, s)
+	var locked *ErrLocked
+	if !errors.As(err, &locked) || locked.Holder != holder || !strings.Contains(err.Error(), "ns/kfdeploy-app-lock") {
+		t.Fatalf("with an earlier release's live lock: %v, want ErrLocked naming %s and its Lease", err, holder)
+	}
+	if _, err := cs.CoordinationV1().Leases(LockNamespace).Get(ctx, s.LockName(), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the refused run left its Lease: %v", err)
+	}
+	clock.advance(2*time.Minute, 2*time.Minute)
+	lock, err := c.AcquireLock(ctx, s)
+	if err != nil {
+		t.Fatalf("with an earlier release's expired lock: %v", err)
+	}
+	lock.Release()
+}
+
+// TestApplyStopsAfterTheWallClockJumps: the machine sleeps past the Lease while a level is
+// written (the wall clock jumps, the monotonic one does not). The level in flight finishes; the
+// next level is not written, and the run fails saying it lost the lock.
+func TestApplyStopsAfterTheWallClockJumps(t *testing.T) {
+	clock := newFakeClock()
+	cs := fake.NewClientset()
+	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{apiServiceResource: "APIServiceList"})
+	var mu sync.Mutex
+	var written []string
+	dyn.PrependReactor("patch", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		p := a.(k8stesting.PatchAction)
+		mu.Lock()
+		written = append(written, p.GetResource().Resource+"/"+p.GetName())
+		mu.Unlock()
+		if p.GetResource().Resource == "configmaps" {
+			clock.advance(0, 2*DefaultLockTiming().Duration) // suspended while it was sent
 		}
-		err := apierrors.NewForbidden(leaseResource.GroupResource(), "kfdeploy-app-lock", errors.New("namespace ns is being terminated"))
-		err.ErrStatus.Details.Causes = []metav1.StatusCause{{Type: corev1.NamespaceTerminatingCause}}
-		return true, nil, err
+		out := &unstructured.Unstructured{}
+		if err := out.UnmarshalJSON(p.GetPatch()); err != nil {
+			return true, nil, err
+		}
+		return true, out, nil
 	})
-	c := &Client{Typed: cs, LockTiming: fastLock}
+	c := offlineClient()
+	c.Mapper.(resettableMapper).Add(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}, meta.RESTScopeNamespace)
+	c.Typed, c.Dynamic, c.LockTiming = cs, dyn, LockTiming{Clock: clock}
 	s := ApplySet{App: "app", Namespace: "ns"}
 	lock, err := c.AcquireLock(context.Background(), s)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer lock.Release()
-	terminating.Store(true)
-	leases := cs.CoordinationV1().Leases("ns")
-	if err := leases.Delete(context.Background(), s.ParentName()+"-lock", metav1.DeleteOptions{}); err != nil {
-		t.Fatal(err)
+	objs := []*unstructured.Unstructured{
+		obj("v1", "ConfigMap", "ns", "settings", map[string]any{"data": map[string]any{"a": "b"}}),
+		obj("apps/v1", "Deployment", "ns", "web", map[string]any{"spec": map[string]any{}}),
 	}
-	// Several renewals pass, past the renew deadline.
-	time.Sleep(3 * fastLock.RenewDeadline)
-	if err := lock.check(); err != nil {
-		t.Fatalf("the lock was lost when its namespace went: %v", err)
+	_, err = c.Apply(lock.Context(), s, objs, ApplyOptions{Concurrency: 1}, discard{})
+	var lostErr *LockLostError
+	if !errors.As(err, &lostErr) || !strings.Contains(err.Error(), "suspended") {
+		t.Fatalf("apply: %v, want the lost-lock error saying the machine was suspended", err)
 	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(written, []string{"configmaps/settings"}) {
+		t.Errorf("written %v, want the ConfigMap alone: nothing after the jump", written)
+	}
+}
+
+// fakeClock is a LockClock that moves only when told: advance(mono, wall) moves each clock.
+type fakeClock struct {
+	mu   sync.Mutex
+	mono time.Duration
+	wall time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{wall: time.Now().Round(0)} }
+
+func (f *fakeClock) Monotonic() time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.mono
+}
+
+func (f *fakeClock) Wall() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.wall
+}
+
+func (f *fakeClock) advance(mono, wall time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.mono += mono
+	f.wall = f.wall.Add(wall)
 }
