@@ -91,27 +91,38 @@ type ApplyReport struct {
 	URLsErr error
 }
 
-// Apply is the apply phase: load the app (manifests no older than app.yaml), connect, run
-// preflight (a failure stops here, before any object is written), then server-side apply,
-// prune and wait. The report is returned with the error too, for what was done until then.
-func Apply(ctx context.Context, opts ApplyOptions) (*ApplyReport, error) {
+// Apply is the apply phase: load the app (manifests no older than app.yaml), connect, check
+// the cluster's identity, take the app's lock (held to the end: preflight's NFS volumes, the
+// namespaces and every object are written under it), run preflight (a failure stops here,
+// before any object is written), then server-side apply, prune and wait. A dry run takes no
+// lock. The report is returned with the error too, for what was done until then.
+func Apply(ctx context.Context, opts ApplyOptions) (rep *ApplyReport, err error) {
 	started := time.Now()
 	loaded, err := Load(opts.AppDir)
 	if err != nil {
 		return nil, err
 	}
 	set := loaded.ApplySet()
-	rep := &ApplyReport{App: set.App, Namespace: set.Namespace, DryRun: opts.Apply.DryRun}
+	rep = &ApplyReport{App: set.App, Namespace: set.Namespace, DryRun: opts.Apply.DryRun}
 	defer func() { rep.Duration = time.Since(started) }()
 	c, err := kube.Connect(ctx, opts.Cluster)
 	if err != nil {
 		return rep, err
 	}
-	guard, err := guardCluster(ctx, c, opts.AppDir, clusterid.Apply, opts.AddCluster)
+	guard, err := guardCluster(ctx, c, opts.AppDir, set, clusterid.Apply, opts.AddCluster)
 	if err != nil {
 		return rep, err
 	}
 	rep.Cluster = guard.Current
+	if opts.Apply.DryRun == kube.DryRunNone {
+		lock, lockErr := c.AcquireLock(ctx, set)
+		if lockErr != nil {
+			return rep, lockErr
+		}
+		defer lock.Release()
+		ctx = lock.Context() // kube.Apply finds the lock there
+		defer func() { err = lock.Explain(err) }()
+	}
 	// The gateway's certificate covers the nodes' addresses, which only the cluster knows; a
 	// dry run writes nothing, not even the app's secret store.
 	if opts.Apply.DryRun == kube.DryRunNone {

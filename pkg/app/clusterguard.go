@@ -17,10 +17,12 @@ type guarded struct {
 	decision clusterid.Decision
 }
 
-// guardCluster is the phase step that keeps apply, diff and delete on the clusters the app knows
-// (pkg/clusterid): it reads the identity of the cluster c reaches and decides with the app
-// directory's record of its clusters. A refusal comes before the run writes anything.
-func guardCluster(ctx context.Context, c *kube.Client, appDir string, op clusterid.Operation, add bool) (*guarded, error) {
+// guardCluster is the first step of every phase that acts on the app's cluster (apply, diff,
+// delete, test, status, preflight creating NFS volumes): it reads the identity of the cluster c
+// reaches and decides with the app directory's record of its clusters (pkg/clusterid). When the
+// directory records no cluster (a fresh clone), it also reads whether the cluster already holds
+// the app's inventory. A refusal comes before the run writes anything, and before its lock.
+func guardCluster(ctx context.Context, c *kube.Client, appDir string, set kube.ApplySet, op clusterid.Operation, add bool) (*guarded, error) {
 	state, err := clusterid.Load(appDir)
 	if err != nil {
 		return nil, err
@@ -29,7 +31,15 @@ func guardCluster(ctx context.Context, c *kube.Client, appDir string, op cluster
 	if err != nil {
 		return nil, err
 	}
-	d, err := clusterid.Decide(state, current, op, add)
+	run := clusterid.Run{Op: op, Add: add, Namespace: set.Namespace}
+	if len(state.Clusters) == 0 && !add && op != clusterid.Status {
+		inv, err := c.ReadInventory(ctx, set)
+		if err != nil {
+			return nil, err
+		}
+		run.Deployed = inv.Exists
+	}
+	d, err := clusterid.Decide(state, current, run)
 	if err != nil {
 		return nil, err
 	}

@@ -67,8 +67,10 @@ func DeleteTarget(appDir, name, namespace string) (kube.ApplySet, error) {
 	return kube.ApplySet{App: a.Metadata.Name, Namespace: a.Spec.Namespace}, nil
 }
 
-// Delete is the delete phase: connect, then remove the app's objects as recorded in the
-// cluster's inventory, so it needs no app directory. A missing inventory is not an error.
+// Delete is the delete phase: connect, check the cluster's identity against the app
+// directory, then remove the app's objects as recorded in the cluster's inventory, so it needs
+// no app directory. The app's lock is taken after the confirmation (a prompt may wait for a
+// long time) and before anything is written (kube.Delete). A missing inventory is not an error.
 func Delete(ctx context.Context, opts DeleteOptions) (*DeleteReport, error) {
 	started := time.Now()
 	set := opts.Set
@@ -79,7 +81,7 @@ func Delete(ctx context.Context, opts DeleteOptions) (*DeleteReport, error) {
 		return rep, err
 	}
 	if opts.AppDir != "" {
-		guard, err := guardCluster(ctx, c, opts.AppDir, clusterid.Delete, opts.AddCluster)
+		guard, err := guardCluster(ctx, c, opts.AppDir, set, clusterid.Delete, opts.AddCluster)
 		if err != nil {
 			return rep, err
 		}

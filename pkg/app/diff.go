@@ -59,14 +59,14 @@ func Diff(ctx context.Context, opts DiffOptions) (*DiffReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	guard, err := guardCluster(ctx, c, opts.AppDir, clusterid.Diff, opts.AddCluster)
+	set := loaded.ApplySet()
+	guard, err := guardCluster(ctx, c, opts.AppDir, set, clusterid.Diff, opts.AddCluster)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := guard.record(); err != nil {
 		return nil, err
 	}
-	set := loaded.ApplySet()
 	diffs, err := c.Diff(ctx, set, loaded.Objects, opts.Prune, diffConcurrency)
 	if err != nil {
 		return nil, fmt.Errorf("diff app %s: %w", set.App, err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kfdeploy/kfdeploy/pkg/clusterid"
 	"github.com/kfdeploy/kfdeploy/pkg/config"
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
 	"github.com/kfdeploy/kfdeploy/pkg/preflight"
@@ -31,7 +32,9 @@ type PreflightOptions struct {
 
 // Preflight is the preflight phase: load the app and run every check. The client is built
 // without a first contact: an unreachable API server is the cluster check's finding, not an
-// error. A failed run returns its report and an error.
+// error. With NFS configured, preflight creates PersistentVolumes: like every run that writes,
+// it first checks the cluster's identity (a refusal is the error, and nothing is created) and
+// creates them under the app's lock. A failed run returns its report and an error.
 func Preflight(ctx context.Context, opts PreflightOptions) (*preflight.Report, error) {
 	loaded, err := Load(opts.AppDir)
 	if err != nil {
@@ -41,25 +44,49 @@ func Preflight(ctx context.Context, opts PreflightOptions) (*preflight.Report, e
 	if err != nil {
 		return nil, err
 	}
-	rep, err := runPreflight(ctx, c, loaded, opts.Settings)
+	settings := opts.Settings
+	if nfsFor(loaded, settings) != nil && !settings.DryRun {
+		if _, err := c.ServerVersion(ctx); err != nil {
+			// Nothing can be created: the cluster check says why, the nfs check does not run.
+			settings.DryRun = true
+		} else {
+			set := loaded.ApplySet()
+			if _, err := guardCluster(ctx, c, opts.AppDir, set, clusterid.CreateVolumes, false); err != nil {
+				return nil, fmt.Errorf("%w (preflight without --nfs-server checks without creating anything)", err)
+			}
+			lock, err := c.AcquireLock(ctx, set)
+			if err != nil {
+				return nil, err
+			}
+			defer lock.Release()
+			ctx = lock.Context()
+		}
+	}
+	rep, err := runPreflight(ctx, c, loaded, settings)
 	if err != nil {
 		return nil, err
 	}
 	if !rep.Passed {
-		return rep, preflightFailure(rep, opts.Settings.Strict, "see the findings and their remedies")
+		return rep, preflightFailure(rep, settings.Strict, "see the findings and their remedies")
 	}
 	return rep, nil
 }
 
+// nfsFor is the NFS server preflight creates volumes on: the flags', else app.yaml's, else nil.
+func nfsFor(loaded *Loaded, s PreflightSettings) *config.NFS {
+	if s.NFS != nil {
+		return s.NFS
+	}
+	if st := loaded.App.Spec.Storage; st != nil {
+		return st.NFS
+	}
+	return nil
+}
+
 // runPreflight runs the checks for a loaded app and judges the result.
 func runPreflight(ctx context.Context, c *kube.Client, loaded *Loaded, s PreflightSettings) (*preflight.Report, error) {
-	opts := preflight.Options{App: loaded.App, Objects: loaded.Objects, Files: loaded.Files, GPUResourceNames: loaded.App.GPUResourceNames(), DryRun: s.DryRun}
-	if st := loaded.App.Spec.Storage; st != nil && st.NFS != nil {
-		opts.NFS = st.NFS
-	}
-	if s.NFS != nil {
-		opts.NFS = s.NFS
-	}
+	opts := preflight.Options{App: loaded.App, Objects: loaded.Objects, Files: loaded.Files, GPUResourceNames: loaded.App.GPUResourceNames(), DryRun: s.DryRun,
+		NFS: nfsFor(loaded, s)}
 	if len(s.GPUResourceNames) > 0 {
 		opts.GPUResourceNames = s.GPUResourceNames
 	}

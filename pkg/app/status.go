@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/kfdeploy/kfdeploy/pkg/clusterid"
 	"github.com/kfdeploy/kfdeploy/pkg/config"
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
 	"github.com/kfdeploy/kfdeploy/pkg/topnodes"
@@ -25,7 +26,8 @@ type StatusReport struct {
 	URLs      *URLs // nil without a gateway
 }
 
-// Status is the status phase: read app.yaml, connect, and read every member of the app.
+// Status is the status phase: read app.yaml, connect, check that the cluster is one the app
+// knows (status only reads, so it takes no lock), and read every member of the app.
 func Status(ctx context.Context, opts StatusOptions) (*StatusReport, error) {
 	a, err := config.Load(opts.AppDir)
 	if err != nil {
@@ -36,6 +38,9 @@ func Status(ctx context.Context, opts StatusOptions) (*StatusReport, error) {
 		return nil, err
 	}
 	set := kube.ApplySet{App: a.Metadata.Name, Namespace: a.Spec.Namespace}
+	if _, err := guardCluster(ctx, c, opts.AppDir, set, clusterid.Status, false); err != nil {
+		return nil, err
+	}
 	objs, err := c.Status(ctx, set)
 	if errors.Is(err, kube.ErrNotFoundApp) {
 		return nil, fmt.Errorf("app %s is not deployed in namespace %s: run 'kfdeploy apply'", set.App, set.Namespace)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kfdeploy/kfdeploy/pkg/clusterid"
 	"github.com/kfdeploy/kfdeploy/pkg/config"
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
 	"github.com/kfdeploy/kfdeploy/pkg/smoketest"
@@ -49,7 +50,9 @@ func TestRunOptions(a *config.App, opts TestOptions) smoketest.Options {
 }
 
 // Test is the test phase: it runs the smoke tests of the app against its cluster. It needs
-// app.yaml only, not the generated manifests: it tests what is deployed.
+// app.yaml only, not the generated manifests: it tests what is deployed. Its workloads are
+// created and deleted on a cluster the app knows (the guard), under the app's lock: no apply or
+// delete of the app runs meanwhile.
 func Test(ctx context.Context, opts TestOptions) (*smoketest.Report, error) {
 	a, err := config.Load(opts.AppDir)
 	if err != nil {
@@ -66,5 +69,18 @@ func Test(ctx context.Context, opts TestOptions) (*smoketest.Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	return smoketest.Run(ctx, smoketest.Clients{Dynamic: c.Dynamic, Typed: c.Typed}, runOpts)
+	set := kube.ApplySet{App: a.Metadata.Name, Namespace: a.Spec.Namespace}
+	if _, err := guardCluster(ctx, c, opts.AppDir, set, clusterid.Test, false); err != nil {
+		return nil, err
+	}
+	lock, err := c.AcquireLock(ctx, set)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Release()
+	rep, err := smoketest.Run(lock.Context(), smoketest.Clients{Dynamic: c.Dynamic, Typed: c.Typed}, runOpts)
+	if err == nil {
+		err = lock.Err() // what failed after the lock was lost failed because the run stopped
+	}
+	return rep, lock.Explain(err)
 }

@@ -153,14 +153,43 @@ func (s *State) Record(id Identity, now time.Time) {
 	s.Clusters = append(s.Clusters, id)
 }
 
-// Operation is what a run is about to do with the cluster.
+// Operation is what a run is about to do with the cluster, worded for "refusing to ...".
 type Operation string
 
 const (
 	Apply  Operation = "apply"
 	Diff   Operation = "diff"
 	Delete Operation = "delete"
+	// Test creates and deletes workloads in the app's namespace (kfdeploy test).
+	Test Operation = "test"
+	// Status only reads.
+	Status Operation = "show status"
+	// CreateVolumes is standalone preflight creating NFS PersistentVolumes.
+	CreateVolumes Operation = "create NFS PersistentVolumes"
 )
+
+// hint is the end of a refusal: what to do if the cluster is meant. Apply, diff and delete
+// have the flag; the others point at diff, which records the cluster and changes nothing on it.
+func (op Operation) hint() string {
+	if op == Apply || op == Diff || op == Delete {
+		return "rerun with " + FlagAdd + " if this cluster is meant"
+	}
+	return "run 'kfdeploy diff " + FlagAdd + "' (it changes nothing on the cluster) if this cluster is meant"
+}
+
+// Run is what the guard needs to know about a run.
+type Run struct {
+	Op Operation
+	// Add: --add-cluster was given.
+	Add bool
+	// Deployed: the cluster already holds the app's inventory. It matters only when the app
+	// directory records no cluster at all (a fresh clone, a CI runner): the inventory's own
+	// record of its cluster cannot tell a wrong cluster that runs the same app (a production
+	// cluster and its staging copy), so such a run needs Add.
+	Deployed bool
+	// Namespace is the app's namespace, for the message.
+	Namespace string
+}
 
 // Decision is what a run does about the cluster it reaches.
 type Decision struct {
@@ -170,10 +199,11 @@ type Decision struct {
 }
 
 // Decide compares the cluster a run reaches (current) with what the app knows. The first apply
-// of an app (nothing known) records the cluster; a context the app knows, reaching the cluster
-// it knew, goes ahead; anything else is refused with a *RefusedError unless add is set, which
-// records the current cluster for its context. A run that is refused must write nothing.
-func Decide(s *State, current Identity, op Operation, add bool) (Decision, error) {
+// of an app (nothing known, nothing of the app on the cluster) records the cluster; a context
+// the app knows, reaching the cluster it knew, goes ahead; anything else is refused with a
+// *RefusedError unless r.Add is set, which records the current cluster for its context. Status
+// only reads: with nothing known it goes ahead. A run that is refused must write nothing.
+func Decide(s *State, current Identity, r Run) (Decision, error) {
 	if current.UID == "" {
 		return Decision{}, errors.New("the identity of the current cluster is unknown (no kube-system UID)")
 	}
@@ -181,15 +211,17 @@ func Decide(s *State, current Identity, op Operation, add bool) (Decision, error
 	switch {
 	case ok && known.UID == current.UID:
 		changed := known.Server != current.Server || known.CAFingerprint != current.CAFingerprint
-		return Decision{Record: changed && op == Apply}, nil
+		return Decision{Record: changed && r.Op == Apply}, nil
+	case len(s.Clusters) == 0 && r.Deployed && !r.Add && r.Op != Status:
+		return Decision{}, &RefusedError{Op: r.Op, Current: current, Unrecorded: true, Namespace: r.Namespace}
 	case len(s.Clusters) == 0:
-		return Decision{Record: op == Apply || add}, nil
-	case add:
+		return Decision{Record: r.Op == Apply || r.Add}, nil
+	case r.Add:
 		return Decision{Record: true}, nil
 	case ok:
-		return Decision{}, &RefusedError{Op: op, Current: current, Known: []Identity{known}, Changed: true}
+		return Decision{}, &RefusedError{Op: r.Op, Current: current, Known: []Identity{known}, Changed: true}
 	}
-	return Decision{}, &RefusedError{Op: op, Current: current, Known: append([]Identity(nil), s.Clusters...)}
+	return Decision{}, &RefusedError{Op: r.Op, Current: current, Known: append([]Identity(nil), s.Clusters...)}
 }
 
 // RefusedError says that a run reaches a cluster the app does not know.
@@ -199,15 +231,25 @@ type RefusedError struct {
 	Known   []Identity
 	// Changed: the context is known, but reaches another cluster than when it was recorded.
 	Changed bool
+	// Unrecorded: the app directory records no cluster, and the cluster already holds the app
+	// (in Namespace).
+	Unrecorded bool
+	Namespace  string
 }
 
 func (e *RefusedError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "refusing to %s: ", e.Op)
-	if e.Changed {
+	state := filepath.Join(StateDir, StateFile)
+	switch {
+	case e.Unrecorded:
+		fmt.Fprintf(&b, "%s already holds this app (its inventory in namespace %s), and the app directory records no cluster (%s is missing, as in a fresh clone); nothing was changed: restore %s (commit it with the app), or %s",
+			e.Current, e.Namespace, state, state, e.Op.hint())
+		return b.String()
+	case e.Changed:
 		fmt.Fprintf(&b, "context %s now reaches another cluster (server %s, kube-system UID %s) than the app was deployed to (server %s, kube-system UID %s)",
 			contextName(e.Current.Context), e.Current.Server, e.Current.ShortUID(), e.Known[0].Server, e.Known[0].ShortUID())
-	} else {
+	default:
 		known := make([]string, 0, len(e.Known))
 		var same []string
 		for _, k := range e.Known {
@@ -221,7 +263,7 @@ func (e *RefusedError) Error() string {
 			fmt.Fprintf(&b, " (the same cluster as context %s)", strings.Join(same, ", "))
 		}
 	}
-	fmt.Fprintf(&b, "; nothing was changed: check --context and KUBECONFIG, or rerun with %s if this cluster is meant", FlagAdd)
+	fmt.Fprintf(&b, "; nothing was changed: check --context and KUBECONFIG, or %s", e.Op.hint())
 	return b.String()
 }
 

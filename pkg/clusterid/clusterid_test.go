@@ -46,6 +46,7 @@ func TestDecide(t *testing.T) {
 		current    Identity
 		op         Operation
 		add        bool
+		deployed   bool
 		wantRecord bool
 		wantErr    []string // substrings of the refusal; nil: no error
 	}{
@@ -65,13 +66,27 @@ func TestDecide(t *testing.T) {
 		{name: "unknown context added with the flag", state: stateWith(clusterA), current: clusterB, op: Apply, add: true, wantRecord: true},
 		{name: "changed context replaced with the flag", state: stateWith(clusterA), current: bAsProd, op: Delete, add: true, wantRecord: true},
 		{name: "flag on a first diff records", state: stateWith(), current: clusterA, op: Diff, add: true, wantRecord: true},
+		{name: "fresh clone: apply on a cluster holding the app refused", state: stateWith(), current: clusterA, op: Apply, deployed: true,
+			wantErr: []string{"refusing to apply", `context "prod" (server https://10.0.0.1:6443, kube-system UID 1a2b3c4d) already holds this app (its inventory in namespace kf)`, ".kfdeploy/clusters.yaml is missing", "--add-cluster"}},
+		{name: "fresh clone: diff refused", state: stateWith(), current: clusterA, op: Diff, deployed: true, wantErr: []string{"refusing to diff"}},
+		{name: "fresh clone: delete refused", state: stateWith(), current: clusterA, op: Delete, deployed: true, wantErr: []string{"refusing to delete"}},
+		{name: "fresh clone: test refused, pointing at diff", state: stateWith(), current: clusterA, op: Test, deployed: true, wantErr: []string{"refusing to test", "kfdeploy diff --add-cluster"}},
+		{name: "fresh clone: NFS volumes refused", state: stateWith(), current: clusterA, op: CreateVolumes, deployed: true, wantErr: []string{"refusing to create NFS PersistentVolumes"}},
+		{name: "fresh clone: status reads", state: stateWith(), current: clusterA, op: Status, deployed: true},
+		{name: "fresh clone: apply with the flag records", state: stateWith(), current: clusterA, op: Apply, deployed: true, add: true, wantRecord: true},
+		{name: "fresh clone: delete with the flag records", state: stateWith(), current: clusterA, op: Delete, deployed: true, add: true, wantRecord: true},
+		{name: "nothing known, nothing deployed: test goes ahead, records nothing", state: stateWith(), current: clusterA, op: Test},
+		{name: "nothing known, nothing deployed: NFS volumes go ahead, record nothing", state: stateWith(), current: clusterA, op: CreateVolumes},
+		{name: "unknown context: status refused, pointing at diff", state: stateWith(clusterA), current: clusterB, op: Status,
+			wantErr: []string{"refusing to show status", `not context "staging"`, "run 'kfdeploy diff --add-cluster'"}},
+		{name: "unknown context: test refused", state: stateWith(clusterA), current: clusterB, op: Test, wantErr: []string{"refusing to test"}},
 		{name: "two known, the second one used", state: stateWith(clusterA, clusterB), current: clusterB, op: Diff},
 		{name: "two known, a third refused naming both", state: stateWith(clusterA, clusterB), current: Identity{Context: "laptop", Server: "https://127.0.0.1:1", UID: "99999999-x"}, op: Apply,
 			wantErr: []string{`context "prod"`, `context "staging"`, `not context "laptop"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, err := Decide(tt.state, tt.current, tt.op, tt.add)
+			d, err := Decide(tt.state, tt.current, Run{Op: tt.op, Add: tt.add, Deployed: tt.deployed, Namespace: "kf"})
 			if tt.wantErr == nil {
 				if err != nil {
 					t.Fatalf("Decide: %v", err)
@@ -102,7 +117,7 @@ func TestDecide(t *testing.T) {
 }
 
 func TestDecideNeedsUID(t *testing.T) {
-	if _, err := Decide(stateWith(), Identity{Context: "x"}, Apply, false); err == nil {
+	if _, err := Decide(stateWith(), Identity{Context: "x"}, Run{Op: Apply}); err == nil {
 		t.Fatal("Decide accepted a cluster without a kube-system UID")
 	}
 }

@@ -273,6 +273,9 @@ func heldByOther(lease *coordinationv1.Lease, app string, now time.Time) (bool, 
 // has noticed (a process paused past its deadline sends nothing when it resumes).
 func (l *Lock) Context() context.Context { return l.ctx }
 
+// Err is the lost-lock error once the lock is lost (by either clock), else nil.
+func (l *Lock) Err() error { return l.check() }
+
 // Explain turns an error of the locked run into the lost-lock error when the lock was lost:
 // whatever failed then failed because the run stopped writing.
 func (l *Lock) Explain(err error) error {

@@ -76,16 +76,16 @@ func TestPermissionsListsExactlyTheMissingOnes(t *testing.T) {
 	}
 	want := []string{
 		"fail: cannot get, list, create, patch, delete customresourcedefinitions.apiextensions.k8s.io cluster-wide",
+		"fail: cannot get, create, update, delete leases.coordination.k8s.io in namespace default",
 		"fail: cannot create, patch, delete deployments.apps in namespace kf",
-		"fail: cannot get, create, update, delete leases.coordination.k8s.io in namespace kf",
 		"fail: cannot get, create, patch, delete secrets in namespace kf",
 		"fail: cannot get, list, create, patch, delete tfjobs.kubeflow.org in namespace kf",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("findings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if !strings.Contains(fs[1].Remedy, "kubectl create role kfdeploy-deployments-apps -n kf --verb=create,patch,delete --resource=deployments.apps") {
-		t.Errorf("remedy %q", fs[1].Remedy)
+	if !strings.Contains(fs[2].Remedy, "kubectl create role kfdeploy-deployments-apps -n kf --verb=create,patch,delete --resource=deployments.apps") {
+		t.Errorf("remedy %q", fs[2].Remedy)
 	}
 }
 
