@@ -239,7 +239,7 @@ func TestLockLostStopsWriting(t *testing.T) {
 	if len(cms.Items) != n {
 		t.Errorf("%d ConfigMaps after run B, want %d", len(cms.Items), n)
 	}
-	if _, err := e.kube.CoordinationV1().Leases(ns).Get(ctx, "kfdeploy-app-lock", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+	if _, err := e.kube.CoordinationV1().Leases(kube.LockNamespace).Get(ctx, s.LockName(), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the lock is still there after run B: %v", err)
 	}
 }

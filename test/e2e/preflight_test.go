@@ -350,7 +350,7 @@ func TestPreflightPermissions(t *testing.T) {
 		"cannot create, patch, delete services in namespace " + ns,
 		"cannot get, list, create, patch, delete persistentvolumeclaims in namespace " + ns,
 		"cannot get, create, patch, delete secrets in namespace " + ns,
-		"cannot get, create, update, delete leases.coordination.k8s.io in namespace " + ns,
+		"cannot get, create, update, delete leases.coordination.k8s.io in namespace default",
 		"cannot get, list, create, patch, delete namespaces cluster-wide",
 	} {
 		if !rep.has("permissions", "fail", want) {
