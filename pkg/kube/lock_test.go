@@ -114,14 +114,7 @@ func TestLockLostWhenRenewalsFail(t *testing.T) {
 // TestLockPausedPastDeadlineSendsNothing: a run that resumes after its renew deadline (a
 // paused process) sends no request, before its renewal loop has had a chance to run.
 func TestLockPausedPastDeadlineSendsNothing(t *testing.T) {
-	cs := fake.NewClientset()
-	clock := newFakeClock()
-	c := &Client{Typed: cs, LockTiming: LockTiming{Clock: clock}}
-	lock, err := c.AcquireLock(context.Background(), ApplySet{App: "app", Namespace: "ns"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Release()
+	lock, clock := lockWithFakeClock(t)
 	assertSent(t, lock.Context())
 	// As if the process had been stopped for longer than the renew deadline.
 	clock.advance(2*lock.timing.RenewDeadline, 2*lock.timing.RenewDeadline)
@@ -131,14 +124,7 @@ func TestLockPausedPastDeadlineSendsNothing(t *testing.T) {
 // TestLockSuspendedMachineSendsNothing: the machine slept past the Lease. Its monotonic clock
 // stopped meanwhile, so only the wall clock says so; the run sends nothing more.
 func TestLockSuspendedMachineSendsNothing(t *testing.T) {
-	cs := fake.NewClientset()
-	clock := newFakeClock()
-	c := &Client{Typed: cs, LockTiming: LockTiming{Clock: clock}}
-	lock, err := c.AcquireLock(context.Background(), ApplySet{App: "app", Namespace: "ns"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Release()
+	lock, clock := lockWithFakeClock(t)
 	clock.advance(time.Second, time.Second)
 	assertSent(t, lock.Context())
 	clock.advance(0, 2*lock.timing.Duration)
@@ -302,6 +288,19 @@ func TestApplyStopsAfterTheWallClockJumps(t *testing.T) {
 	if !slices.Equal(written, []string{"configmaps/settings"}) {
 		t.Errorf("written %v, want the ConfigMap alone: nothing after the jump", written)
 	}
+}
+
+// lockWithFakeClock takes a lock on a fake cluster whose clocks move only when told.
+func lockWithFakeClock(t *testing.T) (*Lock, *fakeClock) {
+	t.Helper()
+	clock := newFakeClock()
+	c := &Client{Typed: fake.NewClientset(), LockTiming: LockTiming{Clock: clock}}
+	lock, err := c.AcquireLock(context.Background(), ApplySet{App: "app", Namespace: "ns"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(lock.Release)
+	return lock, clock
 }
 
 // fakeClock is a LockClock that moves only when told: advance(mono, wall) moves each clock.
