@@ -73,7 +73,8 @@ then sit broken:
                StorageClass that provisions, or the default StorageClass
   nfs          with --nfs-server/--nfs-path (or spec.storage.nfs): creates an NFS
                PersistentVolume, pre-bound by claimRef, for each claim that cannot bind
-               otherwise. This is the one check that changes the cluster.
+               otherwise. This is the one check that changes the cluster: only one the
+               app knows (.kfdeploy/clusters.yaml), under the app's lock.
   namespace    the namespace is not Terminating; objects of the app that exist under another
                owner are listed
 
