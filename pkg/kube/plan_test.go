@@ -1,14 +1,23 @@
 package kube
 
 import (
+	"context"
 	"maps"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
+	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+	typedappsv1 "k8s.io/client-go/kubernetes/typed/apps/v1"
 
 	"github.com/kfdeploy/kfdeploy/pkg/manifest"
 )
@@ -313,4 +322,80 @@ func TestSameInventory(t *testing.T) {
 	if sameInventory(Inventory{}, Inventory{Exists: true}) {
 		t.Error("a missing inventory must be written")
 	}
+}
+
+// TestFieldsFingerprintFollowsOwnership checks the claim decide rests on with the API server's
+// own field manager (client-go's fake clientset runs k8s.io/apimachinery's managedfields):
+// kfdeploy's fingerprint stays as it is through a no-op re-apply and through other managers'
+// writes to fields kfdeploy does not own, and moves when another manager removes or changes a
+// field kfdeploy applied. test/e2e/drift_test.go checks the same against a real API server.
+func TestFieldsFingerprintFollowsOwnership(t *testing.T) {
+	ctx := context.Background()
+	const hash = "sha256:abc"
+	client := fake.NewClientset()
+	deployments := client.AppsV1().Deployments("ns")
+	desired := appsv1ac.Deployment("ui", "ns").
+		WithLabels(map[string]string{"app.kubernetes.io/component": "frontend"}).
+		WithAnnotations(map[string]string{AnnotationAppliedHash: hash}).
+		WithSpec(appsv1ac.DeploymentSpec().
+			WithReplicas(1).
+			WithSelector(metav1ac.LabelSelector().WithMatchLabels(map[string]string{"app": "ui"})).
+			WithTemplate(corev1ac.PodTemplateSpec().
+				WithLabels(map[string]string{"app": "ui"}).
+				WithAnnotations(map[string]string{"example.com/owner": "kfdeploy"}).
+				WithSpec(corev1ac.PodSpec().WithContainers(corev1ac.Container().
+					WithName("ui").WithImage("pause").
+					WithEnv(corev1ac.EnvVar().WithName("MODE").WithValue("fast")).
+					WithResources(corev1ac.ResourceRequirements().WithLimits(corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("32Mi")}))))))
+	apply := func() string {
+		t.Helper()
+		if _, err := deployments.Apply(ctx, desired, metav1.ApplyOptions{FieldManager: FieldManager, Force: true}); err != nil {
+			t.Fatal(err)
+		}
+		return current(t, deployments)
+	}
+	recorded := apply()
+	if recorded == "" {
+		t.Fatal("no fingerprint after kfdeploy's apply")
+	}
+	if again := apply(); again != recorded {
+		t.Fatalf("a no-op re-apply moved the fingerprint: %s, was %s", again, recorded)
+	}
+	for _, tc := range []struct {
+		name, manager string
+		patchType     types.PatchType
+		patch         string
+		moves         bool
+	}{
+		{"rollout restart", "kubectl-rollout", types.StrategicMergePatchType, `{"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":"now"}}}}}`, false},
+		{"another label", "kubectl-label", types.MergePatchType, `{"metadata":{"labels":{"team":"ops"}}}`, false},
+		{"a field kfdeploy does not set", "kubectl-patch", types.MergePatchType, `{"spec":{"minReadySeconds":5}}`, false},
+		{"a removed label", "kubectl-label", types.MergePatchType, `{"metadata":{"labels":{"app.kubernetes.io/component":null}}}`, true},
+		{"removed container resources", "kubectl-patch", types.JSONPatchType, `[{"op":"remove","path":"/spec/template/spec/containers/0/resources"}]`, true},
+		{"a removed env var", "kubectl-patch", types.JSONPatchType, `[{"op":"remove","path":"/spec/template/spec/containers/0/env/0"}]`, true},
+		{"a removed pod template annotation", "kubectl-annotate", types.MergePatchType, `{"spec":{"template":{"metadata":{"annotations":{"example.com/owner":null}}}}}`, true},
+		{"an edited value", "kubectl-edit", types.MergePatchType, `{"spec":{"replicas":3}}`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := deployments.Patch(ctx, "ui", tc.patchType, []byte(tc.patch), metav1.PatchOptions{FieldManager: tc.manager}); err != nil {
+				t.Fatal(err)
+			}
+			if got := current(t, deployments); (got != recorded) != tc.moves {
+				t.Errorf("fingerprint after the patch moved = %v, want %v", got != recorded, tc.moves)
+			}
+			// kfdeploy's apply restores its fields and the fingerprint it records.
+			if got := apply(); got != recorded {
+				t.Errorf("fingerprint after the restoring apply %s, want %s", got, recorded)
+			}
+		})
+	}
+}
+
+func current(t *testing.T, deployments typedappsv1.DeploymentInterface) string {
+	t.Helper()
+	d, err := deployments.Get(context.Background(), "ui", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fieldsFingerprint(d.Annotations[AnnotationAppliedHash], d.ManagedFields)
 }
