@@ -143,7 +143,13 @@ func TestDriftOthersFieldsSendNothing(t *testing.T) {
 	rep := parseReport(t, e.mustRun(t, appDir, "apply", "--skip-preflight", "-o", "json"))
 	sent := e.util().ReadRequests(t).Since(before)
 	if n := sent.Count([]string{"APPLY", "PATCH"}, driftResources...); n != 0 {
-		t.Errorf("after others wrote only their own fields, a re-apply sent %d apply/patch requests, want 0: %v", n, sent)
+		var writes []string
+		for _, r := range driftResources {
+			if n := sent.Count([]string{"APPLY", "PATCH"}, r); n > 0 {
+				writes = append(writes, fmt.Sprintf("%s: %d", r, n))
+			}
+		}
+		t.Errorf("after others wrote only their own fields, a re-apply sent %d apply/patch requests, want 0: %v", n, writes)
 	}
 	for _, o := range rep.Objects {
 		if o.Action != "unchanged" {
