@@ -41,9 +41,9 @@ var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version:
 // TestFullPreset is issue 3's end-to-end check: init --preset full, generate, apply (default
 // timeout) brings every workload Ready on the simulated nodes, every CRD Established and every
 // PVC Bound, and a re-apply then sends no apply or patch request; the sample TFJob, Experiment
-// and Workflow pass a server-side dry run against the
-// installed CRDs while the invalid ones are rejected by the schema; delete --purge --yes then
-// removes the namespace and the app's cluster-scoped objects (CRDs, ClusterRoles, ...).
+// and Workflow pass a server-side dry run against the installed CRDs while the invalid ones are
+// rejected by the schema; delete --purge --yes then removes the namespace and the app's
+// cluster-scoped objects (CRDs, ClusterRoles, ...).
 //
 // Storage: nfs-provisioner's StorageClass cannot provision without a real NFS server, so every
 // claim is set to storageClassName "" and the test creates one PersistentVolume per claim,
