@@ -112,7 +112,10 @@ func stampHash(o *unstructured.Unstructured) (string, error) {
 // canonical encoding, so the metadata list and an apply response give the same), or "" when
 // there is no such entry. After an apply, kfdeploy's field set is exactly the fields it sent;
 // a later change or removal of one of them by another manager moves it out of the set, while
-// writes to fields kfdeploy does not own leave the set as it is.
+// writes to fields kfdeploy does not own leave the set as it is. Recording the set the server
+// computed, rather than computing the expected set from the object (structured-merge-diff with
+// the server's OpenAPI schemas of every group, read on each run), keeps the plan to the
+// metadata lists it reads anyway.
 func fieldsFingerprint(hash string, fields []metav1.ManagedFieldsEntry) string {
 	for _, f := range fields {
 		if f.Manager != FieldManager || f.Operation != metav1.ManagedFieldsOperationApply || f.Subresource != "" || f.FieldsV1 == nil {
