@@ -102,7 +102,7 @@ func (o *diffOptions) run(ctx context.Context, streams ioStreams) error {
 		for _, d := range doc.Objects {
 			planned[d.Planned]++
 			// Objects the plan leaves alone are only counted; those it would send are listed,
-			// also when the server would find nothing to change (another manager's fields).
+			// also when the server would find nothing to change (applied by an older kfdeploy).
 			if d.Change == kube.ChangeNone && d.Planned == kube.ChangeNone {
 				continue
 			}

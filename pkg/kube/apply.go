@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -81,11 +82,10 @@ func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Uns
 	}
 	// A server dry run validates every object, so it sends them all.
 	sendAll := opts.SendAll || opts.DryRun == DryRunServer
-	nsLive, created, err := c.namespacesBefore(ctx, d.namespaces)
+	nsSteps, created, err := c.planNamespaces(ctx, s, d, sendAll)
 	if err != nil {
 		return res, err
 	}
-	nsSteps := planSteps(d.namespaces, nsLive, sendAll)
 	if opts.DryRun == DryRunNone {
 		// The caller (pkg/app) normally holds the lock already, taken before preflight; its
 		// context carries it.
@@ -152,6 +152,7 @@ func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Uns
 		final.GroupKinds = unionKinds(desiredKinds, keptKinds)
 		final.Namespaces = sets.List(sets.New(desiredNSs...).Insert(s.Namespace))
 	}
+	final.AppliedFields = recordedFields(&plan, res)
 	if !sameInventory(union, final) {
 		if err := c.WriteInventory(ctx, s, final); err != nil {
 			return res, err
@@ -229,11 +230,11 @@ func (c *Client) Plan(ctx context.Context, s ApplySet, objs []*unstructured.Unst
 	if err != nil {
 		return nil, err
 	}
-	nsLive, _, err := c.namespacesBefore(ctx, d.namespaces)
+	nsSteps, _, err := c.planNamespaces(ctx, s, d, sendAll)
 	if err != nil {
 		return nil, err
 	}
-	plan, _, err := c.planWithInventory(ctx, s, d, planSteps(d.namespaces, nsLive, sendAll), prune, sendAll)
+	plan, _, err := c.planWithInventory(ctx, s, d, nsSteps, prune, sendAll)
 	if err != nil {
 		return nil, err
 	}
@@ -256,7 +257,7 @@ func (c *Client) planWithInventory(ctx context.Context, s ApplySet, d *desiredSe
 	}
 	plan := Plan{Namespaces: nsSteps}
 	for l := range d.levels {
-		plan.Levels[l] = planSteps(d.levels[l], existing, sendAll)
+		plan.Levels[l] = planSteps(d.levels[l], existing, inv.AppliedFields, sendAll)
 	}
 	if prune {
 		plan.Prune = planPrune(existing, d.ids, true)
@@ -403,7 +404,7 @@ func (c *Client) execute(ctx context.Context, steps []Step, opts ApplyOptions, r
 			continue
 		}
 		g.Go(func() error {
-			action, err := c.applyOne(withWarningObject(ctx, st.ID.String(), rep), st, opts)
+			action, fields, err := c.applyOne(withWarningObject(ctx, st.ID.String(), rep), st, opts)
 			if err != nil {
 				mu.Lock()
 				errs = append(errs, err)
@@ -411,6 +412,7 @@ func (c *Client) execute(ctx context.Context, steps []Step, opts ApplyOptions, r
 				res.add(rep, st.ID, Failed, "")
 				return nil
 			}
+			res.recordFields(st.ID, fields)
 			res.add(rep, st.ID, action, "")
 			return nil
 		})
@@ -423,7 +425,9 @@ func (c *Client) execute(ctx context.Context, steps []Step, opts ApplyOptions, r
 	return errors.Join(errs...)
 }
 
-func (c *Client) applyOne(ctx context.Context, st Step, opts ApplyOptions) (Action, error) {
+// applyOne server-side applies one object and returns what happened to it and, unless it was
+// a dry run, the fingerprint of kfdeploy's fields on it after the apply.
+func (c *Client) applyOne(ctx context.Context, st Step, opts ApplyOptions) (Action, string, error) {
 	p := st.target
 	applyOpts := metav1.ApplyOptions{FieldManager: FieldManager, Force: opts.ForceConflicts}
 	if opts.DryRun == DryRunServer {
@@ -431,21 +435,47 @@ func (c *Client) applyOne(ctx context.Context, st Step, opts ApplyOptions) (Acti
 	}
 	out, err := c.resourceFor(p.mapping, p.obj.GetNamespace()).Apply(ctx, p.obj.GetName(), p.obj, applyOpts)
 	if err != nil {
-		return Failed, describeApplyError(p.id, err)
+		return Failed, "", describeApplyError(p.id, err)
+	}
+	managed := out.GetManagedFields()
+	fields := ""
+	if opts.DryRun == DryRunNone {
+		fields = fieldsFingerprint(p.hash, managed)
 	}
 	if st.Change == ChangeUpdate {
 		if st.liveRV == out.GetResourceVersion() {
-			return Unchanged, nil
+			return Unchanged, fields, nil
 		}
-		return Configured, nil
+		return Configured, fields, nil
 	}
 	// Not a member before: created, unless another manager already had it (adopted).
-	for _, f := range out.GetManagedFields() {
+	for _, f := range managed {
 		if f.Manager != FieldManager {
-			return Configured, nil
+			return Configured, fields, nil
 		}
 	}
-	return Created, nil
+	return Created, fields, nil
+}
+
+// recordedFields is what the inventory records after an apply that carried out plan: per
+// desired object, the fingerprint of kfdeploy's fields, from the server's response for those
+// sent and from the inventory for those left unchanged. An object whose apply failed or was
+// not reached is left out, so the next apply sends it.
+func recordedFields(plan *Plan, res *Result) map[string]string {
+	res.mu.Lock()
+	defer res.mu.Unlock()
+	out := map[string]string{}
+	for _, st := range plan.Steps() {
+		switch {
+		case st.Change == ChangeNone && st.fields != "":
+			out[st.ID.String()] = st.fields
+		case st.Change == ChangeCreate || st.Change == ChangeUpdate:
+			if f := res.fields[st.ID]; f != "" {
+				out[st.ID.String()] = f
+			}
+		}
+	}
+	return out
 }
 
 // plannedAction is the action a dry run reports for a planned change.
@@ -485,6 +515,22 @@ func describeApplyError(id manifest.ID, err error) error {
 		return fmt.Errorf("apply %s: forbidden: %w (run 'kfdeploy preflight' to list missing permissions)", id, err)
 	}
 	return fmt.Errorf("apply %s: %w", id, err)
+}
+
+// planNamespaces plans the app's namespaces, which are applied before the lock is taken and the
+// inventory is read again under it: from their live state and the fingerprints the inventory
+// records now. A record that another run replaces meanwhile only makes this one send more,
+// never less: each fingerprint includes the content hash it was recorded with.
+func (c *Client) planNamespaces(ctx context.Context, s ApplySet, d *desiredSet, sendAll bool) ([]Step, sets.Set[string], error) {
+	inv, err := c.ReadInventory(ctx, s)
+	if err != nil {
+		return nil, nil, err
+	}
+	live, missing, err := c.namespacesBefore(ctx, d.namespaces)
+	if err != nil {
+		return nil, nil, err
+	}
+	return planSteps(d.namespaces, live, inv.AppliedFields, sendAll), missing, nil
 }
 
 // namespacesBefore reads the app's namespaces before they are applied: the live ones (to tell
@@ -543,7 +589,7 @@ func sameInventory(a, b Inventory) bool {
 		slices.Equal(kinds(a.GroupKinds), kinds(b.GroupKinds)) &&
 		slices.Equal(list(a.Namespaces), list(b.Namespaces)) &&
 		slices.Equal(list(a.CreatedNamespaces), list(b.CreatedNamespaces)) &&
-		a.Cluster == b.Cluster
+		a.Cluster == b.Cluster && maps.Equal(a.AppliedFields, b.AppliedFields)
 }
 
 // crdScopes maps each kind that a CRD among objs defines to whether it is namespaced.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -36,8 +37,11 @@ const (
 	AnnotationClusterServer  = "kfdeploy.dev/cluster-server"
 	AnnotationClusterCA      = "kfdeploy.dev/cluster-ca-sha256"
 	FieldManager             = "kfdeploy"
-	parentNamePrefix         = "kfdeploy-"
-	parentKind, parentGroup  = "Secret", ""
+	// dataAppliedFields is the parent's data key that records Inventory.AppliedFields (JSON):
+	// data, not an annotation, as it grows with the app (annotations share 256 KiB).
+	dataAppliedFields       = "applied-fields"
+	parentNamePrefix        = "kfdeploy-"
+	parentKind, parentGroup = "Secret", ""
 )
 
 // ApplySet identifies an app's inventory: a parent Secret in the app's namespace whose labels
@@ -73,6 +77,9 @@ type Inventory struct {
 	CreatedNamespaces []string // namespaces that did not exist before kfdeploy applied them
 	// Cluster is the cluster the last apply recorded (UID "" when none was recorded).
 	Cluster clusterid.Identity
+	// AppliedFields is, per member ID (manifest.ID's string), the fingerprint of kfdeploy's
+	// own fields on it after kfdeploy's last apply of it (see fieldsFingerprint).
+	AppliedFields map[string]string
 }
 
 // ReadInventory reads the parent; a missing parent is an empty inventory.
@@ -99,6 +106,13 @@ func (c *Client) ReadInventory(ctx context.Context, s ApplySet) (Inventory, erro
 		Context:       parent.Annotations[AnnotationClusterContext],
 		Server:        parent.Annotations[AnnotationClusterServer],
 		CAFingerprint: parent.Annotations[AnnotationClusterCA],
+	}
+	// A record that cannot be read is no record: every object is sent once, and the apply
+	// that follows writes it anew.
+	if raw := parent.Data[dataAppliedFields]; len(raw) > 0 {
+		if err := json.Unmarshal(raw, &inv.AppliedFields); err != nil {
+			inv.AppliedFields = nil
+		}
 	}
 	return inv, nil
 }
@@ -134,6 +148,13 @@ func (c *Client) WriteInventory(ctx context.Context, s ApplySet, inv Inventory) 
 		WithLabels(map[string]string{LabelApplySetID: s.ID(), LabelApp: s.App}).
 		WithAnnotations(annotations).
 		WithType(corev1.SecretTypeOpaque)
+	if len(inv.AppliedFields) > 0 {
+		record, err := json.Marshal(inv.AppliedFields) // keys sorted: the same record, the same bytes
+		if err != nil {
+			return fmt.Errorf("write inventory %s/%s: %w", s.Namespace, s.ParentName(), err)
+		}
+		parent.WithData(map[string][]byte{dataAppliedFields: record})
+	}
 	opts := metav1.ApplyOptions{FieldManager: FieldManager, Force: true}
 	if _, err := c.Typed.CoreV1().Secrets(s.Namespace).Apply(ctx, parent, opts); err != nil {
 		return fmt.Errorf("write inventory %s/%s: %w", s.Namespace, s.ParentName(), err)

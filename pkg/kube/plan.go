@@ -2,11 +2,11 @@ package kube
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sort"
-	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -16,8 +16,8 @@ import (
 )
 
 // AnnotationAppliedHash records, on every object kfdeploy applies, the hash of exactly what it
-// sent (without this annotation). A later apply whose content hashes the same, on an object no
-// other field manager wrote since, has nothing to send.
+// sent (without this annotation). A later apply whose content hashes the same, on an object
+// whose kfdeploy fields are those its last apply left (see decide), has nothing to send.
 const AnnotationAppliedHash = "kfdeploy.dev/applied-hash"
 
 // Step is what the plan does with one object, and why.
@@ -27,6 +27,7 @@ type Step struct {
 	Reason string
 	target planned // the object to send (create, update, unchanged)
 	liveRV string  // the live resourceVersion the plan saw (update, unchanged)
+	fields string  // unchanged: the fingerprint of kfdeploy's fields, recorded again
 	member member  // the live member (prune, keep)
 }
 
@@ -106,70 +107,80 @@ func stampHash(o *unstructured.Unstructured) (string, error) {
 	return h, nil
 }
 
+// fieldsFingerprint identifies kfdeploy's own fields on an object it applied with content hash:
+// the hash with the API version and field set of kfdeploy's Apply entry in managedFields (in a
+// canonical encoding, so the metadata list and an apply response give the same), or "" when
+// there is no such entry. After an apply, kfdeploy's field set is exactly the fields it sent;
+// a later change or removal of one of them by another manager moves it out of the set, while
+// writes to fields kfdeploy does not own leave the set as it is. Recording the set the server
+// computed, rather than computing the expected set from the object (structured-merge-diff with
+// the server's OpenAPI schemas of every group, read on each run), keeps the plan to the
+// metadata lists it reads anyway.
+func fieldsFingerprint(hash string, fields []metav1.ManagedFieldsEntry) string {
+	for _, f := range fields {
+		if f.Manager != FieldManager || f.Operation != metav1.ManagedFieldsOperationApply || f.Subresource != "" || f.FieldsV1 == nil {
+			continue
+		}
+		var set any
+		if err := json.Unmarshal(f.FieldsV1.Raw, &set); err != nil {
+			return ""
+		}
+		canonical, err := json.Marshal(set) // map keys sorted
+		if err != nil {
+			return ""
+		}
+		sum := sha256.Sum256([]byte(hash + "\n" + f.APIVersion + "\n" + string(canonical)))
+		return base64.RawURLEncoding.EncodeToString(sum[:16])
+	}
+	return ""
+}
+
 // decide is the planner's rule for one desired object given its live metadata (nil when it is
-// not a live member). It sends unless the object exists, carries the hash of what would be
-// sent, and no other field manager wrote its main resource at or after kfdeploy's last apply.
-func decide(hash string, live *metav1.ObjectMeta, sendAll bool) (Change, string) {
+// not a live member) and the fingerprint the inventory recorded for it after kfdeploy's last
+// apply. It sends unless the object exists, carries the hash of what would be sent, and
+// kfdeploy's fields on it are exactly those that apply left: same hash, same field set. Fields
+// other managers own (a bound claim's volumeName, an injected caBundle, status) do not count;
+// a field of kfdeploy's that another manager changed or removed does.
+func decide(hash string, live *metav1.ObjectMeta, recorded string, sendAll bool) (Change, string) {
 	if live == nil {
 		return ChangeCreate, "not in the cluster as a member of the app"
 	}
 	if sendAll {
 		return ChangeUpdate, "every object is sent (--skip-unchanged=false)"
 	}
-	switch recorded, ok := live.Annotations[AnnotationAppliedHash]; {
+	switch applied, ok := live.Annotations[AnnotationAppliedHash]; {
 	case !ok:
 		return ChangeUpdate, "no " + AnnotationAppliedHash + " annotation: not applied by this version of kfdeploy"
-	case recorded != hash:
+	case applied != hash:
 		return ChangeUpdate, "content differs from the last apply"
 	}
-	var ours *metav1.ManagedFieldsEntry
-	for i, f := range live.ManagedFields {
-		if f.Manager == FieldManager && f.Operation == metav1.ManagedFieldsOperationApply && f.Subresource == "" {
-			ours = &live.ManagedFields[i]
-		}
-	}
-	if ours == nil || ours.Time == nil {
+	switch current := fieldsFingerprint(hash, live.ManagedFields); {
+	case current == "":
 		return ChangeUpdate, "managedFields hold no " + FieldManager + " apply entry"
-	}
-	for _, f := range live.ManagedFields {
-		if f.Subresource == "status" || (f.Manager == FieldManager && f.Operation == metav1.ManagedFieldsOperationApply && f.Subresource == "") {
-			continue
-		}
-		// Times have whole seconds: a write in the same second as ours may have come after it.
-		if f.Time == nil || !f.Time.Before(ours.Time) {
-			return ChangeUpdate, fmt.Sprintf("field manager %q (%s%s) wrote it at %s, not before kfdeploy's last apply at %s",
-				f.Manager, f.Operation, subresourceNote(f.Subresource), timeString(f.Time), timeString(ours.Time))
-		}
+	case recorded == "":
+		return ChangeUpdate, "the inventory records no field set of kfdeploy's last apply (applied by an older kfdeploy, or that apply did not finish)"
+	case current != recorded:
+		return ChangeUpdate, "kfdeploy's fields are not those of its last apply: another field manager changed or removed one of them (or that apply did not finish)"
 	}
 	return ChangeNone, "unchanged since the last apply"
 }
 
-func subresourceNote(sub string) string {
-	if sub == "" {
-		return ""
-	}
-	return ", subresource " + sub
-}
-
-func timeString(t *metav1.Time) string {
-	if t == nil {
-		return "an unknown time"
-	}
-	return t.UTC().Format(time.RFC3339)
-}
-
-// planSteps decides, per desired object, what to send, from the live members by ID.
-func planSteps(targets []planned, live map[manifest.ID]member, sendAll bool) []Step {
+// planSteps decides, per desired object, what to send, from the live members by ID and the
+// fingerprints the inventory recorded (by ID string).
+func planSteps(targets []planned, live map[manifest.ID]member, recorded map[string]string, sendAll bool) []Step {
 	steps := make([]Step, 0, len(targets))
 	for _, t := range targets {
 		var meta *metav1.ObjectMeta
 		if m, ok := live[t.id]; ok {
 			meta = &m.meta
 		}
-		change, reason := decide(t.hash, meta, sendAll)
+		change, reason := decide(t.hash, meta, recorded[t.id.String()], sendAll)
 		st := Step{ID: t.id, Change: change, Reason: reason, target: t}
 		if meta != nil {
 			st.liveRV = meta.ResourceVersion
+		}
+		if change == ChangeNone {
+			st.fields = recorded[t.id.String()]
 		}
 		steps = append(steps, st)
 	}

@@ -1,13 +1,23 @@
 package kube
 
 import (
+	"context"
+	"maps"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
+	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+	typedappsv1 "k8s.io/client-go/kubernetes/typed/apps/v1"
 
 	"github.com/kfdeploy/kfdeploy/pkg/manifest"
 )
@@ -48,18 +58,70 @@ func TestContentHashIgnoresItsOwnAnnotation(t *testing.T) {
 	}
 }
 
+// entry is a managedFields entry with the given field set (FieldsV1 JSON).
+func entry(manager string, op metav1.ManagedFieldsOperationType, sub, fields string) metav1.ManagedFieldsEntry {
+	return metav1.ManagedFieldsEntry{Manager: manager, Operation: op, Subresource: sub, APIVersion: "v1",
+		FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(fields)}, Time: &metav1.Time{Time: time.Unix(100, 0)}}
+}
+
+const (
+	// kfdeploy's fields on a ConfigMap it applied: the hash annotation, a label, one key.
+	oursFields = `{"f:data":{".":{},"f:k":{}},"f:metadata":{"f:annotations":{".":{},"f:kfdeploy.dev/applied-hash":{}},"f:labels":{".":{},"f:app.kubernetes.io/component":{}}}}`
+	// The same set as the API server may encode it: other key order, other spacing.
+	oursReordered = `{"f:metadata": {"f:labels": {"f:app.kubernetes.io/component": {}, ".": {}}, "f:annotations": {".": {}, "f:kfdeploy.dev/applied-hash": {}}}, "f:data": {"f:k": {}, ".": {}}}`
+	// After kubectl label ... app.kubernetes.io/component-: the label is gone from the set.
+	oursLabelRemoved = `{"f:data":{".":{},"f:k":{}},"f:metadata":{"f:annotations":{".":{},"f:kfdeploy.dev/applied-hash":{}},"f:labels":{".":{}}}}`
+)
+
+func TestFieldsFingerprint(t *testing.T) {
+	const hash = "sha256:abc"
+	ours := entry(FieldManager, metav1.ManagedFieldsOperationApply, "", oursFields)
+	base := fieldsFingerprint(hash, []metav1.ManagedFieldsEntry{ours})
+	if base == "" {
+		t.Fatal("no fingerprint for kfdeploy's apply entry")
+	}
+	for _, tc := range []struct {
+		name   string
+		hash   string
+		fields []metav1.ManagedFieldsEntry
+		same   bool
+	}{
+		{"the same set encoded otherwise", hash, []metav1.ManagedFieldsEntry{entry(FieldManager, metav1.ManagedFieldsOperationApply, "", oursReordered)}, true},
+		{"other managers' entries do not count", hash, []metav1.ManagedFieldsEntry{
+			entry("kube-controller-manager", metav1.ManagedFieldsOperationUpdate, "", `{"f:spec":{"f:volumeName":{}}}`), ours,
+			entry("kubectl-rollout", metav1.ManagedFieldsOperationUpdate, "", `{"f:metadata":{"f:annotations":{"f:restartedAt":{}}}}`),
+			entry(FieldManager, metav1.ManagedFieldsOperationUpdate, "status", `{"f:status":{}}`)}, true},
+		{"a field removed from the set", hash, []metav1.ManagedFieldsEntry{entry(FieldManager, metav1.ManagedFieldsOperationApply, "", oursLabelRemoved)}, false},
+		{"another content hash", "sha256:def", []metav1.ManagedFieldsEntry{ours}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := fieldsFingerprint(tc.hash, tc.fields); (got == base) != tc.same {
+				t.Errorf("fingerprint %q, base %q: same = %v, want %v", got, base, got == base, tc.same)
+			}
+		})
+	}
+	otherVersion := ours
+	otherVersion.APIVersion = "v2"
+	if fieldsFingerprint(hash, []metav1.ManagedFieldsEntry{otherVersion}) == base {
+		t.Error("the entry's API version does not change the fingerprint")
+	}
+	for name, fields := range map[string][]metav1.ManagedFieldsEntry{
+		"no entry":            nil,
+		"only an Update":      {entry(FieldManager, metav1.ManagedFieldsOperationUpdate, "", oursFields)},
+		"another applier":     {entry("helm", metav1.ManagedFieldsOperationApply, "", oursFields)},
+		"a subresource":       {entry(FieldManager, metav1.ManagedFieldsOperationApply, "status", oursFields)},
+		"unreadable FieldsV1": {entry(FieldManager, metav1.ManagedFieldsOperationApply, "", `{"f:data":`)},
+	} {
+		if got := fieldsFingerprint(hash, fields); got != "" {
+			t.Errorf("%s: fingerprint %q, want none", name, got)
+		}
+	}
+}
+
 func TestDecide(t *testing.T) {
 	const hash = "sha256:abc"
-	at := func(sec int) *metav1.Time {
-		t := metav1.NewTime(time.Date(2026, 12, 1, 10, 0, sec, 0, time.UTC))
-		return &t
-	}
-	ours := func(sec int) metav1.ManagedFieldsEntry {
-		return metav1.ManagedFieldsEntry{Manager: FieldManager, Operation: metav1.ManagedFieldsOperationApply, Time: at(sec)}
-	}
-	other := func(manager string, op metav1.ManagedFieldsOperationType, sub string, sec int) metav1.ManagedFieldsEntry {
-		return metav1.ManagedFieldsEntry{Manager: manager, Operation: op, Subresource: sub, Time: at(sec)}
-	}
+	ours := entry(FieldManager, metav1.ManagedFieldsOperationApply, "", oursFields)
+	recorded := fieldsFingerprint(hash, []metav1.ManagedFieldsEntry{ours})
 	live := func(h string, fields ...metav1.ManagedFieldsEntry) *metav1.ObjectMeta {
 		m := &metav1.ObjectMeta{ManagedFields: fields}
 		if h != "" {
@@ -67,31 +129,35 @@ func TestDecide(t *testing.T) {
 		}
 		return m
 	}
+	// Written by others after kfdeploy's apply, on fields kfdeploy does not own.
+	bound := entry("kube-controller-manager", metav1.ManagedFieldsOperationUpdate, "", `{"f:spec":{"f:volumeName":{}}}`)
+	restarted := entry("kubectl-rollout", metav1.ManagedFieldsOperationUpdate, "", `{"f:spec":{"f:template":{"f:metadata":{"f:annotations":{"f:kubectl.kubernetes.io/restartedAt":{}}}}}}`)
 	for _, tc := range []struct {
-		name    string
-		live    *metav1.ObjectMeta
-		sendAll bool
-		want    Change
-		reason  string
+		name     string
+		live     *metav1.ObjectMeta
+		recorded string
+		sendAll  bool
+		want     Change
+		reason   string
 	}{
-		{"missing object is created", nil, false, ChangeCreate, "not in the cluster"},
-		{"same hash, only our entry", live(hash, ours(10)), false, ChangeNone, "unchanged"},
-		{"send-all sends an unchanged object", live(hash, ours(10)), true, ChangeUpdate, "--skip-unchanged=false"},
-		{"content changed", live("sha256:old", ours(10)), false, ChangeUpdate, "content differs"},
-		{"no hash annotation", live("", ours(10)), false, ChangeUpdate, "no kfdeploy.dev/applied-hash"},
-		{"no kfdeploy entry", live(hash, other("kubectl", metav1.ManagedFieldsOperationApply, "", 5)), false, ChangeUpdate, "no kfdeploy apply entry"},
-		{"our entry without time", live(hash, metav1.ManagedFieldsEntry{Manager: FieldManager, Operation: metav1.ManagedFieldsOperationApply}), false, ChangeUpdate, "no kfdeploy apply entry"},
-		{"our Update entry is not our apply", live(hash, metav1.ManagedFieldsEntry{Manager: FieldManager, Operation: metav1.ManagedFieldsOperationUpdate, Time: at(10)}), false, ChangeUpdate, "no kfdeploy apply entry"},
-		{"kubectl edit after our apply", live(hash, ours(10), other("kubectl-edit", metav1.ManagedFieldsOperationUpdate, "", 11)), false, ChangeUpdate, `"kubectl-edit"`},
-		{"write in the same second is a change", live(hash, ours(10), other("kubectl-edit", metav1.ManagedFieldsOperationUpdate, "", 10)), false, ChangeUpdate, "kubectl-edit"},
-		{"kubectl scale counts", live(hash, ours(10), other("kubectl", metav1.ManagedFieldsOperationUpdate, "scale", 12)), false, ChangeUpdate, "subresource scale"},
-		{"status writes do not count", live(hash, ours(10), other("kube-controller-manager", metav1.ManagedFieldsOperationUpdate, "status", 30)), false, ChangeNone, "unchanged"},
-		{"an earlier writer does not count", live(hash, other("kubectl-create", metav1.ManagedFieldsOperationUpdate, "", 3), ours(10)), false, ChangeNone, "unchanged"},
-		{"another applier after us", live(hash, ours(10), other("helm", metav1.ManagedFieldsOperationApply, "", 20)), false, ChangeUpdate, `"helm"`},
-		{"another entry without time", live(hash, ours(10), metav1.ManagedFieldsEntry{Manager: "x", Operation: metav1.ManagedFieldsOperationUpdate}), false, ChangeUpdate, "unknown time"},
+		{"missing object is created", nil, recorded, false, ChangeCreate, "not in the cluster"},
+		{"same hash, same fields", live(hash, ours), recorded, false, ChangeNone, "unchanged"},
+		{"send-all sends an unchanged object", live(hash, ours), recorded, true, ChangeUpdate, "--skip-unchanged=false"},
+		{"content changed", live("sha256:old", ours), recorded, false, ChangeUpdate, "content differs"},
+		{"no hash annotation", live("", ours), recorded, false, ChangeUpdate, "no kfdeploy.dev/applied-hash"},
+		{"no kfdeploy entry", live(hash, entry("kubectl", metav1.ManagedFieldsOperationApply, "", oursFields)), recorded, false, ChangeUpdate, "no kfdeploy apply entry"},
+		{"our Update entry is not our apply", live(hash, entry(FieldManager, metav1.ManagedFieldsOperationUpdate, "", oursFields)), recorded, false, ChangeUpdate, "no kfdeploy apply entry"},
+		{"nothing recorded (an older kfdeploy applied it)", live(hash, ours), "", false, ChangeUpdate, "records no field set"},
+		{"a label of ours removed", live(hash, entry(FieldManager, metav1.ManagedFieldsOperationApply, "", oursLabelRemoved)), recorded, false, ChangeUpdate, "changed or removed"},
+		{"a field of ours taken by kubectl edit", live(hash, entry(FieldManager, metav1.ManagedFieldsOperationApply, "", oursLabelRemoved),
+			entry("kubectl-edit", metav1.ManagedFieldsOperationUpdate, "", `{"f:metadata":{"f:labels":{"f:app.kubernetes.io/component":{}}}}`)), recorded, false, ChangeUpdate, "changed or removed"},
+		{"recorded for other content", live(hash, ours), fieldsFingerprint("sha256:older", []metav1.ManagedFieldsEntry{ours}), false, ChangeUpdate, "changed or removed"},
+		{"a claim bound after our apply", live(hash, ours, bound), recorded, false, ChangeNone, "unchanged"},
+		{"a rollout restart after our apply", live(hash, ours, restarted), recorded, false, ChangeNone, "unchanged"},
+		{"status writes do not count", live(hash, ours, entry("kube-controller-manager", metav1.ManagedFieldsOperationUpdate, "status", `{"f:status":{}}`)), recorded, false, ChangeNone, "unchanged"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, reason := decide(hash, tc.live, tc.sendAll)
+			got, reason := decide(hash, tc.live, tc.recorded, tc.sendAll)
 			if got != tc.want || !strings.Contains(reason, tc.reason) {
 				t.Errorf("decide = %s (%s), want %s (%s)", got, reason, tc.want, tc.reason)
 			}
@@ -110,7 +176,7 @@ func TestPlanStepsAndPrune(t *testing.T) {
 	target := func(name, hash string) planned {
 		return planned{id: id("ConfigMap", name), hash: hash, obj: configMap(name, nil)}
 	}
-	mine := metav1.ManagedFieldsEntry{Manager: FieldManager, Operation: metav1.ManagedFieldsOperationApply, Time: &metav1.Time{Time: time.Unix(100, 0)}}
+	mine := entry(FieldManager, metav1.ManagedFieldsOperationApply, "", oursFields)
 	liveMember := func(kind, name, hash string, ann map[string]string) member {
 		a := map[string]string{AnnotationAppliedHash: hash}
 		for k, v := range ann {
@@ -129,7 +195,9 @@ func TestPlanStepsAndPrune(t *testing.T) {
 		id("CustomResourceDefinition", "x.y.z"): liveMember("CustomResourceDefinition", "x.y.z", "h", nil),
 	}
 	targets := []planned{target("same", "h1"), target("changed", "h2"), target("new", "h3")}
-	steps := planSteps(targets, live, false)
+	sameFields := fieldsFingerprint("h1", []metav1.ManagedFieldsEntry{mine})
+	recorded := map[string]string{id("ConfigMap", "same").String(): sameFields}
+	steps := planSteps(targets, live, recorded, false)
 	want := map[string]Change{"same": ChangeNone, "changed": ChangeUpdate, "new": ChangeCreate}
 	for _, st := range steps {
 		if st.Change != want[st.ID.Name] {
@@ -138,6 +206,13 @@ func TestPlanStepsAndPrune(t *testing.T) {
 		if st.ID.Name == "changed" && st.liveRV != "42" {
 			t.Errorf("%s: live resourceVersion %q not carried to the executor", st.ID, st.liveRV)
 		}
+		if st.ID.Name == "same" && st.fields != sameFields {
+			t.Errorf("%s: unchanged, but its recorded fields %q are not carried to the next record", st.ID, st.fields)
+		}
+	}
+	// Without the record, the same object is sent once.
+	if st := planSteps(targets[:1], live, nil, false)[0]; st.Change != ChangeUpdate {
+		t.Errorf("%s with no record: %s, want %s", st.ID, st.Change, ChangeUpdate)
 	}
 
 	desired := sets.New(targets[0].id, targets[1].id, targets[2].id)
@@ -198,6 +273,33 @@ func TestDuplicatesAfterNamespaceDefaulting(t *testing.T) {
 	}
 }
 
+// TestRecordedFields: after an apply, the inventory records the fingerprint of each object
+// left unchanged (as recorded) or sent (from the server's response), and nothing for an
+// object whose apply failed or was not reached, nor for one no longer in the app.
+func TestRecordedFields(t *testing.T) {
+	id := func(name string) manifest.ID { return manifest.ID{Kind: "ConfigMap", Namespace: "ns", Name: name} }
+	p := Plan{
+		Namespaces: []Step{{ID: manifest.ID{Kind: "Namespace", Name: "ns"}, Change: ChangeUpdate}},
+		Prune:      []Step{{ID: id("old"), Change: ChangePrune}, {ID: id("kept"), Change: ChangeKeep}},
+	}
+	p.Levels[manifest.LevelConfig] = []Step{
+		{ID: id("same"), Change: ChangeNone, fields: "f-same"},
+		{ID: id("sent"), Change: ChangeUpdate},
+		{ID: id("new"), Change: ChangeCreate},
+		{ID: id("failed"), Change: ChangeUpdate},
+	}
+	res := &Result{}
+	res.recordFields(manifest.ID{Kind: "Namespace", Name: "ns"}, "f-ns")
+	res.recordFields(id("sent"), "f-sent")
+	res.recordFields(id("new"), "f-new")
+	res.recordFields(id("old"), "f-stray")
+	got := recordedFields(&p, res)
+	want := map[string]string{"Namespace/ns": "f-ns", "ns/ConfigMap/same": "f-same", "ns/ConfigMap/sent": "f-sent", "ns/ConfigMap/new": "f-new"}
+	if !maps.Equal(got, want) {
+		t.Errorf("recorded %v, want %v", got, want)
+	}
+}
+
 func TestSameInventory(t *testing.T) {
 	a := Inventory{Exists: true, Namespaces: []string{"ns", "b"}, GroupKinds: parseKinds("ConfigMap,Deployment.apps")}
 	b := Inventory{Exists: true, Namespaces: []string{"b", "ns"}, GroupKinds: parseKinds("Deployment.apps,ConfigMap")}
@@ -208,7 +310,92 @@ func TestSameInventory(t *testing.T) {
 	if sameInventory(a, b) {
 		t.Error("a new created namespace not seen")
 	}
+	b.CreatedNamespaces = nil
+	b.AppliedFields = map[string]string{"ns/ConfigMap/a": "f"}
+	if sameInventory(a, b) {
+		t.Error("a new record of applied fields not seen")
+	}
+	a.AppliedFields = map[string]string{"ns/ConfigMap/a": "f"}
+	if !sameInventory(a, b) {
+		t.Error("the same record of applied fields reported as different")
+	}
 	if sameInventory(Inventory{}, Inventory{Exists: true}) {
 		t.Error("a missing inventory must be written")
 	}
+}
+
+// TestFieldsFingerprintFollowsOwnership checks the claim decide rests on with the API server's
+// own field manager (client-go's fake clientset runs k8s.io/apimachinery's managedfields):
+// kfdeploy's fingerprint stays as it is through a no-op re-apply and through other managers'
+// writes to fields kfdeploy does not own, and moves when another manager removes or changes a
+// field kfdeploy applied. test/e2e/drift_test.go checks the same against a real API server.
+func TestFieldsFingerprintFollowsOwnership(t *testing.T) {
+	ctx := context.Background()
+	const hash = "sha256:abc"
+	client := fake.NewClientset()
+	deployments := client.AppsV1().Deployments("ns")
+	desired := appsv1ac.Deployment("ui", "ns").
+		WithLabels(map[string]string{"app.kubernetes.io/component": "frontend"}).
+		WithAnnotations(map[string]string{AnnotationAppliedHash: hash}).
+		WithSpec(appsv1ac.DeploymentSpec().
+			WithReplicas(1).
+			WithSelector(metav1ac.LabelSelector().WithMatchLabels(map[string]string{"app": "ui"})).
+			WithTemplate(corev1ac.PodTemplateSpec().
+				WithLabels(map[string]string{"app": "ui"}).
+				WithAnnotations(map[string]string{"example.com/owner": "kfdeploy"}).
+				WithSpec(corev1ac.PodSpec().WithContainers(corev1ac.Container().
+					WithName("ui").WithImage("pause").
+					WithEnv(corev1ac.EnvVar().WithName("MODE").WithValue("fast")).
+					WithResources(corev1ac.ResourceRequirements().WithLimits(corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("32Mi")}))))))
+	apply := func() string {
+		t.Helper()
+		if _, err := deployments.Apply(ctx, desired, metav1.ApplyOptions{FieldManager: FieldManager, Force: true}); err != nil {
+			t.Fatal(err)
+		}
+		return current(t, deployments)
+	}
+	recorded := apply()
+	if recorded == "" {
+		t.Fatal("no fingerprint after kfdeploy's apply")
+	}
+	if again := apply(); again != recorded {
+		t.Fatalf("a no-op re-apply moved the fingerprint: %s, was %s", again, recorded)
+	}
+	for _, tc := range []struct {
+		name, manager string
+		patchType     types.PatchType
+		patch         string
+		moves         bool
+	}{
+		{"rollout restart", "kubectl-rollout", types.StrategicMergePatchType, `{"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":"now"}}}}}`, false},
+		{"another label", "kubectl-label", types.MergePatchType, `{"metadata":{"labels":{"team":"ops"}}}`, false},
+		{"a field kfdeploy does not set", "kubectl-patch", types.MergePatchType, `{"spec":{"minReadySeconds":5}}`, false},
+		{"a removed label", "kubectl-label", types.MergePatchType, `{"metadata":{"labels":{"app.kubernetes.io/component":null}}}`, true},
+		{"removed container resources", "kubectl-patch", types.JSONPatchType, `[{"op":"remove","path":"/spec/template/spec/containers/0/resources"}]`, true},
+		{"a removed env var", "kubectl-patch", types.JSONPatchType, `[{"op":"remove","path":"/spec/template/spec/containers/0/env/0"}]`, true},
+		{"a removed pod template annotation", "kubectl-annotate", types.MergePatchType, `{"spec":{"template":{"metadata":{"annotations":{"example.com/owner":null}}}}}`, true},
+		{"an edited value", "kubectl-edit", types.MergePatchType, `{"spec":{"replicas":3}}`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := deployments.Patch(ctx, "ui", tc.patchType, []byte(tc.patch), metav1.PatchOptions{FieldManager: tc.manager}); err != nil {
+				t.Fatal(err)
+			}
+			if got := current(t, deployments); (got != recorded) != tc.moves {
+				t.Errorf("fingerprint after the patch moved = %v, want %v", got != recorded, tc.moves)
+			}
+			// kfdeploy's apply restores its fields and the fingerprint it records.
+			if got := apply(); got != recorded {
+				t.Errorf("fingerprint after the restoring apply %s, want %s", got, recorded)
+			}
+		})
+	}
+}
+
+func current(t *testing.T, deployments typedappsv1.DeploymentInterface) string {
+	t.Helper()
+	d, err := deployments.Get(context.Background(), "ui", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fieldsFingerprint(d.Annotations[AnnotationAppliedHash], d.ManagedFields)
 }

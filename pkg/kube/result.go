@@ -44,6 +44,9 @@ type ObjectResult struct {
 type Result struct {
 	Objects []ObjectResult `json:"objects"`
 	mu      sync.Mutex
+	// fields is, per object an apply sent, the fingerprint of kfdeploy's fields in the
+	// server's response (see fieldsFingerprint), for the inventory to record.
+	fields map[manifest.ID]string
 }
 
 func (r *Result) add(rep Reporter, id manifest.ID, action Action, detail string) {
@@ -51,6 +54,19 @@ func (r *Result) add(rep Reporter, id manifest.ID, action Action, detail string)
 	r.Objects = append(r.Objects, ObjectResult{ID: id.String(), Action: action, Detail: detail})
 	r.mu.Unlock()
 	rep.Object(id.String(), action, detail)
+}
+
+// recordFields keeps the fingerprint of kfdeploy's fields on an object it applied.
+func (r *Result) recordFields(id manifest.ID, fingerprint string) {
+	if fingerprint == "" {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fields == nil {
+		r.fields = map[manifest.ID]string{}
+	}
+	r.fields[id] = fingerprint
 }
 
 // Counts tallies the objects per action.

@@ -40,9 +40,10 @@ var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version:
 
 // TestFullPreset is issue 3's end-to-end check: init --preset full, generate, apply (default
 // timeout) brings every workload Ready on the simulated nodes, every CRD Established and every
-// PVC Bound; the sample TFJob, Experiment and Workflow pass a server-side dry run against the
-// installed CRDs while the invalid ones are rejected by the schema; delete --purge --yes then
-// removes the namespace and the app's cluster-scoped objects (CRDs, ClusterRoles, ...).
+// PVC Bound, and a re-apply then sends no apply or patch request; the sample TFJob, Experiment
+// and Workflow pass a server-side dry run against the installed CRDs while the invalid ones are
+// rejected by the schema; delete --purge --yes then removes the namespace and the app's
+// cluster-scoped objects (CRDs, ClusterRoles, ...).
 //
 // Storage: nfs-provisioner's StorageClass cannot provision without a real NFS server, so every
 // claim is set to storageClassName "" and the test creates one PersistentVolume per claim,
@@ -103,6 +104,21 @@ func TestFullPreset(t *testing.T) {
 	appSetID := e.applySetID(t, ctx, ns)
 	e.checkCRDsEstablished(t, ctx, crds, appSetID, leftover)
 	e.checkClaimsBound(t, ctx, ns, pvNames)
+
+	// Once its claims are bound and its controllers have written what they own, a re-apply
+	// sends nothing (kfdeploy writes only with APPLY; PATCH by anyone to the main resources
+	// is counted too, but for the pods and nodes that kwok keeps patching).
+	before := e.util().ReadRequests(t)
+	again := parseReport(t, e.mustRun(t, appDir, "apply", "--skip-preflight", "-o", "json"))
+	sent := e.util().ReadRequests(t).Since(before)
+	for k, n := range sent {
+		if k.Subresource == "" && (k.Verb == "APPLY" || (k.Verb == "PATCH" && k.Resource != "pods" && k.Resource != "nodes" && k.Resource != "events")) {
+			t.Errorf("re-apply of the full preset with bound claims: %d %s requests on %s, want none", n, k.Verb, k.Resource)
+		}
+	}
+	if n := again.Counts["unchanged"]; n != len(again.Objects) {
+		t.Errorf("re-apply of the full preset: %d of %d objects unchanged: %v", n, len(again.Objects), again.Counts)
+	}
 
 	e.checkSamples(t, ctx, ns, crds)
 
