@@ -16,6 +16,7 @@ import (
 	applycorev1 "k8s.io/client-go/applyconfigurations/core/v1"
 
 	"github.com/kfdeploy/kfdeploy/pkg/clusterid"
+	"github.com/kfdeploy/kfdeploy/pkg/manifest"
 )
 
 // ApplySet labels and annotations of KEP-3659, so that kubectl's --applyset understands the
@@ -73,6 +74,9 @@ type Inventory struct {
 	CreatedNamespaces []string // namespaces that did not exist before kfdeploy applied them
 	// Cluster is the cluster the last apply recorded (UID "" when none was recorded).
 	Cluster clusterid.Identity
+	// Shared are the cluster-scoped objects the app declares that another app owns (see
+	// AnnotationShared).
+	Shared []manifest.ID
 }
 
 // ReadInventory reads the parent; a missing parent is an empty inventory.
@@ -94,6 +98,7 @@ func (c *Client) ReadInventory(ctx context.Context, s ApplySet) (Inventory, erro
 	inv := Inventory{Exists: true, GroupKinds: parseKinds(parent.Annotations[AnnotationGroupKinds])}
 	inv.Namespaces = append([]string{s.Namespace}, splitList(parent.Annotations[AnnotationAddNamespaces])...)
 	inv.CreatedNamespaces = splitList(parent.Annotations[annotationCreatedNSs])
+	inv.Shared = parseIDs(parent.Annotations[AnnotationShared])
 	inv.Cluster = clusterid.Identity{
 		UID:           parent.Annotations[AnnotationClusterUID],
 		Context:       parent.Annotations[AnnotationClusterContext],
@@ -118,6 +123,9 @@ func (c *Client) WriteInventory(ctx context.Context, s ApplySet, inv Inventory) 
 	}
 	if len(inv.CreatedNamespaces) > 0 {
 		annotations[annotationCreatedNSs] = strings.Join(sets.List(sets.New(inv.CreatedNamespaces...)), ",")
+	}
+	if len(inv.Shared) > 0 {
+		annotations[AnnotationShared] = formatIDs(inv.Shared)
 	}
 	if id := inv.Cluster; id.UID != "" {
 		annotations[AnnotationClusterUID] = id.UID
