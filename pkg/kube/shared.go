@@ -55,8 +55,8 @@ func (c *Client) ReadParents(ctx context.Context) (Parents, error) {
 	out := Parents{}
 	secrets := schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
 	err := c.eachMetadata(ctx, secrets, "", LabelApplySetID, func(item *metav1.PartialObjectMetadata) {
-		if !strings.HasPrefix(item.Annotations[AnnotationTooling], "kfdeploy/") {
-			return
+		if !strings.HasPrefix(item.Annotations[AnnotationTooling], "kfdeploy/") || item.DeletionTimestamp != nil {
+			return // another tool's set, or an app whose namespace is being deleted
 		}
 		app := item.Labels[LabelApp]
 		if app == "" {

@@ -4,8 +4,7 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
-	"os"
+		"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/kfdeploy/kfdeploy/pkg/manifest"
@@ -27,36 +27,6 @@ import (
 var workflowGVR = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "workflows"}
 
 const workflowsCRD = "workflows.argoproj.io"
-
-// keepReport is the -o json document of a delete, with what a purge names.
-type keepReport struct {
-	runReport
-	Goes []struct {
-		Holder    string   `json:"holder"`
-		Kind      string   `json:"kind"`
-		Namespace string   `json:"namespace"`
-		Count     int      `json:"count"`
-		Names     []string `json:"names"`
-	} `json:"goes"`
-}
-
-func parseKeepReport(t *testing.T, r result) keepReport {
-	t.Helper()
-	var rep keepReport
-	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
-		t.Fatalf("parse -o json output: %v\n%s", err, r.stdout)
-	}
-	return rep
-}
-
-func (r keepReport) detail(id string) string {
-	for _, o := range r.Objects {
-		if o.ID == id {
-			return o.Detail
-		}
-	}
-	return ""
-}
 
 // argoApp inits, generates and applies an app of core and argo with its namespace prefixed by
 // prefix; at the end it is purged.
@@ -82,7 +52,20 @@ func (e *env) userWorkflow(t *testing.T, prefix string) (ns, name string) {
 		t.Fatal(err)
 	}
 	e.cleanupNamespace(t, ns)
-	file := filepath.Join(fullSamplesDir, "workflow-dag-outputs-valid.yaml")
+	wf := sampleObject(t, "workflow-dag-outputs-valid.yaml")
+	wf.SetNamespace(ns)
+	wf.SetGenerateName("")
+	wf.SetName("users-work")
+	if _, err := e.dyn.Resource(workflowGVR).Namespace(ns).Create(ctx, wf, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create the user's Workflow: %v", err)
+	}
+	return ns, wf.GetName()
+}
+
+// sampleObject reads the first object of a sample of pkg/render/testdata/samples.
+func sampleObject(t *testing.T, name string) *unstructured.Unstructured {
+	t.Helper()
+	file := filepath.Join(fullSamplesDir, name)
 	data, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
@@ -91,14 +74,7 @@ func (e *env) userWorkflow(t *testing.T, prefix string) (ns, name string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wf := objs[0]
-	wf.SetNamespace(ns)
-	wf.SetGenerateName("")
-	wf.SetName("users-work")
-	if _, err := e.dyn.Resource(workflowGVR).Namespace(ns).Create(ctx, wf, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create the user's Workflow: %v", err)
-	}
-	return ns, wf.GetName()
+	return objs[0]
 }
 
 func (e *env) workflowExists(t *testing.T, ns, name string) bool {
@@ -141,10 +117,10 @@ func TestPruneKeepsCRDWithUsersWorkflow(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.mustRun(t, appDir, "generate")
-	rep := parseKeepReport(t, e.mustRun(t, appDir, "apply", "-o", "json"))
+	rep := parseReport(t, e.mustRun(t, appDir, "apply", "-o", "json"))
 
 	id := crdResultID(workflowsCRD)
-	if a, d := rep.action(id), rep.detail(id); a != "kept" || !strings.Contains(d, "1 Workflow in 1 namespace") ||
+	if a, d := rep.object(id); a != "kept" || !strings.Contains(d, "1 Workflow in 1 namespace") ||
 		!strings.Contains(d, "kubectl delete customresourcedefinition "+workflowsCRD) {
 		t.Errorf("apply without argo: %s %q (%s); want kept, saying it holds 1 Workflow in 1 namespace and the command that removes it", id, a, d)
 	}
@@ -164,8 +140,8 @@ func TestDeleteKeepsCRDsUnlessPurge(t *testing.T) {
 	userNS, wf := e.userWorkflow(t, "bob")
 	id := crdResultID(workflowsCRD)
 
-	del := parseKeepReport(t, e.mustRun(t, appDir, "delete", "-o", "json"))
-	if a, d := del.action(id), del.detail(id); a != "kept" || !strings.Contains(d, "holds 1 Workflow in 1 namespace") {
+	del := parseReport(t, e.mustRun(t, appDir, "delete", "-o", "json"))
+	if a, d := del.object(id); a != "kept" || !strings.Contains(d, "holds 1 Workflow in 1 namespace") {
 		t.Errorf("delete: %s %q (%s); want kept, holding 1 Workflow in 1 namespace", id, a, d)
 	}
 	if a := del.action(ns + "/Deployment.apps/workflow-controller"); a != "deleted" {
@@ -175,7 +151,7 @@ func TestDeleteKeepsCRDsUnlessPurge(t *testing.T) {
 		t.Fatalf("delete without --purge removed the CRD or the user's Workflow %s/%s", userNS, wf)
 	}
 
-	purge := parseKeepReport(t, e.mustRun(t, appDir, "delete", "--purge", "--yes", "-o", "json"))
+	purge := parseReport(t, e.mustRun(t, appDir, "delete", "--purge", "--yes", "-o", "json"))
 	named := false
 	for _, g := range purge.Goes {
 		if g.Kind == "Workflow.argoproj.io" && g.Namespace == userNS && g.Count == 1 && len(g.Names) == 1 && g.Names[0] == wf {
@@ -217,9 +193,9 @@ func TestTwoAppsShareArgoCRDs(t *testing.T) {
 			if order == "y1 first" {
 				first, second, firstNS, secondNS = yDir, xDir, yNS, xNS
 			}
-			del := parseKeepReport(t, e.mustRun(t, first, "delete", "--purge", "--yes", "-o", "json"))
+			del := parseReport(t, e.mustRun(t, first, "delete", "--purge", "--yes", "-o", "json"))
 			id := crdResultID(workflowsCRD)
-			if a, d := del.action(id), del.detail(id); a != "kept" || !strings.Contains(d, "namespace "+secondNS) {
+			if a, d := del.object(id); a != "kept" || !strings.Contains(d, "namespace "+secondNS) {
 				t.Errorf("purge of the app in %s: %s %q (%s); want kept, shared with the app in %s", firstNS, id, a, d, secondNS)
 			}
 			if !e.crdExists(t, workflowsCRD) || !e.workflowExists(t, userNS, wf) {
@@ -227,7 +203,7 @@ func TestTwoAppsShareArgoCRDs(t *testing.T) {
 			}
 			// The remaining app still applies cleanly and then purges the CRDs.
 			e.mustRun(t, second, "apply")
-			del = parseKeepReport(t, e.mustRun(t, second, "delete", "--purge", "--yes", "-o", "json"))
+			del = parseReport(t, e.mustRun(t, second, "delete", "--purge", "--yes", "-o", "json"))
 			if a := del.action(id); a != "deleted" {
 				t.Errorf("purge of the last app (%s): %s %q, want deleted", secondNS, id, a)
 			}
@@ -306,9 +282,9 @@ func TestDeleteKeepsNamespaceWithUsersClaim(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	del := parseKeepReport(t, e.mustRun(t, appDir, "delete", "-o", "json"))
+	del := parseReport(t, e.mustRun(t, appDir, "delete", "-o", "json"))
 	nsID := "Namespace/" + ns
-	if a, d := del.action(nsID), del.detail(nsID); a != "kept" || !strings.Contains(d, "claim-alice") {
+	if a, d := del.object(nsID); a != "kept" || !strings.Contains(d, "claim-alice") {
 		t.Errorf("delete: %s %q (%s); want kept, naming claim-alice", nsID, a, d)
 	}
 	if _, err := e.kube.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "claim-alice", metav1.GetOptions{}); err != nil {
@@ -318,7 +294,7 @@ func TestDeleteKeepsNamespaceWithUsersClaim(t *testing.T) {
 		t.Fatalf("delete without --purge: namespace %s: %v (deleting: %v)", ns, err, live != nil && live.DeletionTimestamp != nil)
 	}
 
-	purge := parseKeepReport(t, e.mustRun(t, appDir, "delete", "--purge", "--yes", "-o", "json"))
+	purge := parseReport(t, e.mustRun(t, appDir, "delete", "--purge", "--yes", "-o", "json"))
 	named := false
 	for _, g := range purge.Goes {
 		if g.Kind == "PersistentVolumeClaim" && g.Namespace == ns && len(g.Names) == 1 && g.Names[0] == "claim-alice" {
