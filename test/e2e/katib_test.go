@@ -11,7 +11,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
-
 )
 
 // TestKatibOutageSparesThePlatform applies katib with its defaults (failurePolicy Fail) while

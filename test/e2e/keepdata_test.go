@@ -4,7 +4,7 @@ package e2e
 
 import (
 	"context"
-		"os"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
