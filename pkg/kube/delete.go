@@ -124,8 +124,11 @@ func decideDelete(s ApplySet, inv Inventory, members, own map[manifest.ID]member
 				return nil, err
 			}
 			if !purge {
-				sv.kept[id] = keptMember{m: m, reason: "holds " + DescribeContents(contents) + "; delete --purge removes it and them",
-					recorded: true, shared: fromShared}
+				reason := "CustomResourceDefinitions are kept, holding no custom resources now; delete --purge removes it"
+				if len(contents) > 0 {
+					reason = "holds " + DescribeContents(contents) + "; delete --purge removes it and them"
+				}
+				sv.kept[id] = keptMember{m: m, reason: reason, recorded: true, shared: fromShared}
 				continue
 			}
 			sv.goes = append(sv.goes, contents...)

@@ -1,13 +1,16 @@
 package kube
 
 import (
+	"context"
 	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/sets"
+	metadatafake "k8s.io/client-go/metadata/fake"
 
 	"github.com/kfdeploy/kfdeploy/pkg/clusterid"
 	"github.com/kfdeploy/kfdeploy/pkg/manifest"
@@ -220,5 +223,82 @@ func TestShareVerdict(t *testing.T) {
 		"metadata": map[string]any{"name": "katib.kubeflow.org"}}}
 	if why := ShareVerdict(webhook, owner, live); !strings.Contains(why, "one namespace") {
 		t.Errorf("webhook configuration: %q, want refused", why)
+	}
+}
+
+// TestPlanSharedLeavesIdenticalCRDsAndRefusesWebhooks: the second app (y1) plans to create a
+// CRD and a webhook configuration the first app (x1) owns: the identical CRD becomes a step
+// that sends nothing and is recorded as shared; the webhook configuration is refused, naming
+// the first app; a leftover of no live app is adopted (created as usual).
+func TestPlanSharedLeavesIdenticalCRDsAndRefusesWebhooks(t *testing.T) {
+	x := ApplySet{App: "app", Namespace: "x1"}
+	y := ApplySet{App: "app", Namespace: "y1"}
+	c := &Client{}
+	crdObj := func(name string) *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]any{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+			"metadata": map[string]any{"name": name}, "spec": map[string]any{"group": "argoproj.io"}}}
+	}
+	webhook := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+		"metadata": map[string]any{"name": "katib.kubeflow.org"}}}
+	ownedBy := func(set ApplySet, o *unstructured.Unstructured, gvk schema.GroupVersionKind) *metav1.PartialObjectMetadata {
+		sent := c.label(set, o)
+		h, err := contentHash(sent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind},
+			ObjectMeta: metav1.ObjectMeta{Name: o.GetName(), Labels: sent.GetLabels(), Annotations: map[string]string{AnnotationAppliedHash: h}}}
+	}
+	crdGVK := schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"}
+	whGVK := schema.GroupVersionKind{Group: "admissionregistration.k8s.io", Version: "v1", Kind: "ValidatingWebhookConfiguration"}
+	leftoverSet := ApplySet{App: "gone", Namespace: "old"}
+	scheme := metadatafake.NewTestScheme()
+	if err := metav1.AddMetaToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	md := metadatafake.NewSimpleMetadataClient(scheme,
+		ownedBy(x, crdObj("workflows.argoproj.io"), crdGVK),
+		ownedBy(leftoverSet, crdObj("cronworkflows.argoproj.io"), crdGVK),
+		ownedBy(x, webhook, whGVK))
+	c.Metadata = md
+	parents := Parents{x.ID(): {ref: AppRef{App: "app", Namespace: "x1"}, kinds: sets.New(crdGVK.GroupKind(), whGVK.GroupKind()), shared: sets.New[manifest.ID]()}}
+
+	step := func(o *unstructured.Unstructured, resource string, gvk schema.GroupVersionKind) Step {
+		o = c.label(y, o)
+		gvr := gvk.GroupVersion().WithResource(resource)
+		return Step{ID: manifest.IDOf(o), Change: ChangeCreate, target: planned{obj: o, id: manifest.IDOf(o), mapping: &meta.RESTMapping{Resource: gvr, Scope: meta.RESTScopeRoot}}}
+	}
+	plan := Plan{}
+	plan.Levels[0] = []Step{
+		step(crdObj("workflows.argoproj.io"), "customresourcedefinitions", crdGVK),
+		step(crdObj("cronworkflows.argoproj.io"), "customresourcedefinitions", crdGVK),
+	}
+	shared, err := c.planShared(context.Background(), y, &plan, parents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(shared) != 1 || shared[0].Name != "workflows.argoproj.io" {
+		t.Errorf("shared %v, want the CRD the first app owns", shared)
+	}
+	for _, st := range plan.Levels[0] {
+		switch st.ID.Name {
+		case "workflows.argoproj.io":
+			if st.Change != ChangeNone || st.sharedWith.Namespace != "x1" {
+				t.Errorf("the identical CRD: %s (%s), want sent nothing, shared with x1", st.Change, st.Reason)
+			}
+		case "cronworkflows.argoproj.io":
+			if st.Change != ChangeCreate {
+				t.Errorf("the leftover of no live app: %s, want created (adopted)", st.Change)
+			}
+		}
+	}
+	if len(plan.targets()) != 1 {
+		t.Errorf("targets %d, want only the adopted CRD waited for", len(plan.targets()))
+	}
+
+	plan.Levels[0] = append(plan.Levels[0], step(webhook, "validatingwebhookconfigurations", whGVK))
+	_, err = c.planShared(context.Background(), y, &plan, parents)
+	if err == nil || !strings.Contains(err.Error(), "ValidatingWebhookConfiguration.admissionregistration.k8s.io/katib.kubeflow.org belongs to kfdeploy app app in namespace x1") {
+		t.Errorf("planShared with the first app's webhook configuration: %v, want a refusal naming it", err)
 	}
 }
