@@ -28,16 +28,23 @@ var workflowGVR = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1
 
 const workflowsCRD = "workflows.argoproj.io"
 
-// argoApp inits, generates and applies an app of core and argo with its namespace prefixed by
-// prefix; at the end it is purged.
-func (e *env) argoApp(t *testing.T, prefix string) (string, string) {
+// prefixedApp inits an app of components with its namespace prefixed by prefix; at the end it
+// is purged and its namespace removed.
+func (e *env) prefixedApp(t *testing.T, prefix, components string) (string, string) {
 	t.Helper()
 	ns := uniqueName(prefix)
 	root := t.TempDir()
-	e.mustRun(t, root, "init", "app", "--platform", "none", "--namespace", ns, "--components", "core,argo")
+	e.mustRun(t, root, "init", "app", "--platform", "none", "--namespace", ns, "--components", components)
 	appDir := filepath.Join(root, "app")
 	e.cleanupNamespace(t, ns)
 	t.Cleanup(func() { e.run(t, appDir, "delete", "--purge", "--yes") })
+	return appDir, ns
+}
+
+// argoApp inits, generates and applies an app of core and argo (see prefixedApp).
+func (e *env) argoApp(t *testing.T, prefix string) (string, string) {
+	t.Helper()
+	appDir, ns := e.prefixedApp(t, prefix, "core,argo")
 	e.mustRun(t, appDir, "generate")
 	e.mustRun(t, appDir, "apply", "--timeout", "4m")
 	return appDir, ns
@@ -221,12 +228,7 @@ func TestSecondAppRefusedOnKatibWebhooks(t *testing.T) {
 	e := newEnv(t)
 	var dirs, nss []string
 	for _, prefix := range []string{"x1", "y1"} {
-		ns := uniqueName(prefix)
-		root := t.TempDir()
-		e.mustRun(t, root, "init", "app", "--platform", "none", "--namespace", ns, "--components", "core,katib")
-		dir := filepath.Join(root, "app")
-		e.cleanupNamespace(t, ns)
-		t.Cleanup(func() { e.run(t, dir, "delete", "--purge", "--yes") })
+		dir, ns := e.prefixedApp(t, prefix, "core,katib")
 		e.mustRun(t, dir, "param", "set", "katib", "storageClass", `""`)
 		e.mustRun(t, dir, "param", "set", "katib", "webhookFailurePolicy", "Ignore")
 		e.mustRun(t, dir, "generate")
