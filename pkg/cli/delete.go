@@ -43,12 +43,15 @@ func newDeleteCommand(g *globalOptions) *cobra.Command {
 	f := &o.flags
 	cmd := &cobra.Command{
 		Use:   "delete [k8s|platform|all]",
-		Short: "Delete what the app applied; PVCs, PVs and generated secrets are kept unless --purge",
+		Short: "Delete what the app applied; PVCs, PVs, generated secrets and CRDs are kept unless --purge",
 		Long: `delete removes the app's objects as recorded in the cluster (the ApplySet inventory), so it
 also works without the app directory: kfdeploy delete --app NAME --namespace NS.
-Custom resources go first, then workloads, configuration, CRDs, and the namespace last, only
-if kfdeploy created it and nothing kept is inside. PersistentVolumeClaims, PersistentVolumes
-and generated secrets stay, and are listed, unless --purge is given.`,
+Custom resources go first, then workloads and configuration, and the namespace last, only if
+kfdeploy created it, nothing kept is inside and it holds nothing the app did not create (users'
+claims, jobs, workflows). PersistentVolumeClaims, PersistentVolumes, generated secrets and
+CustomResourceDefinitions (with what they hold) stay, and are listed, unless --purge is given;
+--purge names the users' objects that go with them before it asks. CRDs another kfdeploy app
+on the cluster also lists stay even with --purge: that app's delete removes them.`,
 		Example: `  kfdeploy delete
   kfdeploy delete --purge --yes
   kfdeploy delete --app myapp --namespace kubeflow`,
@@ -63,7 +66,7 @@ and generated secrets stay, and are listed, unless --purge is given.`,
 			return o.run(cmd.Context(), g.streams)
 		},
 	}
-	cmd.Flags().BoolVar(&f.purge, "purge", false, "also delete PersistentVolumeClaims, PersistentVolumes and generated secrets (their data is lost)")
+	cmd.Flags().BoolVar(&f.purge, "purge", false, "also delete PersistentVolumeClaims, PersistentVolumes, generated secrets, CRDs with every custom resource, and namespaces holding objects the app did not create (their data is lost)")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 5*time.Minute, "one deadline for the whole delete, waiting for objects to be gone (finalizers) included")
 	cmd.Flags().StringVar(&f.appName, "app", "", "app name, to delete without the app directory (with --namespace)")
 	cmd.Flags().StringVar(&f.namespace, "namespace", "", "namespace of the app, with --app")
@@ -112,7 +115,7 @@ func (o *deleteOptions) validate() error {
 		return fmt.Errorf("--timeout must be positive, got %s", o.flags.timeout)
 	}
 	if o.flags.purge && !o.flags.yes && !o.flags.dryRun && !o.terminal {
-		return errors.New("delete --purge removes PersistentVolumeClaims, PersistentVolumes and generated secrets (their data is lost) and there is no terminal to confirm on: pass --yes as well")
+		return errors.New("delete --purge removes PersistentVolumeClaims, PersistentVolumes, generated secrets and CRDs with their custom resources (their data is lost) and there is no terminal to confirm on: pass --yes as well")
 	}
 	return nil
 }
@@ -148,12 +151,14 @@ func (o *deleteOptions) run(ctx context.Context, streams ioStreams) error {
 }
 
 // confirmer is shown what delete is about to do, on which cluster: on a terminal it asks
-// (unless --yes or --dry-run); without an app directory it always names the cluster on stderr,
-// since no record of the app's clusters can be checked. nil when there is nothing to show.
+// (unless --yes or --dry-run); without an app directory, or with --purge, it always says so on
+// stderr (no record of the app's clusters can be checked; a purge names the users' objects
+// that go). nil when there is nothing to show.
 func (o *deleteOptions) confirmer(streams ioStreams) func(app.DeletePlan) error {
 	f := &o.flags
 	ask := o.terminal && !f.yes && !f.dryRun
-	if !ask && o.app.AppDir != "" {
+	// A purge without a question still names what it deletes that the app did not create.
+	if !ask && o.app.AppDir != "" && !f.purge {
 		return nil
 	}
 	return func(p app.DeletePlan) error {
@@ -179,12 +184,33 @@ func describeDelete(p app.DeletePlan) string {
 	}
 	switch {
 	case p.Purge:
-		b.WriteString(", INCLUDING PVCs, PVs and generated secrets (data is lost)")
+		b.WriteString(", INCLUDING PVCs, PVs, generated secrets and CRDs (data is lost)")
+		if len(p.Goes) > 0 {
+			fmt.Fprintf(&b, ", and with them what the app did not create: %s", describeGoes(p.Goes))
+		}
 	case p.Keep > 0:
-		fmt.Fprintf(&b, ", keeping %d (PVCs, PVs and generated secrets)", p.Keep)
+		fmt.Fprintf(&b, ", keeping %d (PVCs, PVs, generated secrets, CRDs and shared objects)", p.Keep)
 	}
 	if r := p.Recorded; r.UID != "" && r.UID != p.Cluster.UID {
 		fmt.Fprintf(&b, "; NOTE: its inventory was written on another cluster (server %s, kube-system UID %s), as after a restore from backup", r.Server, r.ShortUID())
 	}
 	return b.String()
+}
+
+// describeGoes names, per kind and namespace, what goes with the CRDs and namespaces a purge
+// deletes: "3 Workflow.argoproj.io in alice (a, b, c); 1 PersistentVolumeClaim in lab (claim-bob)".
+func describeGoes(goes []kube.Contents) string {
+	parts := make([]string, 0, len(goes))
+	for _, c := range goes {
+		where := ""
+		if c.Namespace != "" {
+			where = " in " + c.Namespace
+		}
+		names := strings.Join(c.Names, ", ")
+		if c.Count > len(c.Names) {
+			names += ", ..."
+		}
+		parts = append(parts, fmt.Sprintf("%d %s%s (%s)", c.Count, c.Kind, where, names))
+	}
+	return strings.Join(parts, "; ")
 }

@@ -49,14 +49,16 @@ func validateOutput(output string) error {
 
 // runReport is the -o json document of apply and delete: a stable schema for CI.
 type runReport struct {
-	Operation       string              `json:"operation"`
-	App             string              `json:"app"`
-	Namespace       string              `json:"namespace"`
-	DryRun          string              `json:"dryRun,omitempty"`
-	Counts          map[kube.Action]int `json:"counts"`
-	Objects         []kube.ObjectResult `json:"objects"`
-	DurationSeconds float64             `json:"durationSeconds"`
-	Error           string              `json:"error,omitempty"`
+	Operation string              `json:"operation"`
+	App       string              `json:"app"`
+	Namespace string              `json:"namespace"`
+	DryRun    string              `json:"dryRun,omitempty"`
+	Counts    map[kube.Action]int `json:"counts"`
+	Objects   []kube.ObjectResult `json:"objects"`
+	// Goes: delete --purge's users' objects that went with the CRDs and namespaces it deleted.
+	Goes            []kube.Contents `json:"goes,omitempty"`
+	DurationSeconds float64         `json:"durationSeconds"`
+	Error           string          `json:"error,omitempty"`
 }
 
 func newRunReport(op, appName, namespace, dryRun string, res *kube.Result, took time.Duration, runErr error) runReport {
@@ -71,6 +73,7 @@ func newRunReport(op, appName, namespace, dryRun string, res *kube.Result, took 
 			r.Counts[a] = n
 		}
 		r.Objects = append(r.Objects, res.Objects...)
+		r.Goes = res.Goes
 		sort.Slice(r.Objects, func(i, j int) bool { return r.Objects[i].ID < r.Objects[j].ID })
 	}
 	if runErr != nil {

@@ -125,6 +125,7 @@ func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Uns
 	// this point still finds everything it may have written.
 	desiredKinds, desiredNSs := kindsAndNamespaces(d.all, s.Namespace)
 	union := widened(inv, desiredKinds, desiredNSs, created)
+	union.Shared = append(append([]manifest.ID{}, inv.Shared...), plan.Shared...)
 	if opts.Cluster.UID != "" {
 		union.Cluster = opts.Cluster
 	}
@@ -145,9 +146,18 @@ func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Uns
 
 	final := union
 	if opts.Prune {
-		keptKinds, err := c.prune(ctx, plan.Prune, res, rep)
+		kept, err := c.prune(ctx, plan.Prune, res, rep)
 		if err != nil {
 			return res, err
+		}
+		var keptKinds []schema.GroupKind
+		recorded := sets.New(inv.Shared...)
+		final.Shared = plan.Shared
+		for _, id := range kept {
+			keptKinds = append(keptKinds, id.GroupKind())
+			if recorded.Has(id) {
+				final.Shared = append(final.Shared, id) // still only its record lists it
+			}
 		}
 		final.GroupKinds = unionKinds(desiredKinds, keptKinds)
 		final.Namespaces = sets.List(sets.New(desiredNSs...).Insert(s.Namespace))
@@ -259,10 +269,60 @@ func (c *Client) planWithInventory(ctx context.Context, s ApplySet, d *desiredSe
 	for l := range d.levels {
 		plan.Levels[l] = planSteps(d.levels[l], existing, inv.AppliedFields, sendAll)
 	}
+	parents, err := c.ReadParents(ctx)
+	if err != nil {
+		return Plan{}, inv, err
+	}
+	if plan.Shared, err = c.planShared(ctx, s, &plan, parents); err != nil {
+		return Plan{}, inv, err
+	}
 	if prune {
-		plan.Prune = planPrune(existing, d.ids, true)
+		if plan.Prune, err = c.planPruneLive(ctx, s, inv, existing, d.ids, parents); err != nil {
+			return Plan{}, inv, err
+		}
 	}
 	return plan, inv, nil
+}
+
+// planPruneLive plans the pruning from what the cluster holds: the stale members, and the stale
+// shared objects that no other app lists any more (their owner is gone), each kept while
+// another app lists it or, for a CRD, while it holds custom resources.
+func (c *Client) planPruneLive(ctx context.Context, s ApplySet, inv Inventory, existing map[manifest.ID]member, desired sets.Set[manifest.ID], parents Parents) ([]Step, error) {
+	var staleShared []manifest.ID
+	for _, id := range inv.Shared {
+		if !desired.Has(id) {
+			staleShared = append(staleShared, id)
+		}
+	}
+	own, _, err := c.sharedMembers(ctx, s, staleShared, parents)
+	if err != nil {
+		return nil, err
+	}
+	candidates := make(map[manifest.ID]member, len(existing)+len(own))
+	maps.Copy(candidates, existing)
+	maps.Copy(candidates, own)
+	held := map[manifest.ID]string{}
+	for id, m := range candidates {
+		if desired.Has(id) {
+			continue
+		}
+		if why := sharedReason(parents.others(s, id, m.meta)); why != "" {
+			held[id] = why
+			continue
+		}
+		if !id.IsCRD() {
+			continue
+		}
+		contents, err := c.crdContents(ctx, s, id.Name)
+		if err != nil {
+			return nil, err
+		}
+		if len(contents) > 0 {
+			held[id] = fmt.Sprintf("holds %s, which would go with it; delete them first, or remove it and them with 'kubectl delete customresourcedefinition %s'",
+				DescribeContents(contents), id.Name)
+		}
+	}
+	return planPrune(candidates, desired, true, held), nil
 }
 
 // prepare labels, scopes and hashes the desired objects and splits them by level. Kinds that a
@@ -552,17 +612,17 @@ func (c *Client) namespacesBefore(ctx context.Context, plans []planned) (map[man
 	return live, missing, nil
 }
 
-// prune carries out the plan's prune steps and returns the kinds of the members it keeps, so
-// that the inventory goes on listing them.
-func (c *Client) prune(ctx context.Context, steps []Step, res *Result, rep Reporter) ([]schema.GroupKind, error) {
+// prune carries out the plan's prune steps and returns the members it keeps, so that the
+// inventory goes on listing them.
+func (c *Client) prune(ctx context.Context, steps []Step, res *Result, rep Reporter) ([]manifest.ID, error) {
 	if err := checkLock(ctx); err != nil {
 		return nil, err
 	}
-	var keptKinds []schema.GroupKind
+	var kept []manifest.ID
 	var errs []error
 	for _, st := range steps {
 		if st.Change == ChangeKeep {
-			keptKinds = append(keptKinds, st.ID.GroupKind())
+			kept = append(kept, st.ID)
 			res.add(rep, st.ID, Kept, st.Reason)
 			continue
 		}
@@ -572,7 +632,7 @@ func (c *Client) prune(ctx context.Context, steps []Step, res *Result, rep Repor
 		}
 		res.add(rep, st.ID, Pruned, "")
 	}
-	return keptKinds, errors.Join(errs...)
+	return kept, errors.Join(errs...)
 }
 
 // sameInventory reports whether writing b over a would change nothing.
@@ -589,6 +649,7 @@ func sameInventory(a, b Inventory) bool {
 		slices.Equal(kinds(a.GroupKinds), kinds(b.GroupKinds)) &&
 		slices.Equal(list(a.Namespaces), list(b.Namespaces)) &&
 		slices.Equal(list(a.CreatedNamespaces), list(b.CreatedNamespaces)) &&
+		formatIDs(a.Shared) == formatIDs(b.Shared) &&
 		a.Cluster == b.Cluster && maps.Equal(a.AppliedFields, b.AppliedFields)
 }
 

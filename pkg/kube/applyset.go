@@ -17,6 +17,7 @@ import (
 	applycorev1 "k8s.io/client-go/applyconfigurations/core/v1"
 
 	"github.com/kfdeploy/kfdeploy/pkg/clusterid"
+	"github.com/kfdeploy/kfdeploy/pkg/manifest"
 )
 
 // ApplySet labels and annotations of KEP-3659, so that kubectl's --applyset understands the
@@ -80,6 +81,9 @@ type Inventory struct {
 	// AppliedFields is, per member ID (manifest.ID's string), the fingerprint of kfdeploy's
 	// own fields on it after kfdeploy's last apply of it (see fieldsFingerprint).
 	AppliedFields map[string]string
+	// Shared are the cluster-scoped objects the app declares that another app owns (see
+	// AnnotationShared).
+	Shared []manifest.ID
 }
 
 // ReadInventory reads the parent; a missing parent is an empty inventory.
@@ -101,6 +105,7 @@ func (c *Client) ReadInventory(ctx context.Context, s ApplySet) (Inventory, erro
 	inv := Inventory{Exists: true, GroupKinds: parseKinds(parent.Annotations[AnnotationGroupKinds])}
 	inv.Namespaces = append([]string{s.Namespace}, splitList(parent.Annotations[AnnotationAddNamespaces])...)
 	inv.CreatedNamespaces = splitList(parent.Annotations[annotationCreatedNSs])
+	inv.Shared = parseIDs(parent.Annotations[AnnotationShared])
 	inv.Cluster = clusterid.Identity{
 		UID:           parent.Annotations[AnnotationClusterUID],
 		Context:       parent.Annotations[AnnotationClusterContext],
@@ -135,6 +140,9 @@ func (c *Client) WriteInventory(ctx context.Context, s ApplySet, inv Inventory) 
 	}
 	if len(inv.CreatedNamespaces) > 0 {
 		annotations[annotationCreatedNSs] = strings.Join(sets.List(sets.New(inv.CreatedNamespaces...)), ",")
+	}
+	if len(inv.Shared) > 0 {
+		annotations[AnnotationShared] = formatIDs(inv.Shared)
 	}
 	if id := inv.Cluster; id.UID != "" {
 		annotations[AnnotationClusterUID] = id.UID

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -21,7 +23,9 @@ import (
 
 // DeleteOptions tune a delete.
 type DeleteOptions struct {
-	Purge       bool // also delete PVCs, PVs and generated secrets
+	// Purge also deletes what holds data: PVCs, PVs, generated secrets, CRDs with their custom
+	// resources, and namespaces that hold objects the app did not create.
+	Purge       bool
 	Timeout     time.Duration
 	Concurrency int
 	DryRun      bool
@@ -35,18 +39,159 @@ type DeletePlan struct {
 	// Recorded is the cluster the inventory was last applied to (UID "" when not recorded).
 	Recorded   clusterid.Identity
 	Delete     int // objects to delete, namespaces not counted
-	Keep       int // objects kept (PVCs, PVs, keep-on-delete), namespaces not counted
+	Keep       int // objects kept (PVCs, PVs, CRDs, keep-on-delete, shared), namespaces not counted
 	Namespaces int // namespaces that kfdeploy created, to be deleted last unless they hold kept objects
+	// Goes lists what the app did not create that goes with the CRDs and namespaces it deletes
+	// (with Purge): users' custom resources, claims, jobs.
+	Goes []Contents
 }
 
 // ErrNotFoundApp means there was no inventory for the app: nothing to delete.
 var ErrNotFoundApp = errors.New("no such app in the cluster")
 
+// deleteSurvey is what a delete finds before it writes: what to delete, what to keep and why,
+// and what the app did not create that would go with it.
+type deleteSurvey struct {
+	doomed     []member // not namespaces
+	namespaces []member // namespaces to delete, last
+	kept       map[manifest.ID]keptMember
+	goes       []Contents
+}
+
+// keptMember is an object delete keeps, with why; recorded: the inventory goes on listing it
+// (false for objects another app lists: they are that app's to delete).
+type keptMember struct {
+	m        member
+	reason   string
+	recorded bool
+	shared   bool // recorded through the inventory's AnnotationShared, not the part-of label
+}
+
+// survey reads the members, the other apps' parents (one list), the shared objects, the
+// custom resources of each CRD (one list each) and what each namespace to delete holds (one
+// list per resource), and decides what goes and what stays.
+func (c *Client) survey(ctx context.Context, s ApplySet, inv Inventory, purge bool) (*deleteSurvey, error) {
+	members, err := c.listMembers(ctx, s, inv.GroupKinds, inv.Namespaces)
+	if err != nil {
+		return nil, err
+	}
+	parents, err := c.ReadParents(ctx)
+	if err != nil {
+		return nil, err
+	}
+	own, sharedKept, err := c.sharedMembers(ctx, s, inv.Shared, parents)
+	if err != nil {
+		return nil, err
+	}
+	return decideDelete(s, inv, members, own, sharedKept, parents, purge, func(id manifest.ID) ([]Contents, error) {
+		if id.IsNamespace() {
+			return c.namespaceContents(ctx, s, id.Name)
+		}
+		return c.crdContents(ctx, s, id.Name)
+	})
+}
+
+// decideDelete is the delete's rule, given the members, the shared objects that are the app's
+// own (own) or another app's (sharedKept, with why), the parents of the cluster, and what
+// each CRD or namespace to delete holds that the app did not create (contentsOf).
+func decideDelete(s ApplySet, inv Inventory, members, own map[manifest.ID]member, sharedKept map[manifest.ID]string, parents Parents, purge bool,
+	contentsOf func(manifest.ID) ([]Contents, error)) (*deleteSurvey, error) {
+	sv := &deleteSurvey{kept: map[manifest.ID]keptMember{}}
+	for id, reason := range sharedKept {
+		sv.kept[id] = keptMember{m: member{id: id}, reason: reason}
+	}
+	var namespaces []member
+	members = maps.Clone(members)
+	maps.Copy(members, own)
+	for _, id := range sortedIDs(members) {
+		m := members[id]
+		_, fromShared := own[id]
+		if id.IsNamespace() {
+			namespaces = append(namespaces, m)
+			continue
+		}
+		if why := sharedReason(parents.others(s, id, m.meta)); why != "" {
+			sv.kept[id] = keptMember{m: m, reason: why + "; its delete removes it"}
+			continue
+		}
+		if why := keepReason(m, purge); why != "" {
+			sv.kept[id] = keptMember{m: m, reason: why + "; delete --purge removes it", recorded: true, shared: fromShared}
+			continue
+		}
+		if id.IsCRD() {
+			contents, err := contentsOf(id)
+			if err != nil {
+				return nil, err
+			}
+			if !purge {
+				reason := "CustomResourceDefinitions are kept, holding no custom resources now; delete --purge removes it"
+				if len(contents) > 0 {
+					reason = "holds " + DescribeContents(contents) + "; delete --purge removes it and them"
+				}
+				sv.kept[id] = keptMember{m: m, reason: reason, recorded: true, shared: fromShared}
+				continue
+			}
+			sv.goes = append(sv.goes, contents...)
+		}
+		sv.doomed = append(sv.doomed, m)
+	}
+
+	keptNamespaces := sets.New[string]()
+	recorded := false
+	for _, k := range sv.kept {
+		keptNamespaces.Insert(k.m.id.Namespace)
+		recorded = recorded || k.recorded
+	}
+	created := sets.New(inv.CreatedNamespaces...)
+	for _, ns := range namespaces {
+		name := ns.id.Name
+		switch {
+		case keptNamespaces.Has(name):
+			sv.kept[ns.id] = keptMember{m: ns, reason: "it holds kept objects", recorded: true}
+			continue
+		case !created.Has(name):
+			sv.kept[ns.id] = keptMember{m: ns, reason: "it existed before kfdeploy applied it", recorded: true}
+			continue
+		}
+		contents, err := contentsOf(ns.id)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case len(contents) > 0 && !purge:
+			sv.kept[ns.id] = keptMember{m: ns, recorded: true,
+				reason: "it holds objects the app did not create: " + DescribeContents(contents) + "; delete --purge removes it and them"}
+			continue
+		case recorded && name == s.Namespace:
+			// The inventory lives here and lists what is kept, for a later delete --purge.
+			sv.kept[ns.id] = keptMember{m: ns, reason: "it holds the app's inventory, which lists the kept objects; delete --purge removes it", recorded: true}
+			continue
+		}
+		sv.goes = append(sv.goes, contents...)
+		sv.namespaces = append(sv.namespaces, ns)
+	}
+	sortContents(sv.goes)
+	return sv, nil
+}
+
+// plan counts what the survey would do, for a confirmation prompt.
+func (sv *deleteSurvey) plan(inv Inventory) DeletePlan {
+	p := DeletePlan{Recorded: inv.Cluster, Delete: len(sv.doomed), Namespaces: len(sv.namespaces), Goes: sv.goes}
+	for id := range sv.kept {
+		if !id.IsNamespace() {
+			p.Keep++
+		}
+	}
+	return p
+}
+
 // Delete removes the members of the set found in the cluster (so it works without the app
 // directory): custom resources first, then the levels in reverse, each level waited for until
-// gone; PVCs, PVs and objects annotated keep-on-delete stay unless Purge. The namespace goes
-// last, only if kfdeploy created it and nothing kept lives in it. The inventory stays while it
-// lists kept objects, so that a later delete --purge finds them.
+// gone. Kept unless Purge: PVCs, PVs, objects annotated keep-on-delete, CRDs (with what they
+// hold), and namespaces holding objects the app did not create; kept always: what another app
+// still lists (shared objects). The namespace goes last, only if kfdeploy created it and
+// nothing kept lives in it. The inventory stays while it lists kept objects, so that a later
+// delete --purge finds them.
 func (c *Client) Delete(ctx context.Context, s ApplySet, opts DeleteOptions, rep Reporter) (res *Result, err error) {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 8
@@ -60,12 +205,12 @@ func (c *Client) Delete(ctx context.Context, s ApplySet, opts DeleteOptions, rep
 		return res, ErrNotFoundApp
 	}
 	if opts.Confirm != nil {
-		// Listed once more under the lock below: the prompt may wait for a long time.
-		members, err := c.listMembers(ctx, s, inv.GroupKinds, inv.Namespaces)
+		// Surveyed once more under the lock below: the prompt may wait for a long time.
+		sv, err := c.survey(ctx, s, inv, opts.Purge)
 		if err != nil {
 			return res, err
 		}
-		if err := opts.Confirm(planDelete(inv, members, opts.Purge)); err != nil {
+		if err := opts.Confirm(sv.plan(inv)); err != nil {
 			return res, err
 		}
 	}
@@ -81,34 +226,32 @@ func (c *Client) Delete(ctx context.Context, s ApplySet, opts DeleteOptions, rep
 		ctx = lock.Context()
 		defer func() { err = lock.Explain(err) }()
 	}
-	members, err := c.listMembers(ctx, s, inv.GroupKinds, inv.Namespaces)
+	sv, err := c.survey(ctx, s, inv, opts.Purge)
 	if err != nil {
 		return res, err
 	}
-	var doomed, namespaces []member
-	kept := map[manifest.ID]member{}
-	for _, m := range members {
-		switch {
-		case m.id.IsNamespace():
-			namespaces = append(namespaces, m)
-		case keepReason(m, opts.Purge) != "":
-			kept[m.id] = m
-		default:
-			doomed = append(doomed, m)
+	res.Goes = sv.goes
+	keptIDs := slices.Collect(maps.Keys(sv.kept))
+	sort.Slice(keptIDs, func(i, j int) bool { return keptIDs[i].String() < keptIDs[j].String() })
+	for _, id := range keptIDs {
+		if !id.IsNamespace() {
+			res.add(rep, id, Kept, sv.kept[id].reason)
 		}
 	}
-	for _, id := range sortedIDs(kept) {
-		res.add(rep, id, Kept, keepReason(kept[id], false)+"; delete --purge removes it")
-	}
 	if opts.DryRun {
-		for _, m := range sortForDelete(append(doomed, namespaces...)) {
+		for _, m := range sortForDelete(append(sv.doomed, sv.namespaces...)) {
 			res.add(rep, m.id, Deleted, "dry run: not sent")
+		}
+		for _, id := range keptIDs {
+			if id.IsNamespace() {
+				res.add(rep, id, Kept, sv.kept[id].reason)
+			}
 		}
 		return res, nil
 	}
 
 	var byLevel [manifest.NumLevels][]member
-	for _, m := range doomed {
+	for _, m := range sv.doomed {
 		l := manifest.Level(m.id.GroupKind())
 		byLevel[l] = append(byLevel[l], m)
 	}
@@ -121,78 +264,57 @@ func (c *Client) Delete(ctx context.Context, s ApplySet, opts DeleteOptions, rep
 			return res, err
 		}
 	}
-
-	keptNamespaces := sets.New[string]()
-	for id := range kept {
-		keptNamespaces.Insert(id.Namespace)
-	}
-	created := sets.New(inv.CreatedNamespaces...)
-	var doomedNS []member
-	for _, ns := range namespaces {
-		switch {
-		case keptNamespaces.Has(ns.id.Name):
-			kept[ns.id] = ns
-			res.add(rep, ns.id, Kept, "it holds kept objects")
-		case !created.Has(ns.id.Name):
-			kept[ns.id] = ns
-			res.add(rep, ns.id, Kept, "it existed before kfdeploy applied it")
-		default:
-			doomedNS = append(doomedNS, ns)
+	for _, id := range keptIDs {
+		if id.IsNamespace() {
+			res.add(rep, id, Kept, sv.kept[id].reason)
 		}
 	}
 
-	if len(kept) > 0 {
-		var kinds []schema.GroupKind
-		nss := sets.New(s.Namespace)
-		for id := range kept {
-			kinds = append(kinds, id.GroupKind())
-			if id.Namespace != "" {
-				nss.Insert(id.Namespace)
-			}
-		}
-		inv.GroupKinds = unionKinds(kinds, nil)
-		inv.Namespaces = sets.List(nss)
-		if err := c.WriteInventory(ctx, s, inv); err != nil {
+	if next, keep := keptInventory(s, inv, sv.kept); keep {
+		if err := c.WriteInventory(ctx, s, next); err != nil {
 			return res, err
 		}
 	} else if err := c.DeleteInventory(ctx, s); err != nil {
 		return res, err
 	}
-	if len(doomedNS) > 0 {
-		rep.Step("deleting namespaces (%d)", len(doomedNS))
-		if err := c.deleteAndWait(ctx, s, doomedNS, opts, res, rep); err != nil {
+	if len(sv.namespaces) > 0 {
+		rep.Step("deleting namespaces (%d)", len(sv.namespaces))
+		if err := c.deleteAndWait(ctx, s, sv.namespaces, opts, res, rep); err != nil {
 			return res, err
 		}
 	}
 	return res, nil
 }
 
-// planDelete counts what Delete would do with members.
-func planDelete(inv Inventory, members map[manifest.ID]member, purge bool) DeletePlan {
-	plan := DeletePlan{Recorded: inv.Cluster}
-	keptNamespaces := sets.New[string]()
-	var namespaces []string
-	for _, m := range members {
-		switch {
-		case m.id.IsNamespace():
-			namespaces = append(namespaces, m.id.Name)
-		case keepReason(m, purge) != "":
-			plan.Keep++
-			keptNamespaces.Insert(m.id.Namespace)
-		default:
-			plan.Delete++
+// keptInventory is the inventory that lists what a delete keeps for a later delete --purge;
+// keep is false when nothing recorded is kept (the parent goes).
+func keptInventory(s ApplySet, inv Inventory, kept map[manifest.ID]keptMember) (Inventory, bool) {
+	var kinds []schema.GroupKind
+	var shared []manifest.ID
+	nss := sets.New(s.Namespace)
+	for id, k := range kept {
+		if !k.recorded {
+			continue
+		}
+		if k.shared {
+			shared = append(shared, id)
+			continue
+		}
+		kinds = append(kinds, id.GroupKind())
+		if id.Namespace != "" {
+			nss.Insert(id.Namespace)
 		}
 	}
-	created := sets.New(inv.CreatedNamespaces...)
-	for _, ns := range namespaces {
-		if created.Has(ns) && !keptNamespaces.Has(ns) {
-			plan.Namespaces++
-		}
+	if len(kinds) == 0 && len(shared) == 0 {
+		return inv, false
 	}
-	return plan
+	inv.GroupKinds = unionKinds(kinds, nil)
+	inv.Namespaces = sets.List(nss)
+	inv.Shared = shared
+	return inv, true
 }
 
-// keepReason says why teardown keeps an object, or "" when it may go.
+// keepReason says why teardown keeps an object whatever it holds, or "" when it may go.
 func keepReason(m member, purge bool) string {
 	if purge {
 		return ""

@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/fake"
+	metadatafake "k8s.io/client-go/metadata/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 )
@@ -268,6 +269,11 @@ func TestApplyStopsAfterTheWallClockJumps(t *testing.T) {
 	c := offlineClient()
 	c.Mapper.(resettableMapper).Add(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}, meta.RESTScopeNamespace)
 	c.Typed, c.Dynamic, c.LockTiming = cs, dyn, LockTiming{Clock: clock}
+	scheme := metadatafake.NewTestScheme()
+	if err := metav1.AddMetaToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	c.Metadata = metadatafake.NewSimpleMetadataClient(scheme) // apply lists the cluster's inventories
 	s := ApplySet{App: "app", Namespace: "ns"}
 	lock, err := c.AcquireLock(context.Background(), s)
 	if err != nil {

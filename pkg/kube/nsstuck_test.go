@@ -9,9 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-
-	"github.com/kfdeploy/kfdeploy/pkg/clusterid"
-	"github.com/kfdeploy/kfdeploy/pkg/manifest"
 )
 
 func terminating(conds ...corev1.NamespaceCondition) *corev1.Namespace {
@@ -85,32 +82,5 @@ func TestDescribeStuckNamespaceBoundsNamesPerKind(t *testing.T) {
 	}
 	if (&stuckNamespace{}).describe() != "" {
 		t.Error("a namespace that is gone is described")
-	}
-}
-
-func TestPlanDeleteCountsWhatGoesAndStays(t *testing.T) {
-	mk := func(kind, ns, name string, annotations map[string]string) member {
-		return member{id: manifest.ID{Kind: kind, Namespace: ns, Name: name}, meta: metav1.ObjectMeta{Name: name, Namespace: ns, Annotations: annotations}}
-	}
-	members := map[manifest.ID]member{}
-	for _, m := range []member{
-		mk("Namespace", "", "kubeflow", nil),
-		mk("Namespace", "", "data", nil),
-		mk("Namespace", "", "shared", nil),
-		mk("ConfigMap", "kubeflow", "a", nil),
-		mk("ServiceAccount", "kubeflow", "b", nil),
-		mk("PersistentVolumeClaim", "data", "db", nil),
-		mk("Secret", "kubeflow", "pw", map[string]string{AnnotationKeepOnDelete: "true"}),
-	} {
-		members[m.id] = m
-	}
-	inv := Inventory{CreatedNamespaces: []string{"kubeflow", "data"}, Cluster: clusterid.Identity{UID: "u"}}
-	got := planDelete(inv, members, false)
-	// kubeflow holds a kept Secret, data a kept claim, shared existed before: no namespace goes.
-	if got.Delete != 2 || got.Keep != 2 || got.Namespaces != 0 || got.Recorded.UID != "u" {
-		t.Errorf("plan without --purge = %+v, want 2 to delete, 2 kept, 0 namespaces, recorded UID u", got)
-	}
-	if got := planDelete(inv, members, true); got.Delete != 4 || got.Keep != 0 || got.Namespaces != 2 {
-		t.Errorf("plan with --purge = %+v, want 4 to delete, none kept, the 2 created namespaces", got)
 	}
 }

@@ -29,6 +29,8 @@ type Step struct {
 	liveRV string  // the live resourceVersion the plan saw (update, unchanged)
 	fields string  // unchanged: the fingerprint of kfdeploy's fields, recorded again
 	member member  // the live member (prune, keep)
+	// sharedWith is the app that owns the object this step leaves to it (see planShared).
+	sharedWith AppRef
 }
 
 // Plan is an apply computed from the desired objects and the live inventory without writing:
@@ -38,6 +40,8 @@ type Plan struct {
 	Namespaces []Step
 	Levels     [manifest.NumLevels][]Step
 	Prune      []Step
+	// Shared are the objects another app owns that this plan leaves to it (see planShared).
+	Shared []manifest.ID
 }
 
 // Steps lists every step in the order the executor takes them.
@@ -55,6 +59,9 @@ func (p *Plan) targets() []planned {
 	var out []planned
 	for _, level := range p.Levels {
 		for _, st := range level {
+			if st.sharedWith != (AppRef{}) {
+				continue // its owner waits for it; it is not a member of this set
+			}
 			out = append(out, st.target)
 		}
 	}
@@ -188,9 +195,10 @@ func planSteps(targets []planned, live map[manifest.ID]member, recorded map[stri
 }
 
 // planPrune lists the live members that are not desired: pruned, or kept when teardown keeps
-// them (data-holding kinds, keep-on-delete); with prune off, every one is kept. Sorted in
-// deletion order.
-func planPrune(members map[manifest.ID]member, desired sets.Set[manifest.ID], prune bool) []Step {
+// them (data-holding kinds, keep-on-delete) or held says why they must stay (a CRD that holds
+// custom resources, an object another app lists); with prune off, every one is kept. Sorted
+// in deletion order.
+func planPrune(members map[manifest.ID]member, desired sets.Set[manifest.ID], prune bool, held map[manifest.ID]string) []Step {
 	var stale []member
 	for id, m := range members {
 		if !desired.Has(id) {
@@ -204,11 +212,15 @@ func planPrune(members map[manifest.ID]member, desired sets.Set[manifest.ID], pr
 	}
 	steps := make([]Step, 0, len(stale))
 	for _, m := range stale {
-		switch reason := keepReason(m, false); {
+		reason := keepReason(m, false)
+		if reason == "" {
+			reason = held[m.id]
+		}
+		switch {
 		case !prune:
 			steps = append(steps, Step{ID: m.id, Change: ChangeKeep, Reason: "no longer in the app; pruning is off (--prune=false)", member: m})
 		case reason != "":
-			steps = append(steps, Step{ID: m.id, Change: ChangeKeep, Reason: reason + ", no longer in the app", member: m})
+			steps = append(steps, Step{ID: m.id, Change: ChangeKeep, Reason: "no longer in the app; kept: " + reason, member: m})
 		default:
 			steps = append(steps, Step{ID: m.id, Change: ChangePrune, Reason: "no longer in the app", member: m})
 		}

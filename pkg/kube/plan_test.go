@@ -216,7 +216,7 @@ func TestPlanStepsAndPrune(t *testing.T) {
 	}
 
 	desired := sets.New(targets[0].id, targets[1].id, targets[2].id)
-	prune := planPrune(live, desired, true)
+	prune := planPrune(live, desired, true, nil)
 	var order []string
 	got := map[string]Change{}
 	for _, st := range prune {

@@ -43,7 +43,10 @@ type ObjectResult struct {
 // Result is what an apply or delete did, object by object.
 type Result struct {
 	Objects []ObjectResult `json:"objects"`
-	mu      sync.Mutex
+	// Goes lists, for a delete --purge, what the app did not create that went (or, in a dry
+	// run, would go) with the CRDs and namespaces it deleted.
+	Goes []Contents `json:"goes,omitempty"`
+	mu   sync.Mutex
 	// fields is, per object an apply sent, the fingerprint of kfdeploy's fields in the
 	// server's response (see fieldsFingerprint), for the inventory to record.
 	fields map[manifest.ID]string

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/manifest"
 )
 
 // getConcurrency bounds the metadata reads of the app's objects.
@@ -58,6 +59,13 @@ func (c *namespaceCheck) Run(ctx context.Context) []Finding {
 		}
 	}
 	conflicts, errs := c.conflicts(ctx, terminating, missing)
+	parents, err := c.e.client.ReadParents(ctx)
+	if err != nil && len(conflicts) > 0 {
+		findings = append(findings, Finding{Status: Warn, Finding: fmt.Sprintf("cannot tell which kfdeploy apps own the objects below: %v", err),
+			Remedy: "grant list on secrets cluster-wide, so that preflight can read the other apps' inventories"})
+	}
+	owned, conflicts := c.ownedElsewhere(conflicts, parents)
+	findings = append(findings, owned...)
 	findings = append(findings, capConflicts(conflicts)...)
 	if len(errs) > 0 {
 		findings = append(findings, Finding{Status: Warn,
@@ -97,6 +105,42 @@ type conflict struct {
 	id       string
 	owner    string // another kfdeploy app, or ""
 	managers []string
+	t        target
+	live     metav1.ObjectMeta
+}
+
+// ownedElsewhere judges the conflicts whose owner is another kfdeploy app on the cluster (its
+// inventory lists them): a CustomResourceDefinition both apps declare identically is shared;
+// anything else cannot serve two apps, and apply would take it over from the other app, so it
+// fails naming that app. The other conflicts (leftovers of no live app, other tools' objects)
+// are returned to be warned about.
+func (c *namespaceCheck) ownedElsewhere(cs []conflict, parents kube.Parents) ([]Finding, []conflict) {
+	var findings []Finding
+	var rest []conflict
+	for _, cf := range cs {
+		owner, ref, ok := parents.Owner(cf.t.id, cf.live)
+		if !ok {
+			rest = append(rest, cf)
+			continue
+		}
+		if why := kube.ShareVerdict(cf.t.obj, owner, cf.live); why != "" {
+			findings = append(findings, Finding{Status: Fail,
+				Finding: fmt.Sprintf("%s belongs to kfdeploy %s and cannot serve two apps: %s", cf.id, ref, why),
+				Remedy:  fmt.Sprintf("remove the component that declares it from this app (kfdeploy components), or delete %s first; %s", ref, c.fileOf(cf.t))})
+			continue
+		}
+		findings = append(findings, Finding{Status: OK,
+			Finding: fmt.Sprintf("%s is shared with kfdeploy %s, which declares it identically: both inventories record it and neither app's delete removes it while the other lists it", cf.id, ref)})
+	}
+	return findings, rest
+}
+
+// fileOf names the manifest file of t, for a remedy.
+func (c *namespaceCheck) fileOf(t target) string {
+	if f := c.e.opts.Files[manifest.IDOf(t.obj)]; f != "" {
+		return "it comes from " + f
+	}
+	return "run 'kfdeploy generate' to see which component renders it"
 }
 
 // conflicts reads each object of the app (metadata only) that may exist: not in a missing or
@@ -105,6 +149,7 @@ func (c *namespaceCheck) conflicts(ctx context.Context, terminating, missing map
 	var mu sync.Mutex
 	var out []conflict
 	var errs []error
+	self := kube.ApplySet{App: c.e.app, Namespace: c.e.ns}.ID()
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(getConcurrency)
 	for _, t := range c.e.resolved() {
@@ -129,8 +174,9 @@ func (c *namespaceCheck) conflicts(ctx context.Context, terminating, missing map
 			case apierrors.IsNotFound(err):
 			case err != nil:
 				errs = append(errs, fmt.Errorf("get %s: %w", t.id, err))
-			case live.Labels[kube.LabelApp] != c.e.app:
-				out = append(out, conflict{id: t.id.String(), owner: live.Labels[kube.LabelApp], managers: managers(live)})
+			case live.Labels[kube.LabelPartOf] != self:
+				// Compared by ApplySet, not by app name: two apps of one name live in two namespaces.
+				out = append(out, conflict{id: t.id.String(), owner: live.Labels[kube.LabelApp], managers: managers(live), t: t, live: live.ObjectMeta})
 			}
 			return nil
 		})

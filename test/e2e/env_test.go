@@ -83,6 +83,14 @@ type runReport struct {
 		Action string `json:"action"`
 		Detail string `json:"detail"`
 	} `json:"objects"`
+	// Goes: what delete --purge names as going with the CRDs and namespaces it deletes.
+	Goes []struct {
+		Holder    string   `json:"holder"`
+		Kind      string   `json:"kind"`
+		Namespace string   `json:"namespace"`
+		Count     int      `json:"count"`
+		Names     []string `json:"names"`
+	} `json:"goes"`
 	Error string `json:"error"`
 }
 
@@ -96,12 +104,18 @@ func parseReport(t *testing.T, r result) runReport {
 }
 
 func (r runReport) action(id string) string {
+	a, _ := r.object(id)
+	return a
+}
+
+// object is the action and detail reported for id ("" when it is not reported).
+func (r runReport) object(id string) (action, detail string) {
 	for _, o := range r.Objects {
 		if o.ID == id {
-			return o.Action
+			return o.Action, o.Detail
 		}
 	}
-	return ""
+	return "", ""
 }
 
 // uniqueName returns prefix-<random>, so tests never collide with leftovers of earlier runs.

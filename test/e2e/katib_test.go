@@ -4,8 +4,6 @@ package e2e
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -13,8 +11,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
-
-	"github.com/kfdeploy/kfdeploy/pkg/manifest"
 )
 
 // TestKatibOutageSparesThePlatform applies katib with its defaults (failurePolicy Fail) while
@@ -79,19 +75,10 @@ func TestKatibOutageSparesThePlatform(t *testing.T) {
 		}
 	}
 
-	file := filepath.Join(fullSamplesDir, "experiment-valid.yaml")
-	data, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs, err := manifest.Decode(file, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	exp := objs[0]
+	exp := sampleObject(t, "experiment-valid.yaml")
 	exp.SetNamespace(ns)
 	gvr := schema.GroupVersionResource{Group: "kubeflow.org", Version: "v1beta1", Resource: "experiments"}
-	_, err = e.dyn.Resource(gvr).Namespace(ns).Create(ctx, exp, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	_, err := e.dyn.Resource(gvr).Namespace(ns).Create(ctx, exp, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 	if err == nil || !strings.Contains(err.Error(), "experiment.katib.kubeflow.org") {
 		t.Errorf("Experiment created while Katib's webhooks are down: got %v, want a refusal by its webhook (failurePolicy Fail)", err)
 	}

@@ -16,7 +16,7 @@ import (
 )
 
 // TestStuckNamespaceIsExplained: a custom resource whose finalizer no controller removes keeps
-// the app's namespace Terminating; delete's timeout names the object, its finalizer, the
+// the app's namespace Terminating; delete --purge's timeout names the object, its finalizer, the
 // namespace's condition and the remedy, and removes no finalizer itself.
 func TestStuckNamespaceIsExplained(t *testing.T) {
 	e := newEnv(t)
@@ -60,7 +60,8 @@ func TestStuckNamespaceIsExplained(t *testing.T) {
 		return err == nil, nil
 	})
 
-	r := e.run(t, appDir, "delete", "--timeout", "20s")
+	// Someone else's object keeps the namespace unless --purge, which deletes it with the namespace.
+	r := e.run(t, appDir, "delete", "--purge", "--yes", "--timeout", "20s")
 	if r.code != 1 {
 		t.Fatalf("delete of a namespace held by a finalizer: exit %d, want 1\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
