@@ -43,10 +43,11 @@ build:
 ## test: what CI runs (.ci/run), in stages, each timed (wall and CPU time, user+sys). lint and
 ## unit run while the harness programs and then the cluster binaries build in the background,
 ## niced: the builds take the CPU the checks leave idle (downloads, links, tests waiting). The
-## harness modules share no compile with the product; the kube module does, and builds after
-## lint's go vet has compiled those packages. Then e2e and conformance run alone: nothing may
-## compete with the API servers of their clusters. The background's output is printed when it
-## is done (kept in _out/builds.log); a failed lint or unit stops it.
+## harness modules share no compile with the product, so they go first; the kube module shares
+## k8s.io/* with it and follows (by then lint's go vet has compiled those packages: the harness
+## builds take longer). Then e2e and conformance run alone: nothing may compete with the API
+## servers of their clusters. The background's output is printed when it is done (kept in
+## _out/builds.log); a failed lint or unit stops it.
 test:
 	@mkdir -p _out; rm -f _out/.stage-*; total=$$SECONDS; \
 	stage() ( TIMEFORMAT='%R %U %S'; { time $(MAKE) --no-print-directory "$$1" 2>&4; } 4>&2 2>"_out/.stage-$$1" ); \
