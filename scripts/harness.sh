@@ -107,7 +107,10 @@ is_cached() {
 	[[ -x $CACHE_DIR/$name && -f $CACHE_DIR/.$name.stamp && $(<"$CACHE_DIR/.$name.stamp") == "$want" ]]
 }
 
-# build_entries ENTRY...: build what is not cached, module by module.
+# build_entries ENTRY...: build what is not cached, module by module. The
+# binaries of one module with the same WORDs are built by one go build (see
+# kfd_go_build), except those whose package's binary file names collide
+# (several .../v1beta1), which go into further builds.
 build_entries() {
 	command -v go >/dev/null 2>&1 || die "go is not on PATH; it is needed to build the harness binaries"
 	declare -A hashes=() prepared=()
@@ -122,13 +125,32 @@ build_entries() {
 		return 0
 	fi
 	kfd_lock "$CACHE_DIR/.build.lock"
-	local start=$SECONDS built=0
-	for e in "${todo[@]}"; do
-		IFS=$'\t' read -r mod name pkg words <<<"$e"
-		local want
-		want=$(stamp "${hashes[$mod]}" "$name" "$pkg" "$words")
+	# groups: KEY (module and words) -> space-separated indexes into todo;
+	# order: the keys in the order of their first binary.
+	declare -A groups=() execs=()
+	local order=() i key g exe
+	for i in "${!todo[@]}"; do
+		IFS=$'\t' read -r mod name pkg words <<<"${todo[$i]}"
 		# Another caller may have built it while we waited for the lock.
-		is_cached "$name" "$want" && continue
+		is_cached "$name" "$(stamp "${hashes[$mod]}" "$name" "$pkg" "$words")" && continue
+		exe=$(kfd_exec_name "$pkg")
+		g=0
+		while [[ -n ${execs["$mod"$'\t'"$words"$'\t'$g$'\t'"$exe"]:-} ]]; do
+			g=$((g + 1))
+		done
+		execs["$mod"$'\t'"$words"$'\t'$g$'\t'"$exe"]=1
+		key="$mod"$'\t'"$words"$'\t'$g
+		[[ -n ${groups[$key]:-} ]] || order+=("$key")
+		groups[$key]+=" $i"
+	done
+	local start=$SECONDS built=0
+	for key in "${order[@]}"; do
+		local bins=() names=() idx
+		for idx in ${groups[$key]}; do
+			IFS=$'\t' read -r mod name pkg words <<<"${todo[$idx]}"
+			bins+=("$name:$pkg")
+			names+=("$name")
+		done
 		if [[ -z ${prepared[$mod]:-} && -e $mod/prepare ]]; then
 			[[ -x $mod/prepare ]] || die "$mod/prepare is not executable (chmod +x it)"
 			log "preparing $(basename "$mod") ($mod/prepare) ..."
@@ -148,13 +170,16 @@ build_entries() {
 				ldflags+=("$w")
 			fi
 		done
-		log "building $name ($pkg in ${mod#"$ROOT_DIR"/}) ..."
+		log "building ${names[*]} (in ${mod#"$ROOT_DIR"/}) ..."
 		local bstart=$SECONDS
-		kfd_go_build "$mod" "$CACHE_DIR/$name" "$pkg" "${ldflags[*]:-}" "${envs[@]}" ||
-			die "building $name failed (module $mod, package $pkg)"
-		printf '%s\n' "$want" >"$CACHE_DIR/.$name.stamp"
-		log "built $name in $((SECONDS - bstart))s"
-		built=$((built + 1))
+		kfd_go_build "$mod" "$CACHE_DIR" "${ldflags[*]:-}" "${envs[@]}" -- "${bins[@]}" ||
+			die "building ${names[*]} failed (module $mod)"
+		for idx in ${groups[$key]}; do
+			IFS=$'\t' read -r mod name pkg words <<<"${todo[$idx]}"
+			stamp "${hashes[$mod]}" "$name" "$pkg" "$words" >"$CACHE_DIR/.$name.stamp"
+		done
+		log "built ${names[*]} in $((SECONDS - bstart))s"
+		built=$((built + ${#names[@]}))
 	done
 	log "$built binaries built in $((SECONDS - start))s into $CACHE_DIR"
 }

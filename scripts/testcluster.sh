@@ -116,8 +116,10 @@ KUBE_LDFLAGS+=" -X k8s.io/component-base/version.gitMajor=1"
 KUBE_LDFLAGS+=" -X k8s.io/component-base/version.gitMinor=$KUBE_MINOR"
 KUBE_LDFLAGS+=" -X k8s.io/component-base/version.gitTreeState=clean"
 
-# NAME MODULE_DIR PACKAGE EXTRA_LDFLAGS, built in this order (sequentially on
-# purpose: each links a large binary and the CI machine has 2 cores).
+# NAME MODULE_DIR PACKAGE EXTRA_LDFLAGS. Consecutive rows of one module with
+# the same ldflags are built by one go build (see kfd_go_build): the four kube
+# binaries share most of their packages, and one links while the next
+# compiles. The modules are built one after the other (2 cores).
 BINARIES=(
 	"kube-apiserver kube k8s.io/kubernetes/cmd/kube-apiserver $KUBE_LDFLAGS"
 	"kube-controller-manager kube k8s.io/kubernetes/cmd/kube-controller-manager $KUBE_LDFLAGS"
@@ -145,18 +147,28 @@ is_cached() {
 	[[ -x $out && -f $stamp && $(<"$stamp") == "$(source_stamp "$mod" "$pkg" "$*")" ]]
 }
 
-# build_one NAME MODULE_DIR PACKAGE [LDFLAGS...]
-build_one() {
-	is_cached "$@" && return 0
-	local name=$1 mod=$2 pkg=$3
-	shift 3
-	local ldflags="$*" out=$TESTBIN/$name
-	log "building $name ($pkg) ..."
+# build_group MODULE_DIR LDFLAGS NAME:PACKAGE...: build the binaries (one
+# module, same ldflags) that are not cached, in one go build.
+build_group() {
+	local mod=$1 ldflags b todo=() names=() words=()
+	read -r -a words <<<"$2"
+	ldflags=${words[*]:-} # single spaces, as source_stamp was given them
+	shift 2
+	for b in "$@"; do
+		# shellcheck disable=SC2086 # the ldflags are words
+		is_cached "${b%%:*}" "$mod" "${b#*:}" $ldflags && continue
+		todo+=("$b")
+		names+=("${b%%:*}")
+	done
+	((${#todo[@]} > 0)) || return 0
+	log "building ${names[*]} (module $mod) ..."
 	local start=$SECONDS
-	kfd_go_build "$TOOLS_DIR/$mod" "$out" "$pkg" "$ldflags" ||
-		die "building $name failed (module $TOOLS_DIR/$mod)"
-	source_stamp "$mod" "$pkg" "$ldflags" >"$TESTBIN/.$name.stamp"
-	log "built $name in $((SECONDS - start))s"
+	kfd_go_build "$TOOLS_DIR/$mod" "$TESTBIN" "$ldflags" -- "${todo[@]}" ||
+		die "building ${names[*]} failed (module $TOOLS_DIR/$mod)"
+	for b in "${todo[@]}"; do
+		source_stamp "$mod" "${b#*:}" "$ldflags" >"$TESTBIN/.${b%%:*}.stamp"
+	done
+	log "built ${names[*]} in $((SECONDS - start))s"
 }
 
 all_built() {
@@ -174,11 +186,17 @@ cmd_build() {
 	fi
 	with_lock build
 	mkdir -p "$TESTBIN"
-	local start=$SECONDS b
-	for b in "${BINARIES[@]}"; do
-		# shellcheck disable=SC2086
-		build_one $b
+	local start=$SECONDS row name mod pkg ldflags group=() gmod= gldflags=
+	for row in "${BINARIES[@]}"; do
+		read -r name mod pkg ldflags <<<"$row"
+		if ((${#group[@]} > 0)) && [[ $mod != "$gmod" || $ldflags != "$gldflags" ]]; then
+			build_group "$gmod" "$gldflags" "${group[@]}"
+			group=()
+		fi
+		group+=("$name:$pkg")
+		gmod=$mod gldflags=$ldflags
 	done
+	build_group "$gmod" "$gldflags" "${group[@]}"
 	log "binaries ready in $TESTBIN ($((SECONDS - start))s; kubernetes $KUBE_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION)"
 }
 
