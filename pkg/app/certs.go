@@ -127,46 +127,36 @@ func storeCertFiles(appDir string, s certSpec, store *secrets.Store) error {
 	return nil
 }
 
-// refreshNodeCertificates is apply's part: a certificate that asks for node addresses is
-// re-issued from the same CA when the cluster's nodes have other addresses than it covers.
-// It reports whether the store changed (and was saved).
-func refreshNodeCertificates(ctx context.Context, c *kube.Client, appDir string, objs []*unstructured.Unstructured) (bool, error) {
-	specs, err := certSpecs(objs, "")
-	if err != nil {
-		return false, err
+// certNotices are what the user must hear about the certificate of s after EnsureCertificate
+// (outcome): a kept certificate whose CA key is missing, a new CA, a re-issue from the same CA,
+// names the CA may not vouch for, a CA without constraints.
+// atApply: the notice is apply's (a new CA there is a rotation, served right away).
+func certNotices(s certSpec, namespace string, store *secrets.Store, out secrets.CertOutcome, atApply bool) []string {
+	newCA, issued := store.Made(s.component, s.name)
+	secret := namespace + "/" + s.secret.GetName()
+	var notes []string
+	switch {
+	case out.CAKeyMissing:
+		notes = append(notes, fmt.Sprintf("Secret %s: %s has no key of the CA that signed the served certificate, which apply took from the cluster: it stays as it is (it expires %s) and cannot be re-issued for new names; restore %s from a backup, or rotate the CA with 'kfdeploy apply --rotate-ca' (users then trust the new CA: kfdeploy ca)",
+			secret, secrets.FileName, out.NotAfter.UTC().Format("2006-01-02"), secrets.FileName))
+	case newCA && atApply:
+		notes = append(notes, fmt.Sprintf("Secret %s: rotated the CA: a new CA of the app, vouching only for %s, issued the certificate now served; users must trust the new CA (kfdeploy ca > ca.crt) and may remove the old one",
+			secret, store.Constraints(s.component, s.name)))
+	case newCA:
+		notes = append(notes, fmt.Sprintf("Secret %s: a new CA of the app, vouching only for %s, issued its certificate; apply serves it unless the cluster already serves a certificate of this app, which apply keeps (replace it with 'kfdeploy apply --rotate-ca')",
+			secret, store.Constraints(s.component, s.name)))
+	case issued:
+		notes = append(notes, fmt.Sprintf("Secret %s: certificate issued from the app's CA for its current names: users keep trusting the same CA", secret))
 	}
-	var withNodes []certSpec
-	for _, s := range specs {
-		if s.withNodes && s.files == nil {
-			withNodes = append(withNodes, s)
-		}
+	if len(out.Outside) > 0 {
+		notes = append(notes, fmt.Sprintf("Secret %s: the app's CA may vouch only for %s; %s are outside, so the certificate leaves them out (users keep trusting the same CA for the other names): to cover them, rotate the CA with 'kfdeploy apply --rotate-ca' (users then trust the new CA)",
+			secret, store.Constraints(s.component, s.name), strings.Join(out.Outside, ", ")))
 	}
-	if len(withNodes) == 0 {
-		return false, nil
+	if out.Unconstrained {
+		notes = append(notes, fmt.Sprintf("Secret %s: the app's CA has no name constraints (made by an older kfdeploy), so whoever holds %s can issue certificates that its users' browsers accept for any site: move to a constrained CA with 'kfdeploy apply --rotate-ca', then have users trust the new CA (kfdeploy ca) and remove the old one",
+			secret, secrets.FileName))
 	}
-	addrs, err := nodeAddresses(ctx, c)
-	if err != nil {
-		return false, err
-	}
-	store, err := secrets.Load(appDir)
-	if err != nil {
-		return false, err
-	}
-	changed := false
-	for _, s := range withNodes {
-		req := s.request
-		req.NodeAddresses = addrs
-		before := strings.Join(store.StoredNodeAddresses(s.component, s.name), ",")
-		issued, err := store.EnsureCertificate(s.component, s.name, req)
-		if err != nil {
-			return false, err
-		}
-		changed = changed || issued || before != strings.Join(store.StoredNodeAddresses(s.component, s.name), ",")
-	}
-	if !changed {
-		return false, nil
-	}
-	return true, store.Save()
+	return notes
 }
 
 // nodeAddresses are the InternalIP, ExternalIP and Hostname addresses of the cluster's nodes,

@@ -45,6 +45,9 @@ type stamp struct {
 type GenerateResult struct {
 	Dir        string
 	Components []ComponentOutput
+	// Notices are what the user must hear about secrets.yaml and the certificates (never a
+	// value): a readable file, a new CA, names the CA may not vouch for.
+	Notices []string
 }
 
 // ComponentOutput is one component's manifest file.
@@ -71,11 +74,15 @@ func Generate(ctx context.Context, appDir string) (*GenerateResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	notices, err := generateNotices(app, objsByComponent, store)
+	if err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("generate interrupted, nothing written: %w", err)
 	}
 	files := map[string][]byte{}
-	res := &GenerateResult{Dir: filepath.Join(appDir, ManifestsDir)}
+	res := &GenerateResult{Dir: filepath.Join(appDir, ManifestsDir), Notices: notices}
 	for _, c := range app.Spec.Components {
 		data, err := manifest.Encode(objsByComponent[c.Name])
 		if err != nil {
@@ -102,6 +109,34 @@ func Generate(ctx context.Context, appDir string) (*GenerateResult, error) {
 		return nil, err
 	}
 	return res, nil
+}
+
+// generateNotices are what generate tells about secrets.yaml (its mode) and about each
+// certificate it keeps or issues. EnsureCertificate, called again, only reports: the render
+// already stored what it asks for.
+func generateNotices(app *config.App, objsByComponent map[string][]*unstructured.Unstructured, store *secrets.Store) ([]string, error) {
+	notes := append([]string{}, store.Warnings()...)
+	for _, c := range app.Spec.Components {
+		specs, err := certSpecs(objsByComponent[c.Name], c.Name)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range specs {
+			if s.files != nil {
+				continue
+			}
+			req := s.request
+			if s.withNodes {
+				req.NodeAddresses = store.StoredNodeAddresses(s.component, s.name)
+			}
+			out, err := store.EnsureCertificate(s.component, s.name, req)
+			if err != nil {
+				return nil, err
+			}
+			notes = append(notes, certNotices(s, secretNamespace(s.secret, app.Spec.Namespace), store, out, false)...)
+		}
+	}
+	return notes, nil
 }
 
 // renderAll renders each component and rejects an object that two components both define;

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
@@ -20,7 +21,10 @@ is never printed.`,
   curl --cacert kubeflow-ca.crt https://192.0.2.10/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pem, err := app.CACertificate(g.appDir)
+			pem, warnings, err := app.CACertificate(g.appDir)
+			for _, w := range warnings {
+				fmt.Fprintf(g.streams.ErrOut, "warning: %s\n", w)
+			}
 			if err != nil {
 				return err
 			}

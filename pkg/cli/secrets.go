@@ -1,0 +1,29 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/kfdeploy/kfdeploy/pkg/app"
+	"github.com/kfdeploy/kfdeploy/pkg/secrets"
+)
+
+// writeSecretsReport prints what apply did with the generated secrets: the Secrets whose
+// cluster values secrets.yaml took (named with their keys, never a value), those replaced on
+// request, and the notices.
+func writeSecretsReport(w io.Writer, r *app.SecretsReport) {
+	if r == nil {
+		return
+	}
+	for _, a := range r.Adopted {
+		fmt.Fprintf(w, "kept Secret %s as the cluster holds it (%s) and took its values into %s; to replace them with %s's instead, rerun with --rotate-secret %s\n",
+			a.Secret, strings.Join(a.Keys, ", "), secrets.FileName, secrets.FileName, a.Secret)
+	}
+	for _, s := range r.Rotated {
+		fmt.Fprintf(w, "replacing Secret %s with the values of %s (--rotate-secret/--rotate-ca)\n", s, secrets.FileName)
+	}
+	for _, n := range r.Notices {
+		fmt.Fprintf(w, "warning: %s\n", n)
+	}
+}
