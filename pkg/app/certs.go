@@ -128,16 +128,15 @@ func storeCertFiles(appDir string, s certSpec, store *secrets.Store) error {
 }
 
 // certNotices are what the user must hear about the certificate of s after EnsureCertificate
-// (outcome): a kept certificate whose CA key is missing, a new CA, a re-issue from the same CA,
-// names the CA may not vouch for, a CA without constraints.
-// atApply: the notice is apply's (a new CA there is a rotation, served right away).
-func certNotices(s certSpec, namespace string, store *secrets.Store, out secrets.CertOutcome, atApply bool) []string {
+// (outcome). Warnings: a kept certificate whose CA key is missing, names the CA may not vouch
+// for, a CA without constraints. Notes: a new CA, a re-issue from the same CA. atApply: they
+// are apply's (a new CA there is a rotation, served right away).
+func certNotices(s certSpec, namespace string, store *secrets.Store, out secrets.CertOutcome, atApply bool) (warnings, notes []string) {
 	newCA, issued := store.Made(s.component, s.name)
 	secret := namespace + "/" + s.secret.GetName()
-	var notes []string
 	switch {
 	case out.CAKeyMissing:
-		notes = append(notes, fmt.Sprintf("Secret %s: %s has no key of the CA that signed the served certificate, which apply took from the cluster: it stays as it is (it expires %s) and cannot be re-issued for new names; restore %s from a backup, or rotate the CA with 'kfdeploy apply --rotate-ca' (users then trust the new CA: kfdeploy ca)",
+		warnings = append(warnings, fmt.Sprintf("Secret %s: %s has no key of the CA that signed the served certificate, which apply took from the cluster: it stays as it is (it expires %s) and cannot be re-issued for new names; restore %s from a backup, or rotate the CA with 'kfdeploy apply --rotate-ca' (users then trust the new CA: kfdeploy ca)",
 			secret, secrets.FileName, out.NotAfter.UTC().Format("2006-01-02"), secrets.FileName))
 	case newCA && atApply:
 		notes = append(notes, fmt.Sprintf("Secret %s: rotated the CA: a new CA of the app, vouching only for %s, issued the certificate now served; users must trust the new CA (kfdeploy ca > ca.crt) and may remove the old one",
@@ -149,14 +148,14 @@ func certNotices(s certSpec, namespace string, store *secrets.Store, out secrets
 		notes = append(notes, fmt.Sprintf("Secret %s: certificate issued from the app's CA for its current names: users keep trusting the same CA", secret))
 	}
 	if len(out.Outside) > 0 {
-		notes = append(notes, fmt.Sprintf("Secret %s: the app's CA may vouch only for %s; %s are outside, so the certificate leaves them out (users keep trusting the same CA for the other names): to cover them, rotate the CA with 'kfdeploy apply --rotate-ca' (users then trust the new CA)",
+		warnings = append(warnings, fmt.Sprintf("Secret %s: the app's CA may vouch only for %s; %s are outside, so the certificate leaves them out (users keep trusting the same CA for the other names): to cover them, rotate the CA with 'kfdeploy apply --rotate-ca' (users then trust the new CA)",
 			secret, store.Constraints(s.component, s.name), strings.Join(out.Outside, ", ")))
 	}
 	if out.Unconstrained {
-		notes = append(notes, fmt.Sprintf("Secret %s: the app's CA has no name constraints (made by an older kfdeploy), so whoever holds %s can issue certificates that its users' browsers accept for any site: move to a constrained CA with 'kfdeploy apply --rotate-ca', then have users trust the new CA (kfdeploy ca) and remove the old one",
+		warnings = append(warnings, fmt.Sprintf("Secret %s: the app's CA has no name constraints (made by an older kfdeploy), so whoever holds %s can issue certificates that its users' browsers accept for any site: move to a constrained CA with 'kfdeploy apply --rotate-ca', then have users trust the new CA (kfdeploy ca) and remove the old one",
 			secret, secrets.FileName))
 	}
-	return notes
+	return warnings, notes
 }
 
 // nodeAddresses are the InternalIP, ExternalIP and Hostname addresses of the cluster's nodes,

@@ -106,10 +106,10 @@ func TestGatewayCertificateLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.ContainsFunc(res.Notices, func(n string) bool {
+	if !slices.ContainsFunc(res.Warnings, func(n string) bool {
 		return strings.Contains(n, "192.0.2.10 are outside") && strings.Contains(n, "kfdeploy apply --rotate-ca")
 	}) {
-		t.Errorf("generate's notices %q do not name 192.0.2.10 as outside the CA with the way to rotate", res.Notices)
+		t.Errorf("generate's warnings %q do not name 192.0.2.10 as outside the CA with the way to rotate", res.Warnings)
 	}
 	wide, ca4 := generated(t, dir)
 	if !ca4.Equal(ca) || slices.ContainsFunc(wide.IPAddresses, func(ip net.IP) bool { return ip.Equal(net.ParseIP("192.0.2.10")) }) {

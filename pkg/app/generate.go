@@ -45,9 +45,10 @@ type stamp struct {
 type GenerateResult struct {
 	Dir        string
 	Components []ComponentOutput
-	// Notices are what the user must hear about secrets.yaml and the certificates (never a
-	// value): a readable file, a new CA, names the CA may not vouch for.
-	Notices []string
+	// Warnings and Notes are what the user must hear about secrets.yaml and the certificates
+	// (never a value): a readable file, names the CA may not vouch for; a new CA, a re-issue.
+	Warnings []string
+	Notes    []string
 }
 
 // ComponentOutput is one component's manifest file.
@@ -74,7 +75,7 @@ func Generate(ctx context.Context, appDir string) (*GenerateResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	notices, err := generateNotices(app, objsByComponent, store)
+	warnings, notes, err := generateNotices(app, objsByComponent, store)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +83,7 @@ func Generate(ctx context.Context, appDir string) (*GenerateResult, error) {
 		return nil, fmt.Errorf("generate interrupted, nothing written: %w", err)
 	}
 	files := map[string][]byte{}
-	res := &GenerateResult{Dir: filepath.Join(appDir, ManifestsDir), Notices: notices}
+	res := &GenerateResult{Dir: filepath.Join(appDir, ManifestsDir), Warnings: warnings, Notes: notes}
 	for _, c := range app.Spec.Components {
 		data, err := manifest.Encode(objsByComponent[c.Name])
 		if err != nil {
@@ -114,12 +115,12 @@ func Generate(ctx context.Context, appDir string) (*GenerateResult, error) {
 // generateNotices are what generate tells about secrets.yaml (its mode) and about each
 // certificate it keeps or issues. EnsureCertificate, called again, only reports: the render
 // already stored what it asks for.
-func generateNotices(app *config.App, objsByComponent map[string][]*unstructured.Unstructured, store *secrets.Store) ([]string, error) {
-	notes := append([]string{}, store.Warnings()...)
+func generateNotices(app *config.App, objsByComponent map[string][]*unstructured.Unstructured, store *secrets.Store) (warnings, notes []string, err error) {
+	warnings = append(warnings, store.Warnings()...)
 	for _, c := range app.Spec.Components {
 		specs, err := certSpecs(objsByComponent[c.Name], c.Name)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, s := range specs {
 			if s.files != nil {
@@ -131,12 +132,13 @@ func generateNotices(app *config.App, objsByComponent map[string][]*unstructured
 			}
 			out, err := store.EnsureCertificate(s.component, s.name, req)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			notes = append(notes, certNotices(s, secretNamespace(s.secret, app.Spec.Namespace), store, out, false)...)
+			w, n := certNotices(s, secretNamespace(s.secret, app.Spec.Namespace), store, out, false)
+			warnings, notes = append(warnings, w...), append(notes, n...)
 		}
 	}
-	return notes, nil
+	return warnings, notes, nil
 }
 
 // renderAll renders each component and rejects an object that two components both define;

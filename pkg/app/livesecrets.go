@@ -25,7 +25,10 @@ type SecretsReport struct {
 	// Rotated are the Secrets written from secrets.yaml by request (--rotate-secret,
 	// --rotate-ca), replacing what the cluster held.
 	Rotated []string `json:"rotated,omitempty"`
-	Notices []string `json:"notices,omitempty"`
+	// Warnings (a readable secrets.yaml, a certificate that cannot be re-issued or covers less
+	// than asked) and Notes (a new CA, a re-issued certificate).
+	Warnings []string `json:"warnings,omitempty"`
+	Notes    []string `json:"notes,omitempty"`
 }
 
 // AdoptedSecret names a Secret ("namespace/name") and the keys of its data whose values
@@ -70,7 +73,7 @@ func adoptLiveSecrets(ctx context.Context, c *kube.Client, loaded *Loaded, rot S
 	if err != nil {
 		return nil, rep, err
 	}
-	rep.Notices = append(rep.Notices, store.Warnings()...)
+	rep.Warnings = append(rep.Warnings, store.Warnings()...)
 	gen, specs, err := generatedSecrets(objs, loaded.App.Spec.Namespace)
 	if err != nil {
 		return nil, rep, err
@@ -276,7 +279,8 @@ func ensureApplyCertificates(ctx context.Context, c *kube.Client, store *secrets
 		if err != nil {
 			return err
 		}
-		rep.Notices = append(rep.Notices, certNotices(s, secretNamespace(s.secret, namespace), store, out, true)...)
+		w, n := certNotices(s, secretNamespace(s.secret, namespace), store, out, true)
+		rep.Warnings, rep.Notes = append(rep.Warnings, w...), append(rep.Notes, n...)
 	}
 	return nil
 }

@@ -44,8 +44,6 @@ func (o *generateOptions) run(ctx context.Context, streams ioStreams) error {
 	for _, c := range res.Components {
 		fmt.Fprintf(streams.Out, "%s: %d objects → %s\n", c.Name, c.Objects, c.File)
 	}
-	for _, n := range res.Notices {
-		fmt.Fprintf(streams.ErrOut, "warning: %s\n", n)
-	}
+	writeNotices(streams.ErrOut, res.Warnings, res.Notes)
 	return nil
 }

@@ -23,7 +23,15 @@ func writeSecretsReport(w io.Writer, r *app.SecretsReport) {
 	for _, s := range r.Rotated {
 		fmt.Fprintf(w, "replacing Secret %s with the values of %s (--rotate-secret/--rotate-ca)\n", s, secrets.FileName)
 	}
-	for _, n := range r.Notices {
+	writeNotices(w, r.Warnings, r.Notes)
+}
+
+// writeNotices prints warnings and notes, one a line.
+func writeNotices(w io.Writer, warnings, notes []string) {
+	for _, n := range warnings {
 		fmt.Fprintf(w, "warning: %s\n", n)
+	}
+	for _, n := range notes {
+		fmt.Fprintf(w, "note: %s\n", n)
 	}
 }
