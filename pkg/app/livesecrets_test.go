@@ -119,7 +119,9 @@ func TestAdoptLiveSecrets(t *testing.T) {
 	if !slices.Equal(names, []string{"ml/ambassador-tls", "ml/modeldb-mysql-secrets"}) {
 		t.Errorf("adopted %v, want the certificate's and the database's Secrets", names)
 	}
-	if !slices.ContainsFunc(rep.Warnings, func(w string) bool { return strings.Contains(w, "--rotate-ca") && strings.Contains(w, "ml/ambassador-tls") }) {
+	if !slices.ContainsFunc(rep.Warnings, func(w string) bool {
+		return strings.Contains(w, "--rotate-ca") && strings.Contains(w, "ml/ambassador-tls")
+	}) {
 		t.Errorf("warnings %q do not say that the certificate stays without its CA key, and how to rotate", rep.Warnings)
 	}
 	for _, a := range cs.Actions() {
