@@ -127,23 +127,34 @@ func storeCertFiles(appDir string, s certSpec, store *secrets.Store) error {
 	return nil
 }
 
+// certPhase is the step whose certificate notices are told.
+type certPhase int
+
+const (
+	phaseGenerate   certPhase = iota
+	phaseFirstApply           // the cluster served no certificate of the app: its CA is made now
+	phaseApply                // a rotation of the CA (--rotate-ca), or a re-issue
+)
+
 // certNotices are what the user must hear about the certificate of s after EnsureCertificate
 // (outcome). Warnings: a kept certificate whose CA key is missing, names the CA may not vouch
-// for, a CA without constraints. Notes: a new CA, a re-issue from the same CA. atApply: they
-// are apply's (a new CA there is a rotation, served right away).
-func certNotices(s certSpec, namespace string, store *secrets.Store, out secrets.CertOutcome, atApply bool) (warnings, notes []string) {
+// for, a CA without constraints. Notes: a new CA, a re-issue from the same CA.
+func certNotices(s certSpec, namespace string, store *secrets.Store, out secrets.CertOutcome, phase certPhase) (warnings, notes []string) {
 	newCA, issued := store.Made(s.component, s.name)
 	secret := namespace + "/" + s.secret.GetName()
 	switch {
 	case out.CAKeyMissing:
 		warnings = append(warnings, fmt.Sprintf("Secret %s: %s has no key of the CA that signed the served certificate, which apply took from the cluster: it stays as it is (it expires %s) and cannot be re-issued for new names; restore %s from a backup, or rotate the CA with 'kfdeploy apply --rotate-ca' (users then trust the new CA: kfdeploy ca)",
 			secret, secrets.FileName, out.NotAfter.UTC().Format("2006-01-02"), secrets.FileName))
-	case newCA && atApply:
+	case newCA && phase == phaseFirstApply:
+		notes = append(notes, fmt.Sprintf("Secret %s: the app's CA, vouching only for %s, issued the certificate now served: users trust it (kfdeploy ca > ca.crt)",
+			secret, store.Constraints(s.component, s.name)))
+	case newCA && phase == phaseApply:
 		notes = append(notes, fmt.Sprintf("Secret %s: rotated the CA: a new CA of the app, vouching only for %s, issued the certificate now served; users must trust the new CA (kfdeploy ca > ca.crt) and may remove the old one",
 			secret, store.Constraints(s.component, s.name)))
 	case newCA:
-		notes = append(notes, fmt.Sprintf("Secret %s: a new CA of the app, vouching only for %s, issued its certificate; apply serves it unless the cluster already serves a certificate of this app, which apply keeps (replace it with 'kfdeploy apply --rotate-ca')",
-			secret, store.Constraints(s.component, s.name)))
+		notes = append(notes, fmt.Sprintf("Secret %s: a new CA of the app issued its certificate; the first apply makes the CA final (with the nodes' addresses), and where the cluster already serves a certificate of this app, apply keeps that one (replace it with 'kfdeploy apply --rotate-ca')",
+			secret))
 	case issued:
 		notes = append(notes, fmt.Sprintf("Secret %s: certificate issued from the app's CA for its current names: users keep trusting the same CA", secret))
 	}

@@ -134,7 +134,7 @@ func generateNotices(app *config.App, objsByComponent map[string][]*unstructured
 			if err != nil {
 				return nil, nil, err
 			}
-			w, n := certNotices(s, secretNamespace(s.secret, app.Spec.Namespace), store, out, false)
+			w, n := certNotices(s, secretNamespace(s.secret, app.Spec.Namespace), store, out, phaseGenerate)
 			warnings, notes = append(warnings, w...), append(notes, n...)
 		}
 	}

@@ -99,7 +99,16 @@ func adoptLiveSecrets(ctx context.Context, c *kube.Client, loaded *Loaded, rot S
 			rep.Adopted = append(rep.Adopted, AdoptedSecret{Secret: g.id, Keys: keys})
 		}
 	}
-	if err := ensureApplyCertificates(ctx, c, store, specs, loaded.App.Spec.Namespace, rot.CA, rep); err != nil {
+	// A certificate the cluster does not serve yet (a first apply) whose CA does not cover the
+	// nodes' addresses gets a new CA now, when they are known: generate's CA has vouched for
+	// nothing served, and users trust the CA after this apply (kfdeploy ca).
+	first := map[string]bool{}
+	for _, g := range gen {
+		if g.cert != nil && live[g.id] == nil {
+			first[g.cert.component+"/"+g.cert.name] = true
+		}
+	}
+	if err := ensureApplyCertificates(ctx, c, store, specs, loaded.App.Spec.Namespace, rot.CA, first, rep); err != nil {
 		return nil, rep, err
 	}
 	for _, g := range gen {
@@ -258,8 +267,9 @@ func adoptSecret(store *secrets.Store, g generatedSecret, live *corev1.Secret) (
 }
 
 // ensureApplyCertificates issues the certificates that kfdeploy's CA signs, covering the
-// nodes' addresses where asked (known only to the cluster); rotateCA first replaces the CA.
-func ensureApplyCertificates(ctx context.Context, c *kube.Client, store *secrets.Store, specs []certSpec, namespace string, rotateCA bool, rep *SecretsReport) error {
+// nodes' addresses where asked (known only to the cluster); rotateCA first replaces the CA, and
+// so does a first apply (first: component/name of certificates the cluster does not serve yet).
+func ensureApplyCertificates(ctx context.Context, c *kube.Client, store *secrets.Store, specs []certSpec, namespace string, rotateCA bool, first map[string]bool, rep *SecretsReport) error {
 	var addrs []string
 	for _, s := range specs {
 		if s.withNodes && addrs == nil {
@@ -268,18 +278,24 @@ func ensureApplyCertificates(ctx context.Context, c *kube.Client, store *secrets
 				return err
 			}
 		}
-		if rotateCA {
-			store.RotateCA(s.component, s.name)
-		}
 		req := s.request
 		if s.withNodes {
 			req.NodeAddresses = addrs
+		}
+		isFirst := first[s.component+"/"+s.name] && !store.CAKeyMissing(s.component, s.name) &&
+			!store.CAPermits(s.component, s.name, req)
+		if rotateCA || isFirst {
+			store.RotateCA(s.component, s.name)
 		}
 		out, err := store.EnsureCertificate(s.component, s.name, req)
 		if err != nil {
 			return err
 		}
-		w, n := certNotices(s, secretNamespace(s.secret, namespace), store, out, true)
+		phase := phaseApply
+		if isFirst && !rotateCA {
+			phase = phaseFirstApply
+		}
+		w, n := certNotices(s, secretNamespace(s.secret, namespace), store, out, phase)
 		rep.Warnings, rep.Notes = append(rep.Warnings, w...), append(rep.Notes, n...)
 	}
 	return nil

@@ -135,3 +135,18 @@ func (s *Store) Constraints(component, name string) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// CAPermits reports whether component/name's CA may vouch for every name req asks for (true
+// when there is no CA yet: one made now is constrained to them).
+func (s *Store) CAPermits(component, name string, req CertRequest) bool {
+	ca, err := parseCert(s.values[component+"/"+name+suffixCACert])
+	if err != nil {
+		return true
+	}
+	for _, n := range normalizeNames(append(append(append([]string{}, req.DNSNames...), req.IPAddresses...), req.NodeAddresses...)) {
+		if !permits(ca, n) {
+			return false
+		}
+	}
+	return true
+}
