@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/kfdeploy/kfdeploy/test/harness"
-	"github.com/kfdeploy/kfdeploy/test/harness/mariadb"
 	"github.com/kfdeploy/kfdeploy/test/internal/e2eutil"
 )
 
@@ -26,14 +25,7 @@ func TestLostSecretsKeepDatabasePasswords(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	cache, err := mariadb.DefaultCacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := mariadb.Fetch(ctx, cache)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := fetchMariaDB(ctx, t)
 
 	dir, ns := e.NewApp(t, "secrets", "--components", "core,katib,modeldb")
 	e.CleanupNamespace(t, ns)
