@@ -240,7 +240,7 @@ func adoptSecret(store *secrets.Store, g generatedSecret, live *corev1.Secret) (
 		}
 		changed, err := store.AdoptCertificate(g.cert.component, g.cert.name, crt, key)
 		if err != nil {
-			return nil, fmt.Errorf("Secret %s: %w; nothing was applied: to replace it with a certificate from a new CA, rerun with --rotate-ca", g.id, err)
+			return nil, fmt.Errorf("cannot keep Secret %s: %w; nothing was applied: to replace it with a certificate from a new CA, rerun with --rotate-ca", g.id, err)
 		}
 		if !changed {
 			return nil, nil
@@ -256,7 +256,7 @@ func adoptSecret(store *secrets.Store, g generatedSecret, live *corev1.Secret) (
 		}
 		keys, ok := store.Adopt(data[k], string(v))
 		if !ok {
-			return nil, fmt.Errorf("Secret %s: the cluster's value of %q does not have the form the manifests give it, so %s cannot take it; nothing was applied: to replace it with the value in %s, rerun with --rotate-secret %s",
+			return nil, fmt.Errorf("cannot keep Secret %s: the cluster's value of %q does not have the form the manifests give it, so %s cannot take it; nothing was applied: to replace it with the value in %s, rerun with --rotate-secret %s",
 				g.id, k, secrets.FileName, secrets.FileName, g.id)
 		}
 		if len(keys) > 0 {
