@@ -139,10 +139,13 @@ func generatedSecrets(objs []*unstructured.Unstructured, namespace string) ([]ge
 	}
 	var issued []certSpec
 	byObj := map[*unstructured.Unstructured]*certSpec{}
+	userFiles := map[*unstructured.Unstructured]bool{}
 	for i := range specs {
 		if specs[i].files == nil {
 			issued = append(issued, specs[i])
 			byObj[specs[i].secret] = &specs[i]
+		} else {
+			userFiles[specs[i].secret] = true
 		}
 	}
 	var out []generatedSecret
@@ -151,7 +154,9 @@ func generatedSecrets(objs []*unstructured.Unstructured, namespace string) ([]ge
 			continue
 		}
 		data, _, _ := unstructured.NestedStringMap(o.Object, "stringData")
-		if !slices.ContainsFunc(slices.Collect(maps.Values(data)), secrets.HasPlaceholder) {
+		// The user's certificate files are theirs to change: generate stored them, and apply
+		// serves what they hold now.
+		if userFiles[o] || !slices.ContainsFunc(slices.Collect(maps.Values(data)), secrets.HasPlaceholder) {
 			continue
 		}
 		out = append(out, generatedSecret{id: secretNamespace(o, namespace) + "/" + o.GetName(), obj: o, cert: byObj[o]})

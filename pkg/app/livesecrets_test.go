@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+	"sigs.k8s.io/yaml"
 
 	"github.com/kfdeploy/kfdeploy/pkg/config"
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
@@ -169,4 +170,46 @@ func TestAdoptLiveSecrets(t *testing.T) {
 
 func secretIndex(s []*corev1.Secret, name string) int {
 	return slices.IndexFunc(s, func(x *corev1.Secret) bool { return x.Name == name })
+}
+
+// TestAdoptLiveSecretsLeavesUserFiles: a certificate from the user's files is theirs to
+// replace: apply serves the files' certificate, not the one the cluster holds.
+func TestAdoptLiveSecretsLeavesUserFiles(t *testing.T) {
+	issuer := gatewayApp(t, map[string]any{"serviceType": "ClusterIP"})
+	generated(t, issuer)
+	crt, key := storeValue(t, issuer, "ambassador/tls.crt"), storeValue(t, issuer, "ambassador/tls.key")
+
+	dir := gatewayApp(t, map[string]any{"serviceType": "ClusterIP", "tlsCertFile": "gw.crt", "tlsKeyFile": "gw.key"})
+	writeFile(t, filepath.Join(dir, "gw.crt"), crt)
+	writeFile(t, filepath.Join(dir, "gw.key"), key)
+	if _, err := Generate(context.Background(), dir); err != nil {
+		t.Fatal(err)
+	}
+	loaded, live := liveCopies(t, dir)
+	// The cluster serves an older certificate of the user's.
+	other := gatewayApp(t, map[string]any{"serviceType": "ClusterIP", "hostname": "old.example.com"})
+	generated(t, other)
+	live[secretIndex(live, "ambassador-tls")].Data[corev1.TLSCertKey] = []byte(storeValue(t, other, "ambassador/tls.crt"))
+	live[secretIndex(live, "ambassador-tls")].Data[corev1.TLSPrivateKeyKey] = []byte(storeValue(t, other, "ambassador/tls.key"))
+	cs := fake.NewClientset(live[0])
+	out, rep, err := adoptLiveSecrets(context.Background(), &kube.Client{Typed: cs, Fast: cs}, loaded, SecretRotation{}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Adopted) != 0 || secretData(t, out.Objects, "ambassador-tls")[corev1.TLSCertKey] != crt {
+		t.Errorf("adopted %v; the user's files must be served", rep.Adopted)
+	}
+}
+
+func storeValue(t *testing.T, dir, key string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, secrets.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]string
+	if err := yaml.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m[key]
 }
