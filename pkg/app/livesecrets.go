@@ -36,6 +36,8 @@ type SecretsReport struct {
 type AdoptedSecret struct {
 	Secret string   `json:"secret"`
 	Keys   []string `json:"keys"`
+	// Rotate is the apply flag that replaces what the cluster holds instead.
+	Rotate string `json:"rotate"`
 }
 
 // SecretRotation is what an apply is asked to replace in the cluster with secrets.yaml's values.
@@ -96,7 +98,11 @@ func adoptLiveSecrets(ctx context.Context, c *kube.Client, loaded *Loaded, rot S
 			return nil, rep, err
 		}
 		if len(keys) > 0 {
-			rep.Adopted = append(rep.Adopted, AdoptedSecret{Secret: g.id, Keys: keys})
+			rotate := "--rotate-secret " + g.id
+			if g.cert != nil {
+				rotate = "--rotate-ca"
+			}
+			rep.Adopted = append(rep.Adopted, AdoptedSecret{Secret: g.id, Keys: keys, Rotate: rotate})
 		}
 	}
 	// A certificate the cluster does not serve yet (a first apply) whose CA does not cover the

@@ -17,8 +17,8 @@ func writeSecretsReport(w io.Writer, r *app.SecretsReport) {
 		return
 	}
 	for _, a := range r.Adopted {
-		fmt.Fprintf(w, "kept Secret %s as the cluster holds it (%s) and took its values into %s; to replace them with %s's instead, rerun with --rotate-secret %s\n",
-			a.Secret, strings.Join(a.Keys, ", "), secrets.FileName, secrets.FileName, a.Secret)
+		fmt.Fprintf(w, "kept Secret %s as the cluster holds it (%s) and took its values into %s; to replace them instead, rerun with %s\n",
+			a.Secret, strings.Join(a.Keys, ", "), secrets.FileName, a.Rotate)
 	}
 	for _, s := range r.Rotated {
 		fmt.Fprintf(w, "replacing Secret %s with the values of %s (--rotate-secret/--rotate-ca)\n", s, secrets.FileName)

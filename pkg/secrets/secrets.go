@@ -83,6 +83,9 @@ func modeWarning(f *os.File, path string) string {
 	if err != nil || st.Mode().Perm()&0o077 == 0 {
 		return ""
 	}
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
 	return fmt.Sprintf("%s is readable by group or others (mode %04o) and holds the app's passwords and keys: run 'chmod 600 %s'",
 		path, st.Mode().Perm(), path)
 }
