@@ -98,11 +98,11 @@ func adoptLiveSecrets(ctx context.Context, c *kube.Client, loaded *Loaded, rot S
 			return nil, rep, err
 		}
 		if len(keys) > 0 {
-			rotate := "--rotate-secret " + g.id
+			flag := "--rotate-secret " + g.id
 			if g.cert != nil {
-				rotate = "--rotate-ca"
+				flag = "--rotate-ca"
 			}
-			rep.Adopted = append(rep.Adopted, AdoptedSecret{Secret: g.id, Keys: keys, Rotate: rotate})
+			rep.Adopted = append(rep.Adopted, AdoptedSecret{Secret: g.id, Keys: keys, Rotate: flag})
 		}
 	}
 	// A certificate the cluster does not serve yet (a first apply) whose CA does not cover the
