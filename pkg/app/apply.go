@@ -71,6 +71,9 @@ type ApplyOptions struct {
 	// AddCluster applies through a kube context the app does not know yet (or that now
 	// reaches another cluster), recording it in the app directory (see pkg/clusterid).
 	AddCluster bool
+	// Rotate names what apply replaces in the cluster with secrets.yaml's values, rather than
+	// keep the cluster's (see adoptLiveSecrets).
+	Rotate SecretRotation
 }
 
 // ApplyReport is what an apply did.
@@ -89,6 +92,8 @@ type ApplyReport struct {
 	// gateway); URLsErr says why they could not be read, which does not fail the apply.
 	URLs    *URLs
 	URLsErr error
+	// Secrets is what apply did with the generated secrets (nil when it stopped before).
+	Secrets *SecretsReport
 }
 
 // Apply is the apply phase: load the app (manifests no older than app.yaml), connect, check
@@ -123,18 +128,10 @@ func Apply(ctx context.Context, opts ApplyOptions) (rep *ApplyReport, err error)
 		ctx = lock.Context() // kube.Apply finds the lock there
 		defer func() { err = lock.Explain(err) }()
 	}
-	// The gateway's certificate covers the nodes' addresses, which only the cluster knows; a
-	// dry run writes nothing, not even the app's secret store.
-	if opts.Apply.DryRun == kube.DryRunNone {
-		changed, err := refreshNodeCertificates(ctx, c, opts.AppDir, loaded.Objects)
-		if err != nil {
-			return rep, err
-		}
-		if changed {
-			if loaded, err = Load(opts.AppDir); err != nil {
-				return rep, err
-			}
-		}
+	// Generated secrets: the cluster's values are kept and taken into secrets.yaml; the
+	// gateway's certificate covers the nodes (livesecrets.go). A dry run writes no secrets.yaml.
+	if loaded, rep.Secrets, err = adoptLiveSecrets(ctx, c, loaded, opts.Rotate, opts.Apply.DryRun != kube.DryRunNone); err != nil {
+		return rep, err
 	}
 	if !opts.SkipPreflight {
 		settings := opts.Preflight

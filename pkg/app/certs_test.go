@@ -51,7 +51,7 @@ func generated(t *testing.T, dir string) (serving, ca *x509.Certificate) {
 	if err != nil {
 		t.Fatalf("no serving certificate stored: %v", err)
 	}
-	caPEM, err := CACertificate(dir)
+	caPEM, _, err := CACertificate(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,8 @@ func TestGatewayCertificateLifecycle(t *testing.T) {
 		t.Error("a second generate changed the certificate or the CA")
 	}
 
-	setGatewayParams(t, dir, map[string]any{"serviceType": "ClusterIP", "externalIPs": []any{"192.0.2.10"}})
+	// A new address inside the CA's constraints (a private one): re-issued from the same CA.
+	setGatewayParams(t, dir, map[string]any{"serviceType": "ClusterIP", "externalIPs": []any{"10.1.2.3"}})
 	moved, ca3 := generated(t, dir)
 	if moved.Equal(first) {
 		t.Fatal("externalIPs changed but the certificate was not re-issued")
@@ -94,8 +95,25 @@ func TestGatewayCertificateLifecycle(t *testing.T) {
 	if !ca3.Equal(ca) {
 		t.Error("re-issuing created a new CA; users would have to trust it again")
 	}
-	if !slices.ContainsFunc(moved.IPAddresses, func(ip net.IP) bool { return ip.Equal(net.ParseIP("192.0.2.10")) }) {
-		t.Errorf("re-issued certificate covers %v, want 192.0.2.10", moved.IPAddresses)
+	if !slices.ContainsFunc(moved.IPAddresses, func(ip net.IP) bool { return ip.Equal(net.ParseIP("10.1.2.3")) }) {
+		t.Errorf("re-issued certificate covers %v, want 10.1.2.3", moved.IPAddresses)
+	}
+
+	// A public address the CA was not made for: outside its constraints, so the certificate
+	// leaves it out, keeps the CA, and generate says how to rotate.
+	setGatewayParams(t, dir, map[string]any{"serviceType": "ClusterIP", "externalIPs": []any{"10.1.2.3", "192.0.2.10"}})
+	res, err := Generate(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(res.Warnings, func(n string) bool {
+		return strings.Contains(n, "192.0.2.10 are outside") && strings.Contains(n, "kfdeploy apply --rotate-ca")
+	}) {
+		t.Errorf("generate's warnings %q do not name 192.0.2.10 as outside the CA with the way to rotate", res.Warnings)
+	}
+	wide, ca4 := generated(t, dir)
+	if !ca4.Equal(ca) || slices.ContainsFunc(wide.IPAddresses, func(ip net.IP) bool { return ip.Equal(net.ParseIP("192.0.2.10")) }) {
+		t.Errorf("a name outside the CA's constraints: new CA %v, certificate covers %v; want the same CA, without 192.0.2.10", !ca4.Equal(ca), wide.IPAddresses)
 	}
 
 	// Manifests hold placeholders only: no PEM block anywhere under manifests/.
@@ -147,7 +165,7 @@ func TestGatewayCertificateFromFiles(t *testing.T) {
 	if err != nil || !slices.Contains(got.DNSNames, "kf.example.com") {
 		t.Fatalf("stored certificate %v (%v), want the user's", got, err)
 	}
-	if _, err := CACertificate(dir); err == nil || !strings.Contains(err.Error(), "trust its issuer") {
+	if _, _, err := CACertificate(dir); err == nil || !strings.Contains(err.Error(), "trust its issuer") {
 		t.Errorf("CACertificate with the user's certificate: %v, want an error saying to trust its issuer", err)
 	}
 

@@ -26,6 +26,8 @@ type DiffReport struct {
 	Namespace string
 	Objects   []kube.ObjectDiff
 	Cluster   clusterid.Identity // the cluster compared with
+	// Secrets is what apply would do with the generated secrets (taken in memory here).
+	Secrets *SecretsReport
 }
 
 // Counts tallies the objects per change.
@@ -67,9 +69,14 @@ func Diff(ctx context.Context, opts DiffOptions) (*DiffReport, error) {
 	if _, err := guard.record(); err != nil {
 		return nil, err
 	}
+	// As apply would: the cluster's generated values kept (in memory; secrets.yaml unchanged).
+	loaded, adopted, err := adoptLiveSecrets(ctx, c, loaded, SecretRotation{}, true)
+	if err != nil {
+		return nil, err
+	}
 	diffs, err := c.Diff(ctx, set, loaded.Objects, opts.Prune, diffConcurrency)
 	if err != nil {
 		return nil, fmt.Errorf("diff app %s: %w", set.App, err)
 	}
-	return &DiffReport{App: set.App, Namespace: set.Namespace, Objects: diffs, Cluster: guard.Current}, nil
+	return &DiffReport{App: set.App, Namespace: set.Namespace, Objects: diffs, Cluster: guard.Current, Secrets: adopted}, nil
 }

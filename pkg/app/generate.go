@@ -45,6 +45,10 @@ type stamp struct {
 type GenerateResult struct {
 	Dir        string
 	Components []ComponentOutput
+	// Warnings and Notes are what the user must hear about secrets.yaml and the certificates
+	// (never a value): a readable file, names the CA may not vouch for; a new CA, a re-issue.
+	Warnings []string
+	Notes    []string
 }
 
 // ComponentOutput is one component's manifest file.
@@ -71,11 +75,15 @@ func Generate(ctx context.Context, appDir string) (*GenerateResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	warnings, notes, err := generateNotices(app, objsByComponent, store)
+	if err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("generate interrupted, nothing written: %w", err)
 	}
 	files := map[string][]byte{}
-	res := &GenerateResult{Dir: filepath.Join(appDir, ManifestsDir)}
+	res := &GenerateResult{Dir: filepath.Join(appDir, ManifestsDir), Warnings: warnings, Notes: notes}
 	for _, c := range app.Spec.Components {
 		data, err := manifest.Encode(objsByComponent[c.Name])
 		if err != nil {
@@ -102,6 +110,35 @@ func Generate(ctx context.Context, appDir string) (*GenerateResult, error) {
 		return nil, err
 	}
 	return res, nil
+}
+
+// generateNotices are what generate tells about secrets.yaml (its mode) and about each
+// certificate it keeps or issues. EnsureCertificate, called again, only reports: the render
+// already stored what it asks for.
+func generateNotices(app *config.App, objsByComponent map[string][]*unstructured.Unstructured, store *secrets.Store) (warnings, notes []string, err error) {
+	warnings = append(warnings, store.Warnings()...)
+	for _, c := range app.Spec.Components {
+		specs, err := certSpecs(objsByComponent[c.Name], c.Name)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, s := range specs {
+			if s.files != nil {
+				continue
+			}
+			req := s.request
+			if s.withNodes {
+				req.NodeAddresses = store.StoredNodeAddresses(s.component, s.name)
+			}
+			out, err := store.EnsureCertificate(s.component, s.name, req)
+			if err != nil {
+				return nil, nil, err
+			}
+			w, n := certNotices(s, secretNamespace(s.secret, app.Spec.Namespace), store, out, phaseGenerate)
+			warnings, notes = append(warnings, w...), append(notes, n...)
+		}
+	}
+	return warnings, notes, nil
 }
 
 // renderAll renders each component and rejects an object that two components both define;

@@ -27,6 +27,8 @@ type applyFlags struct {
 	skipUnchanged  bool
 	preflight      preflightFlags
 	addCluster     bool
+	rotateSecrets  []string
+	rotateCA       bool
 }
 
 // applyOptions are apply's resolved options.
@@ -70,6 +72,10 @@ waits until every object is ready.`,
 		"send nothing for an object whose content is what kfdeploy applied last and that no other field manager wrote since; false sends every object")
 	f.preflight.addFlags(cmd.Flags())
 	addClusterFlag(cmd, &f.addCluster)
+	cmd.Flags().StringArrayVar(&f.rotateSecrets, "rotate-secret", nil,
+		"NAMESPACE/NAME of a generated Secret to replace with secrets.yaml's values (repeatable); without it apply keeps what the cluster holds and takes it into secrets.yaml")
+	cmd.Flags().BoolVar(&f.rotateCA, "rotate-ca", false,
+		"make a new CA of the app (name-constrained) and serve a certificate from it; users must then trust the new CA (kfdeploy ca)")
 	return cmd
 }
 
@@ -97,6 +103,7 @@ func (o *applyOptions) complete(g *globalOptions, args []string) error {
 		SkipPreflight: f.skipPreflight,
 		Preflight:     f.preflight.settings(),
 		AddCluster:    f.addCluster,
+		Rotate:        app.SecretRotation{Secrets: f.rotateSecrets, CA: f.rotateCA},
 	}
 	return nil
 }
@@ -137,6 +144,7 @@ func (o *applyOptions) run(ctx context.Context, streams ioStreams) error {
 	if report == nil {
 		return runErr
 	}
+	writeSecretsReport(w, report.Secrets)
 	if report.RecordedCluster {
 		fmt.Fprintf(w, "recorded %s in %s\n", report.Cluster, filepath.Join(clusterid.StateDir, clusterid.StateFile))
 	}

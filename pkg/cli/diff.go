@@ -88,6 +88,9 @@ func (o *diffOptions) run(ctx context.Context, streams ioStreams) error {
 	if err != nil {
 		return err
 	}
+	if rep.Secrets != nil {
+		writeNotices(streams.ErrOut, rep.Secrets.Warnings, nil)
+	}
 	counts := rep.Counts()
 	doc := diffDocument{App: rep.App, Namespace: rep.Namespace, Changed: rep.Changed(), Counts: counts, Objects: []diffEntry{}}
 	for _, d := range rep.Objects {

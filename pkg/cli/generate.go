@@ -44,5 +44,6 @@ func (o *generateOptions) run(ctx context.Context, streams ioStreams) error {
 	for _, c := range res.Components {
 		fmt.Fprintf(streams.Out, "%s: %d objects → %s\n", c.Name, c.Objects, c.File)
 	}
+	writeNotices(streams.ErrOut, res.Warnings, res.Notes)
 	return nil
 }

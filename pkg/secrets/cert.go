@@ -27,12 +27,18 @@ const (
 	suffixCert   = ".crt"
 	suffixKey    = ".key"
 	suffixNodes  = ".nodes"
+	// suffixCALost marks a serving certificate that apply took from the cluster because
+	// secrets.yaml had no key of the CA that signed it: it is kept as it is, never re-issued,
+	// until the CA is rotated (RotateCA).
+	suffixCALost = ".ca-key-missing"
 )
 
-// Lifetimes: the CA outlives many serving certificates; a serving certificate stays within
-// the 398 days that browsers accept, and is re-issued once it has less than renewBefore left.
+// Lifetimes: the CA outlives many serving certificates (users trust it once per five years;
+// its name constraints keep it from vouching for anything but the app); a serving certificate
+// stays within the 398 days that browsers accept, and is re-issued once it has less than
+// renewBefore left.
 const (
-	caLifetime      = 10 * 365 * 24 * time.Hour
+	caLifetime      = 5 * 365 * 24 * time.Hour
 	servingLifetime = 397 * 24 * time.Hour
 	renewBefore     = 30 * 24 * time.Hour
 )
@@ -55,37 +61,153 @@ type CertRequest struct {
 // clock tells the time of certificate checks; tests pass their own.
 type clock func() time.Time
 
+// CertOutcome is what EnsureCertificate did, for the phase to tell the user.
+type CertOutcome struct {
+	// Issued: a new serving certificate was stored.
+	Issued bool
+	// Outside are requested names the CA's name constraints do not cover: the certificate
+	// leaves them out (only a new CA can cover them, see RotateCA).
+	Outside []string
+	// CAKeyMissing: secrets.yaml holds no key of the CA that signed the stored certificate
+	// (taken from the cluster by apply), so it was kept as it is, whatever its names and expiry.
+	CAKeyMissing bool
+	// NotAfter is when the stored certificate expires.
+	NotAfter time.Time
+	// Unconstrained: the CA has no name constraints (made by an older kfdeploy), so it can
+	// vouch for any name.
+	Unconstrained bool
+}
+
 // EnsureCertificate makes sure the store holds a serving certificate for component/name whose
-// names are exactly those of req, signed by the app's CA (created the first time), and not
-// about to expire; otherwise it issues one from the same CA. It reports whether it issued.
-// A certificate the user supplied (SetCertificate) is replaced: the app asks for kfdeploy's
-// again.
-func (s *Store) EnsureCertificate(component, name string, req CertRequest) (bool, error) {
+// names are those of req that the CA may vouch for, signed by the app's CA (created the first
+// time, constrained to req's names), and not about to expire; otherwise it issues one from the
+// same CA. A certificate the user supplied (SetCertificate) is replaced: the app asks for
+// kfdeploy's again. A certificate whose CA key is missing is kept as it is.
+func (s *Store) EnsureCertificate(component, name string, req CertRequest) (CertOutcome, error) {
 	return s.ensureCertificate(component, name, req, time.Now)
 }
 
-func (s *Store) ensureCertificate(component, name string, req CertRequest, now clock) (bool, error) {
+func (s *Store) ensureCertificate(component, name string, req CertRequest, now clock) (CertOutcome, error) {
 	key := component + "/" + name
+	var out CertOutcome
 	if s.values[key+suffixNodes] != strings.Join(normalizeNames(req.NodeAddresses), ",") {
 		s.values[key+suffixNodes] = strings.Join(normalizeNames(req.NodeAddresses), ",")
 		s.dirty = true
 	}
-	caCert, caKey, err := s.ensureCA(key, now)
-	if err != nil {
-		return false, err
+	if s.values[key+suffixCALost] != "" {
+		cur, err := parseCert(s.values[key+suffixCert])
+		if err != nil {
+			return out, fmt.Errorf("%s: %s has neither a usable certificate nor the key of its CA: %w (rotate the CA: kfdeploy apply --rotate-ca)", s.path, key, err)
+		}
+		out.CAKeyMissing, out.NotAfter = true, cur.NotAfter
+		return out, nil
 	}
-	dns, ips := splitNames(append(append([]string{}, req.DNSNames...), append(req.IPAddresses, req.NodeAddresses...)...))
+	caCert, caKey, err := s.ensureCA(key, req, now)
+	if err != nil {
+		return out, err
+	}
+	out.Unconstrained = !constrained(caCert)
+	all := append(append(append([]string{}, req.DNSNames...), req.IPAddresses...), req.NodeAddresses...)
+	var names []string
+	for _, n := range normalizeNames(all) {
+		if permits(caCert, n) {
+			names = append(names, n)
+		} else {
+			out.Outside = append(out.Outside, n)
+		}
+	}
+	dns, ips := splitNames(names)
 	if cur, err := parseCert(s.values[key+suffixCert]); err == nil &&
 		cur.CheckSignatureFrom(caCert) == nil &&
 		now().Add(renewBefore).Before(cur.NotAfter) &&
-		slices.Equal(certNames(cur), normalizeNames(append(dns, ipStrings(ips)...))) {
-		return false, nil
+		slices.Equal(certNames(cur), names) {
+		out.NotAfter = cur.NotAfter
+		return out, nil
 	}
-	certPEM, keyPEM, err := issue(caCert, caKey, req.CommonName, dns, ips, now)
+	cn := req.CommonName
+	if !slices.Contains(names, strings.ToLower(cn)) {
+		cn = ""
+	}
+	certPEM, keyPEM, notAfter, err := issue(caCert, caKey, cn, dns, ips, now)
 	if err != nil {
-		return false, fmt.Errorf("issue certificate %s: %w", key, err)
+		return out, fmt.Errorf("issue certificate %s: %w", key, err)
 	}
 	s.values[key+suffixCert], s.values[key+suffixKey] = certPEM, keyPEM
+	s.dirty = true
+	if s.made[key] == "" {
+		s.made[key] = madeCert
+	}
+	out.Issued, out.NotAfter = true, notAfter
+	return out, nil
+}
+
+// RotateCA forgets component/name's CA (and a certificate taken from the cluster): the next
+// EnsureCertificate creates a new CA, constrained to the names it is asked for, and issues
+// from it. Users must then trust the new CA.
+func (s *Store) RotateCA(component, name string) {
+	key := component + "/" + name
+	for _, suffix := range []string{suffixCACert, suffixCAKey, suffixCALost} {
+		if _, ok := s.values[key+suffix]; ok {
+			delete(s.values, key+suffix)
+			s.dirty = true
+		}
+	}
+}
+
+// What a Store made in this run, for Made.
+const (
+	madeCA   = "ca"
+	madeCert = "certificate"
+)
+
+// Made reports what this Store (since Load) did for component/name: created a new CA (and a
+// certificate from it), or issued a certificate from the CA it already had.
+func (s *Store) Made(component, name string) (newCA, issued bool) {
+	m := s.made[component+"/"+name]
+	return m == madeCA, m != ""
+}
+
+// CAKeyMissing reports whether component/name's certificate was taken from the cluster without
+// the key of the CA that signed it.
+func (s *Store) CAKeyMissing(component, name string) bool {
+	return s.values[component+"/"+name+suffixCALost] != ""
+}
+
+// SignedByStoredCA reports whether certPEM was issued by the CA secrets.yaml holds for
+// component/name, with that CA's key at hand: then the store may re-issue it, and its own
+// certificate is the one to serve.
+func (s *Store) SignedByStoredCA(component, name, certPEM string) bool {
+	key := component + "/" + name
+	if s.values[key+suffixCALost] != "" {
+		return false
+	}
+	ca, err := parseCert(s.values[key+suffixCACert])
+	if err != nil {
+		return false
+	}
+	if _, err := parseKey(s.values[key+suffixCAKey]); err != nil {
+		return false
+	}
+	cur, err := parseCert(certPEM)
+	return err == nil && cur.CheckSignatureFrom(ca) == nil
+}
+
+// AdoptCertificate stores the serving certificate and key that the cluster serves for
+// component/name, which the stored CA did not sign: the CA (and its key) that secrets.yaml holds
+// is dropped, as it issued nothing that is served, and the certificate is kept as it is until
+// the CA is rotated. It reports whether the store changed.
+func (s *Store) AdoptCertificate(component, name, certPEM, keyPEM string) (bool, error) {
+	if _, err := tls.X509KeyPair([]byte(certPEM), []byte(keyPEM)); err != nil {
+		return false, fmt.Errorf("the cluster's certificate of %s/%s: %w", component, name, err)
+	}
+	key := component + "/" + name
+	changed := s.values[key+suffixCert] != certPEM || s.values[key+suffixKey] != keyPEM || s.values[key+suffixCALost] == ""
+	if !changed {
+		return false, nil
+	}
+	s.RotateCA(component, name)
+	s.values[key+suffixCert], s.values[key+suffixKey] = certPEM, keyPEM
+	s.values[key+suffixCALost] = "true"
 	s.dirty = true
 	return true, nil
 }
@@ -118,6 +240,9 @@ func (s *Store) SetCertificate(component, name string, certPEM, keyPEM []byte) e
 // there is no CA yet.
 func (s *Store) CACertificate(component, name string) (string, error) {
 	key := component + "/" + name
+	if s.values[key+suffixCALost] != "" {
+		return "", fmt.Errorf("%s does not hold the CA that issued the certificate of %s (apply took the certificate from the cluster after secrets.yaml lost it): restore secrets.yaml from a backup, or rotate the CA with 'kfdeploy apply --rotate-ca' (users then trust the new CA)", s.path, key)
+	}
 	if s.userSupplied(key) {
 		return "", fmt.Errorf("the certificate of %s was supplied by you, not issued by kfdeploy's CA: trust its issuer instead", key)
 	}
@@ -146,14 +271,17 @@ func (s *Store) userSupplied(key string) bool {
 	return err != nil || cur.CheckSignatureFrom(ca) != nil
 }
 
-func (s *Store) ensureCA(key string, now clock) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+// ensureCA returns component/name's CA, creating it the first time, constrained to the names
+// of req (see nameConstraints).
+func (s *Store) ensureCA(key string, req CertRequest, now clock) (*x509.Certificate, *ecdsa.PrivateKey, error) {
 	if c, err := parseCert(s.values[key+suffixCACert]); err == nil {
 		k, err := parseKey(s.values[key+suffixCAKey])
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s: CA key of %s: %w (restore the file from a backup, or remove both CA lines to create a new CA that users must trust again)", s.path, key, err)
+			return nil, nil, fmt.Errorf("%s: CA key of %s: %w (restore the file from a backup, or rotate the CA with 'kfdeploy apply --rotate-ca', after which users must trust the new CA)", s.path, key, err)
 		}
 		return c, k, nil
 	}
+	dnsDomains, ipRanges := nameConstraints(req)
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, fmt.Errorf("generate CA key %s: %w", key, err)
@@ -167,6 +295,11 @@ func (s *Store) ensureCA(key string, now clock) (*x509.Certificate, *ecdsa.Priva
 		BasicConstraintsValid: true,
 		MaxPathLenZero:        true,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		// Critical, so that a client that cannot check the constraints rejects the CA rather
+		// than trusting it for every name (RFC 5280, 4.2.1.10).
+		PermittedDNSDomainsCritical: true,
+		PermittedDNSDomains:         dnsDomains,
+		PermittedIPRanges:           ipRanges,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
 	if err != nil {
@@ -176,6 +309,7 @@ func (s *Store) ensureCA(key string, now clock) (*x509.Certificate, *ecdsa.Priva
 	if err != nil {
 		return nil, nil, fmt.Errorf("encode CA key %s: %w", key, err)
 	}
+	s.made[key] = madeCA
 	s.values[key+suffixCACert] = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 	s.values[key+suffixCAKey] = string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
 	s.dirty = true
@@ -183,10 +317,10 @@ func (s *Store) ensureCA(key string, now clock) (*x509.Certificate, *ecdsa.Priva
 	return c, k, err
 }
 
-func issue(ca *x509.Certificate, caKey *ecdsa.PrivateKey, cn string, dns []string, ips []net.IP, now clock) (string, string, error) {
+func issue(ca *x509.Certificate, caKey *ecdsa.PrivateKey, cn string, dns []string, ips []net.IP, now clock) (string, string, time.Time, error) {
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return "", "", err
+		return "", "", time.Time{}, err
 	}
 	if cn == "" && len(dns) > 0 {
 		cn = dns[0]
@@ -203,14 +337,14 @@ func issue(ca *x509.Certificate, caKey *ecdsa.PrivateKey, cn string, dns []strin
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
 	if err != nil {
-		return "", "", err
+		return "", "", time.Time{}, err
 	}
 	keyDER, err := x509.MarshalPKCS8PrivateKey(k)
 	if err != nil {
-		return "", "", err
+		return "", "", time.Time{}, err
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})), nil
+		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})), tmpl.NotAfter, nil
 }
 
 func serial() *big.Int {

@@ -27,9 +27,9 @@ func TestCertificateIssueKeepRenew(t *testing.T) {
 		t.Fatal(err)
 	}
 	req := CertRequest{CommonName: "gw", DNSNames: []string{"gw.example.com", "GW.example.com"}, IPAddresses: []string{"192.0.2.1"}, NodeAddresses: []string{"10.0.0.2", "node-1"}}
-	issued, err := s.EnsureCertificate("ambassador", "tls", req)
-	if err != nil || !issued {
-		t.Fatalf("first ensure: issued %v, %v", issued, err)
+	out, err := s.EnsureCertificate("ambassador", "tls", req)
+	if err != nil || !out.Issued {
+		t.Fatalf("first ensure: issued %v, %v", out.Issued, err)
 	}
 	c := certOf(t, s, "ambassador/tls.crt")
 	ca := certOf(t, s, "ambassador/tls.ca.crt")
@@ -52,12 +52,12 @@ func TestCertificateIssueKeepRenew(t *testing.T) {
 	// Same names in another order: kept.
 	req.DNSNames = []string{"gw.example.com"}
 	req.NodeAddresses = []string{"node-1", "10.0.0.2"}
-	if issued, err := s.EnsureCertificate("ambassador", "tls", req); err != nil || issued {
-		t.Errorf("same names: issued %v, %v; want kept", issued, err)
+	if out, err := s.EnsureCertificate("ambassador", "tls", req); err != nil || out.Issued {
+		t.Errorf("same names: issued %v, %v; want kept", out.Issued, err)
 	}
 	// A node went away: re-issued from the same CA.
 	req.NodeAddresses = []string{"node-1"}
-	if issued, _ := s.EnsureCertificate("ambassador", "tls", req); !issued {
+	if out, _ := s.EnsureCertificate("ambassador", "tls", req); !out.Issued {
 		t.Error("node addresses changed but the certificate was kept")
 	}
 	if !certOf(t, s, "ambassador/tls.ca.crt").Equal(ca) {
@@ -65,7 +65,7 @@ func TestCertificateIssueKeepRenew(t *testing.T) {
 	}
 	// Near its end: renewed.
 	late := func() time.Time { return time.Now().Add(servingLifetime - 10*24*time.Hour) }
-	if issued, _ := s.ensureCertificate("ambassador", "tls", req, late); !issued {
+	if out, _ := s.ensureCertificate("ambassador", "tls", req, late); !out.Issued {
 		t.Error("a certificate with 10 days left was kept")
 	}
 
@@ -80,7 +80,7 @@ func TestCertificateIssueKeepRenew(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if issued, _ := reloaded.EnsureCertificate("ambassador", "tls", req); issued {
+	if out, _ := reloaded.EnsureCertificate("ambassador", "tls", req); out.Issued {
 		t.Error("a reloaded store re-issued an unchanged certificate")
 	}
 	pem, err := reloaded.CACertificate("ambassador", "tls")
@@ -106,7 +106,7 @@ func TestCertificateUserSupplied(t *testing.T) {
 		t.Errorf("CACertificate of a user-supplied certificate: %v", err)
 	}
 	// Back to kfdeploy's certificate: issued again from the CA kept meanwhile.
-	if issued, _ := s.EnsureCertificate("ambassador", "tls", CertRequest{DNSNames: []string{"x"}}); !issued {
+	if out, _ := s.EnsureCertificate("ambassador", "tls", CertRequest{DNSNames: []string{"x"}}); !out.Issued {
 		t.Error("switching back from the user's certificate kept it")
 	}
 	if _, err := s.CACertificate("ambassador", "tls"); err != nil {

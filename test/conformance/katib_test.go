@@ -296,16 +296,8 @@ func experimentOf(ns, name string, maxTrials, parallel int64, kind trialKind) *u
 // katib-mysql-secrets Secret (never logged).
 func startMariaDB(ctx context.Context, t *testing.T, e *env, ns string) *mariadb.Server {
 	t.Helper()
-	cache, err := mariadb.DefaultCacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
 	start := time.Now()
-	in, err := mariadb.Fetch(ctx, cache)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := in.Start(ctx, t.TempDir())
+	s, err := fetchMariaDB(ctx, t).Start(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,6 +37,20 @@ const (
 	prevNamespace   = "kfupgrade-prev"
 )
 
+// fetchMariaDB is the MariaDB of the harness's cache, fetched the first time.
+func fetchMariaDB(ctx context.Context, t *testing.T) mariadb.Install {
+	t.Helper()
+	cache, err := mariadb.DefaultCacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := mariadb.Fetch(ctx, cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
 // upgradeDatabases are the full preset's MySQL servers: Service (and Deployment, claim and
 // "<name>-secrets" Secret) names.
 var upgradeDatabases = []string{"katib-mysql", "modeldb-mysql"}
@@ -57,14 +71,7 @@ func TestUpgradeKeepsData(t *testing.T) {
 	e := e2eutil.NewEnv(t, how)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	cache, err := mariadb.DefaultCacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := mariadb.Fetch(ctx, cache)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := fetchMariaDB(ctx, t)
 
 	// The app directory of the previous release: its app.yaml and manifests, in a namespace of
 	// this test's own, and the passwords its generate made (test values, one per placeholder).
