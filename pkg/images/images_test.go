@@ -175,7 +175,7 @@ func TestSkopeoScript(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if err := WriteSkopeoScript(&buf, []string{"copies"}, copies); err != nil {
+	if err := WriteSkopeoScript(&buf, []string{"copies"}, nil, copies); err != nil {
 		t.Fatal(err)
 	}
 	want := "#!/bin/sh\n# copies\nset -eu\n" +
