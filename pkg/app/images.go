@@ -46,9 +46,9 @@ type ImageEntry struct {
 
 // ImagesReport lists every image the app pulls.
 type ImagesReport struct {
-	App       string       `json:"app"`
-	Namespace string       `json:"namespace"`
-	Registry  string       `json:"registry,omitempty"`
+	App       string `json:"app"`
+	Namespace string `json:"namespace"`
+	Registry  string `json:"registry,omitempty"`
 	// PullSecrets are spec.images.pullSecrets: the Secrets the cluster pulls with.
 	PullSecrets []config.PullSecret `json:"pullSecrets,omitempty"`
 	Images      []ImageEntry        `json:"images"`
