@@ -32,7 +32,7 @@ func checkDockerConfig(data []byte) error {
 	}
 	if len(cfg.Auths) == 0 {
 		if cfg.CredsStore != "" || len(cfg.CredHelpers) > 0 {
-			return errors.New("has no logins under \"auths\": its credentials are in a credential helper, which the cluster cannot use; log in into a file of its own instead ('skopeo login --authfile FILE REGISTRY')")
+			return errors.New("has no logins under \"auths\": its credentials are in a credential helper, which the cluster cannot use; log in to a file of its own instead ('skopeo login --authfile FILE REGISTRY')")
 		}
 		return errors.New("has no logins under \"auths\": log in to the registry into it first ('skopeo login --authfile FILE REGISTRY')")
 	}
