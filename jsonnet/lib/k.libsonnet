@@ -44,6 +44,15 @@
     [if automount != null then 'automountServiceAccountToken']: automount,
   },
 
+  // The pull secrets of the app (env.imagePullSecrets, from spec.images.pullSecrets) as pod-spec
+  // fields: {} without any. Render adds them to the pod specs and ServiceAccounts a component
+  // renders; components use this for the pod specs inside their configuration (templates in
+  // ConfigMaps, controllers' defaults), which render cannot see.
+  pullSecrets(env):: (
+    local names = std.get(env, 'imagePullSecrets', []);
+    if std.length(names) > 0 then { imagePullSecrets: [{ name: n } for n in names] } else {}
+  ),
+
   configMap(name, namespace, data, labels={}):: $.object('v1', 'ConfigMap', name, namespace, labels) + {
     data: data,
   },

@@ -156,7 +156,8 @@ func renderAll(ctx context.Context, app *config.App, appDir string, store *secre
 			errs = append(errs, err)
 			continue
 		}
-		env := render.Env{App: app.Metadata.Name, Namespace: app.Spec.Namespace, Platform: app.Spec.Platform, Secrets: map[string]string{}}
+		env := render.Env{App: app.Metadata.Name, Namespace: app.Spec.Namespace, Platform: app.Spec.Platform, Secrets: map[string]string{},
+			ImagePullSecrets: app.Spec.Images.PullSecretNames()}
 		for name := range info.Secrets {
 			ph, err := store.Ensure(c.Name, name)
 			if err != nil {
@@ -174,6 +175,9 @@ func renderAll(ctx context.Context, app *config.App, appDir string, store *secre
 			continue
 		}
 		out[c.Name] = objs
+	}
+	if err := addPullSecretObjects(app, appDir, store, out); err != nil {
+		errs = append(errs, err)
 	}
 	errs = append(errs, duplicateObjects(app, out)...)
 	return out, errors.Join(errs...)

@@ -46,10 +46,12 @@ type ImageEntry struct {
 
 // ImagesReport lists every image the app pulls.
 type ImagesReport struct {
-	App       string       `json:"app"`
-	Namespace string       `json:"namespace"`
-	Registry  string       `json:"registry,omitempty"`
-	Images    []ImageEntry `json:"images"`
+	App       string `json:"app"`
+	Namespace string `json:"namespace"`
+	Registry  string `json:"registry,omitempty"`
+	// PullSecrets are spec.images.pullSecrets: the Secrets the cluster pulls with.
+	PullSecrets []config.PullSecret `json:"pullSecrets,omitempty"`
+	Images      []ImageEntry        `json:"images"`
 }
 
 // ListImages renders the app in memory (nothing is written; no generate needed) and lists
@@ -73,6 +75,9 @@ func ListImages(ctx context.Context, appDir string) (*ImagesReport, error) {
 		return nil, err
 	}
 	rep := &ImagesReport{App: a.Metadata.Name, Namespace: a.Spec.Namespace, Registry: rw.Mirror(), Images: []ImageEntry{}}
+	if a.Spec.Images != nil {
+		rep.PullSecrets = a.Spec.Images.PullSecrets
+	}
 	byKey := map[string]*ImageEntry{}
 	original := map[string]string{} // rewritten → as the component names it
 	for _, from := range slices.Sorted(maps.Keys(ra.table)) {
@@ -151,6 +156,34 @@ func (r *ImagesReport) MirrorCopies(dest string) ([]images.Copy, error) {
 		sources = append(sources, e.source)
 	}
 	return images.Copies(dest, sources)
+}
+
+// MirrorLogin is what copying into the mirror dest needs first when the app pulls with a login
+// (spec.images.pullSecrets): lines for the script's header that name the pull secrets, and a
+// shell line that stops the script before its first copy unless skopeo is logged in to dest's
+// registry. An app without pull secrets pulls anonymously: nothing is needed. No credential is
+// read or printed.
+func (r *ImagesReport) MirrorLogin(dest string) (header, prelude []string, err error) {
+	if len(r.PullSecrets) == 0 {
+		return nil, nil, nil
+	}
+	host, err := images.MirrorHost(dest)
+	if err != nil {
+		return nil, nil, err
+	}
+	var names []string
+	for _, ps := range r.PullSecrets {
+		if ps.File != "" {
+			names = append(names, fmt.Sprintf("%s (from docker config %s)", ps.Name, ps.File))
+		} else {
+			names = append(names, ps.Name)
+		}
+	}
+	header = []string{
+		fmt.Sprintf("The cluster pulls with pull secret(s) %s of namespace %s (spec.images.pullSecrets);", strings.Join(names, ", "), r.Namespace),
+		fmt.Sprintf("the copy pushes: log in to %s with an account that may push (skopeo login %s) before running this.", host, host),
+	}
+	return header, []string{images.LoginCheck(host, "an account that may push, not only pull")}, nil
 }
 
 func containerNoun(field string) string {

@@ -43,6 +43,7 @@ func TestRunOptions(a *config.App, opts TestOptions) smoketest.Options {
 		GPUResource:    resource,
 		GPUs:           opts.GPUs,
 		Images:         opts.Images,
+		PullSecrets:    a.Spec.Images.PullSecretNames(),
 		Timeout:        opts.Timeout,
 		PendingTimeout: opts.PendingTimeout,
 		Keep:           opts.Keep,

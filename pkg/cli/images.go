@@ -85,12 +85,17 @@ func (o *imagesOptions) run(ctx context.Context, out io.Writer) error {
 		if err != nil {
 			return err
 		}
+		login, prelude, err := rep.MirrorLogin(o.mirror)
+		if err != nil {
+			return err
+		}
 		header := []string{
 			fmt.Sprintf("Copies the images of app %s into %s (kfdeploy images --mirror %s | sh).", rep.App, o.mirror, o.mirror),
 			"Needs skopeo, and a login to both registries (skopeo login) where they require one.",
-			fmt.Sprintf("Then set spec.images.registry: %s in app.yaml and run kfdeploy generate.", o.mirror),
 		}
-		return images.WriteSkopeoScript(out, header, copies)
+		header = append(header, login...)
+		header = append(header, fmt.Sprintf("Then set spec.images.registry: %s in app.yaml and run kfdeploy generate.", o.mirror))
+		return images.WriteSkopeoScript(out, header, prelude, copies)
 	}
 	switch o.output {
 	case outputJSON:

@@ -15,6 +15,10 @@ import (
 //	  registry: registry.example.com/kubeflow     # <registry>/<path below the original registry>
 //	  overrides:                                  # original image → image to use instead
 //	    docker.io/library/mysql:8.4.10: docker.io/library/mysql:8.4.11
+//	  pullSecrets:                                # what pods log in to the registries with
+//	    - regcred                                 # a docker-registry Secret made in the namespace
+//	    - name: mirror-login                      # a Secret kfdeploy makes from a docker config
+//	      file: mirror-auth.json                  # file (relative to the app directory)
 type Images struct {
 	// Registry is a mirror prefix: every image is pulled from Registry + its path below its
 	// own registry, with its tag and digest.
@@ -22,6 +26,9 @@ type Images struct {
 	// Overrides replace single images (keys match in any spelling: mysql:8 is
 	// docker.io/library/mysql:8); the mirror prefix then applies to the replacement.
 	Overrides map[string]string `yaml:"overrides,omitempty" json:"overrides,omitempty"`
+	// PullSecrets name the docker-registry Secrets of the app's namespace that every pod of
+	// the app, and every pod its controllers start, pulls its images with (pull.go).
+	PullSecrets []PullSecret `yaml:"pullSecrets,omitempty" json:"pullSecrets,omitempty"`
 
 	// lines are where the fields are in app.yaml, for errors found after decoding.
 	registryLine  int
@@ -32,7 +39,7 @@ type Images struct {
 // error names its line of app.yaml.
 func (im *Images) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.MappingNode {
-		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: spec.images must be a mapping (registry, overrides)", n.Line)}}
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: spec.images must be a mapping (registry, overrides, pullSecrets)", n.Line)}}
 	}
 	var errs []string
 	fail := func(line int, format string, a ...any) {
@@ -68,8 +75,12 @@ func (im *Images) UnmarshalYAML(n *yaml.Node) error {
 					fail(from.Line, "spec.images.overrides: %v", err)
 				}
 			}
+		case "pullSecrets":
+			var perr []string
+			im.PullSecrets, perr = decodePullSecrets(val)
+			errs = append(errs, perr...)
 		default:
-			fail(key.Line, "field %s not found in type config.Images (expected registry, overrides)", key.Value)
+			fail(key.Line, "field %s not found in type config.Images (expected registry, overrides, pullSecrets)", key.Value)
 		}
 	}
 	if len(errs) == 0 {

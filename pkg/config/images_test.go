@@ -64,3 +64,43 @@ func TestNoImagesRewritesNothing(t *testing.T) {
 		t.Errorf("nil images: %v, enabled %v", err, r.Enabled())
 	}
 }
+
+func TestPullSecretsDecode(t *testing.T) {
+	a, err := Parse("app.yaml", []byte(strings.ReplaceAll(imagesApp, "%s", `    pullSecrets:
+      - regcred
+      - name: mirror-login
+        file: auth/mirror.json
+`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := a.Spec.Images.PullSecrets
+	want := []PullSecret{{Name: "regcred", Line: 12}, {Name: "mirror-login", File: "auth/mirror.json", Line: 13}}
+	if len(ps) != 2 || ps[0] != want[0] || ps[1] != want[1] {
+		t.Errorf("decoded %+v, want %+v", ps, want)
+	}
+	if got := a.Spec.Images.PullSecretNames(); strings.Join(got, ",") != "regcred,mirror-login" {
+		t.Errorf("names %v", got)
+	}
+	var none *Images
+	if none.PullSecretNames() != nil {
+		t.Error("nil images name pull secrets")
+	}
+}
+
+func TestPullSecretsErrorsNameTheLine(t *testing.T) {
+	for _, tc := range []struct{ images, want string }{
+		{"    pullSecrets: regcred\n", "app.yaml:11: spec.images.pullSecrets must be a list"},
+		{"    pullSecrets:\n      - Reg_Cred\n", `app.yaml:12: spec.images.pullSecrets: "Reg_Cred" is not a valid Secret name`},
+		{"    pullSecrets:\n      - a\n      - a\n", "app.yaml:13: spec.images.pullSecrets: a is listed twice (first on line 12)"},
+		{"    pullSecrets:\n      - file: x.json\n", "app.yaml:12: spec.images.pullSecrets: an entry has no name"},
+		{"    pullSecrets:\n      - name: a\n        file: \"\"\n", "app.yaml:13: spec.images.pullSecrets: file is empty"},
+		{"    pullSecrets:\n      - name: a\n        path: x.json\n", "app.yaml:13: spec.images.pullSecrets: field path not found (expected name, file)"},
+		{"    pullSecrets:\n      - [a]\n", "app.yaml:12: spec.images.pullSecrets: each entry is a Secret name or {name, file}"},
+	} {
+		_, err := Parse("app.yaml", []byte(strings.ReplaceAll(imagesApp, "%s", tc.images)))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("images %q: error %v, want %q", tc.images, err, tc.want)
+		}
+	}
+}

@@ -175,7 +175,7 @@ func TestSkopeoScript(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if err := WriteSkopeoScript(&buf, []string{"copies"}, copies); err != nil {
+	if err := WriteSkopeoScript(&buf, []string{"copies"}, nil, copies); err != nil {
 		t.Fatal(err)
 	}
 	want := "#!/bin/sh\n# copies\nset -eu\n" +
@@ -183,5 +183,62 @@ func TestSkopeoScript(t *testing.T) {
 		"skopeo copy --all --preserve-digests docker://quay.io/x/y@" + digest + " docker://registry.local/kf/x/y@" + digest + "\n"
 	if buf.String() != want {
 		t.Errorf("script:\n%s\nwant:\n%s", buf.String(), want)
+	}
+}
+
+func TestAddPullSecretsToEveryPodSpec(t *testing.T) {
+	obj := map[string]any{
+		"kind": "TFJob",
+		"spec": map[string]any{"tfReplicaSpecs": map[string]any{
+			"Worker": map[string]any{"template": map[string]any{"spec": map[string]any{
+				"containers":       []any{map[string]any{"name": "w", "image": "busybox"}},
+				"imagePullSecrets": []any{map[string]any{"name": "own"}, map[string]any{"name": "b"}},
+			}}},
+			"PS": map[string]any{"template": map[string]any{"spec": map[string]any{
+				"initContainers": []any{map[string]any{"name": "i", "image": "busybox"}},
+			}}},
+		}},
+		"status": map[string]any{"containers": []any{"not a container"}},
+	}
+	n := 0
+	PodSpecs(obj, func(spec map[string]any) {
+		n++
+		AddPullSecrets(spec, []string{"a", "b"})
+	})
+	if n != 2 {
+		t.Fatalf("found %d pod specs, want 2", n)
+	}
+	names := func(role string) []string {
+		spec := obj["spec"].(map[string]any)["tfReplicaSpecs"].(map[string]any)[role].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)
+		var out []string
+		for _, e := range spec["imagePullSecrets"].([]any) {
+			out = append(out, e.(map[string]any)["name"].(string))
+		}
+		return out
+	}
+	if got := strings.Join(names("Worker"), ","); got != "own,b,a" {
+		t.Errorf("worker: %s, want own,b,a (its own first, none twice)", got)
+	}
+	if got := strings.Join(names("PS"), ","); got != "a,b" {
+		t.Errorf("ps: %s", got)
+	}
+	if _, ok := obj["status"].(map[string]any)["imagePullSecrets"]; ok {
+		t.Error("a list of strings was taken for a pod spec")
+	}
+}
+
+func TestLoginCheck(t *testing.T) {
+	host, err := MirrorHost("registry.example.com:5000/kf/mirror")
+	if err != nil || host != "registry.example.com:5000" {
+		t.Fatalf("host %q, %v", host, err)
+	}
+	var buf strings.Builder
+	if err := WriteSkopeoScript(&buf, []string{"h"}, []string{LoginCheck(host, "why")}, []Copy{{From: "docker.io/library/a:1", To: host + "/kf/mirror/library/a:1"}}); err != nil {
+		t.Fatal(err)
+	}
+	script := buf.String()
+	check := strings.Index(script, "skopeo login --get-login registry.example.com:5000 ")
+	if check < 0 || check > strings.Index(script, "skopeo copy") || !strings.Contains(script, "exit 1") {
+		t.Errorf("script does not check the login before copying:\n%s", script)
 	}
 }

@@ -104,3 +104,67 @@ func RewriteStrings(v any, table map[string]string) any {
 	}
 	return v
 }
+
+// PodSpecs visits every pod spec inside an object, wherever it is nested, as PodImages finds
+// them: a map with a list of containers that carry images.
+func PodSpecs(obj map[string]any, visit func(spec map[string]any)) {
+	walkMaps(obj, func(m map[string]any) {
+		for _, field := range containerFields {
+			list, ok := m[field].([]any)
+			if !ok {
+				continue
+			}
+			for _, e := range list {
+				if c, ok := e.(map[string]any); ok {
+					if img, ok := c["image"].(string); ok && img != "" {
+						visit(m)
+						return
+					}
+				}
+			}
+		}
+	})
+}
+
+func walkMaps(v any, visit func(map[string]any)) {
+	switch t := v.(type) {
+	case map[string]any:
+		visit(t)
+		keys := make([]string, 0, len(t))
+		for k := range t {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			walkMaps(t[k], visit)
+		}
+	case []any:
+		for _, e := range t {
+			walkMaps(e, visit)
+		}
+	}
+}
+
+// AddPullSecrets appends the names to the imagePullSecrets of a pod spec or ServiceAccount
+// (list holder), after the entries it has and without repeating one.
+func AddPullSecrets(holder map[string]any, names []string) {
+	if len(names) == 0 {
+		return
+	}
+	list, _ := holder["imagePullSecrets"].([]any)
+	have := map[string]bool{}
+	for _, e := range list {
+		if m, ok := e.(map[string]any); ok {
+			if n, ok := m["name"].(string); ok {
+				have[n] = true
+			}
+		}
+	}
+	for _, n := range names {
+		if !have[n] {
+			list = append(list, map[string]any{"name": n})
+			have[n] = true
+		}
+	}
+	holder["imagePullSecrets"] = list
+}

@@ -45,8 +45,9 @@ func Copies(mirror string, sources []string) ([]Copy, error) {
 // WriteSkopeoScript writes a POSIX shell script of skopeo copies (every architecture of each
 // image: --all) for an operator to pipe to sh on a machine that reaches both registries.
 // skopeo refuses a reference with both a tag and a digest, so those are copied by digest,
-// which is what the cluster resolves such a reference by.
-func WriteSkopeoScript(w io.Writer, header []string, copies []Copy) error {
+// which is what the cluster resolves such a reference by. The prelude's shell lines run before
+// the first copy.
+func WriteSkopeoScript(w io.Writer, header, prelude []string, copies []Copy) error {
 	var err error
 	p := func(format string, a ...any) {
 		if err == nil {
@@ -58,6 +59,9 @@ func WriteSkopeoScript(w io.Writer, header []string, copies []Copy) error {
 		p("# %s\n", h)
 	}
 	p("set -eu\n")
+	for _, l := range prelude {
+		p("%s\n", l)
+	}
 	for _, c := range copies {
 		flags := "--all"
 		from, to := c.From, c.To
@@ -97,4 +101,25 @@ func digestOnly(image string) string {
 		return image
 	}
 	return out.String()
+}
+
+// MirrorHost is the registry host of a mirror prefix (registry.example.com:5000/kubeflow →
+// registry.example.com:5000).
+func MirrorHost(mirror string) (string, error) {
+	m, err := ParseMirror(mirror)
+	if err != nil {
+		return "", err
+	}
+	named, err := reference.ParseNamed(m + "/image")
+	if err != nil {
+		return "", fmt.Errorf("mirror registry %q: %w", mirror, err)
+	}
+	return reference.Domain(named), nil
+}
+
+// LoginCheck is a shell line that stops a copy script, before its first copy, when skopeo has
+// no login for host (skopeo login --get-login), saying what to run. It never reads or prints a
+// credential: --get-login answers with the user name only, which the line discards.
+func LoginCheck(host, why string) string {
+	return fmt.Sprintf("skopeo login --get-login %s >/dev/null 2>&1 || { echo 'no login to %s: run skopeo login %s first (%s)' >&2; exit 1; }", host, host, host, why)
 }

@@ -82,6 +82,7 @@ func newChecks(c *kube.Client, fast kubernetes.Interface, opts Options) []Check 
 		&storageCheck{e},
 		&nfsCheck{env: e},
 		&namespaceCheck{e},
+		&pullSecretsCheck{e},
 		&upgradeCheck{e},
 	}
 }

@@ -1,7 +1,7 @@
 // Package preflight checks, before anything is applied, that a cluster can run an app: the API
 // server and its version, the API versions the manifests use, the permissions apply and delete
-// need, GPUs, where every pod of the app would be scheduled, storage for every claim, and the
-// target namespace. Each check reports findings with a status, a one-line
+// need, GPUs, where every pod of the app would be scheduled, storage for every claim, the
+// target namespace and the pull secrets of spec.images. Each check reports findings with a status, a one-line
 // finding and a one-line remedy; all checks run, in a fixed order, and every finding is kept.
 //
 // With NFS configured (--nfs-server/--nfs-path or spec.storage.nfs), the nfs check creates one
@@ -14,7 +14,7 @@
 //	  "namespace": "kubeflow",         // the app's namespace
 //	  "passed": true,                  // false when a check failed (or warned, with --strict)
 //	  "checks": [                      // one entry per finding, checks in a fixed order:
-//	    {                              // cluster, apis, permissions, gpu, fit, storage, nfs, namespace, upgrade
+//	    {                              // cluster, apis, permissions, gpu, fit, storage, nfs, namespace, pull-secrets, upgrade
 //	      "name": "storage",           // the check
 //	      "status": "fail",            // ok | warn | fail
 //	      "finding": "katib/katib-mysql needs 10Gi ReadWriteOnce, ...",

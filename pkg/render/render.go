@@ -30,6 +30,11 @@ type Env struct {
 	// Secrets maps each secret the component declares to the placeholder that stands for its
 	// value in manifests; apply replaces it with the stored value.
 	Secrets map[string]string `json:"secrets"`
+	// ImagePullSecrets name the docker-registry Secrets of the namespace (spec.images.pullSecrets)
+	// that pods pull their images with. Render adds them to every pod spec and ServiceAccount of
+	// the namespace itself (pull.go); a component passes them on to the pods its controllers
+	// start (workflow defaults, spawner, suggestion services).
+	ImagePullSecrets []string `json:"imagePullSecrets"`
 }
 
 // Param describes one parameter of a component.
@@ -231,7 +236,11 @@ func (r *Renderer) Render(name string, params map[string]any, env Env) ([]*unstr
 		if err != nil {
 			return nil, err
 		}
-		return objs, r.rewritePodImages(name, objs)
+		if err := r.rewritePodImages(name, objs); err != nil {
+			return nil, err
+		}
+		addPullSecrets(objs, env)
+		return objs, nil
 	}
 	out, err := r.evaluate(info, params, env, "render")
 	if err != nil {
@@ -253,6 +262,7 @@ func (r *Renderer) Render(name string, params map[string]any, env Env) ([]*unstr
 	if err := r.rewritePodImages(name, objs); err != nil {
 		return nil, err
 	}
+	addPullSecrets(objs, env)
 	manifest.Sort(objs)
 	return objs, nil
 }
@@ -271,6 +281,9 @@ func (r *Renderer) evaluate(info Info, params map[string]any, env Env, fn string
 	}
 	if env.Secrets == nil {
 		env.Secrets = map[string]string{}
+	}
+	if env.ImagePullSecrets == nil {
+		env.ImagePullSecrets = []string{}
 	}
 	envJSON, err := json.Marshal(env)
 	if err != nil {

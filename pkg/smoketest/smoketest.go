@@ -63,6 +63,9 @@ type Options struct {
 
 	// Images per workload name (tfjob, workflow, experiment); a missing entry is DefaultImage.
 	Images map[string]string
+	// PullSecrets name the docker-registry Secrets of the namespace that every workload's pods
+	// pull their image with (spec.images.pullSecrets of app.yaml).
+	PullSecrets []string
 
 	// Timeout bounds the whole run; PendingTimeout is how long a pod may stay unschedulable or
 	// unable to start its container before its workload fails with that reason.

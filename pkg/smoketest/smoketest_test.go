@@ -519,3 +519,45 @@ func TestRunGoesOnWhenLeftoversCannotBeListed(t *testing.T) {
 		t.Errorf("the run should go on: %+v", r)
 	}
 }
+
+// TestWorkloadsCarryThePullSecrets: with pull secrets, the TFJob's and the trials' pod
+// templates and the Workflow (whose spec Argo copies into each of its pods) name them; without,
+// no workload names any.
+func TestWorkloadsCarryThePullSecrets(t *testing.T) {
+	holders := func(w Workload) []map[string]any {
+		spec := w.Object.Object["spec"].(map[string]any)
+		switch w.Name {
+		case "tfjob":
+			return []map[string]any{spec["tfReplicaSpecs"].(map[string]any)["Worker"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)}
+		case "workflow":
+			return []map[string]any{spec}
+		case "experiment":
+			job := spec["trialTemplate"].(map[string]any)["trialSpec"].(map[string]any)["spec"].(map[string]any)
+			return []map[string]any{job["template"].(map[string]any)["spec"].(map[string]any)}
+		}
+		t.Fatalf("unknown workload %s", w.Name)
+		return nil
+	}
+	opts := options(allComponents...)
+	opts.PullSecrets = []string{"regcred", "mirror-login"}
+	for _, w := range Workloads(opts) {
+		if w.Object == nil {
+			t.Fatalf("%s skipped: %s", w.Name, w.SkipReason)
+		}
+		for _, h := range holders(w) {
+			got, _ := h["imagePullSecrets"].([]any)
+			if len(got) != 2 || got[0].(map[string]any)["name"] != "regcred" || got[1].(map[string]any)["name"] != "mirror-login" {
+				t.Errorf("%s: imagePullSecrets %v, want regcred, mirror-login", w.Name, got)
+			}
+		}
+		// The object is sent as JSON: DeepCopy panics on a value it cannot copy.
+		_ = w.Object.DeepCopy()
+	}
+	for _, w := range Workloads(options(allComponents...)) {
+		for _, h := range holders(w) {
+			if _, ok := h["imagePullSecrets"]; ok {
+				t.Errorf("%s names pull secrets without any configured", w.Name)
+			}
+		}
+	}
+}

@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/kfdeploy/kfdeploy/pkg/images"
 )
 
 // The resources the workloads create.
@@ -129,6 +131,12 @@ func container(name, image, script string, extra map[string]any) map[string]any 
 	return c
 }
 
+// withPullSecrets gives a pod spec (or a Workflow's spec) the run's pull secrets.
+func withPullSecrets(opts Options, spec map[string]any) map[string]any {
+	images.AddPullSecrets(spec, opts.PullSecrets)
+	return spec
+}
+
 // gpuDevices is the device-file glob a container sees for a GPU of the resource.
 func gpuDevices(resource string) string {
 	switch {
@@ -177,10 +185,10 @@ func tfJob(name string, opts Options, labels map[string]string, image string) *u
 					"restartPolicy": "Never",
 					"template": map[string]any{
 						"metadata": podTemplateMeta(labels),
-						"spec": map[string]any{
+						"spec": withPullSecrets(opts, map[string]any{
 							"automountServiceAccountToken": false,
 							"containers":                   []any{worker},
-						},
+						}),
 					},
 				},
 			},
@@ -223,6 +231,8 @@ func workflow(name string, opts Options, labels map[string]string, image string)
 			},
 		},
 	}
+	// The workflow's pull secrets reach every pod of it, the executor's containers included.
+	withPullSecrets(opts, spec)
 	// Without an explicit account the controller's workflowDefaults name the component's.
 	if sa, ok := opts.Params["argo"]["workflowServiceAccount"].(string); ok && sa != "" {
 		spec["serviceAccountName"] = sa
@@ -272,11 +282,11 @@ func experiment(name string, opts Options, labels map[string]string, image strin
 						"backoffLimit": int64(0),
 						"template": map[string]any{
 							"metadata": podTemplateMeta(labels),
-							"spec": map[string]any{
+							"spec": withPullSecrets(opts, map[string]any{
 								"restartPolicy":                "Never",
 								"automountServiceAccountToken": false,
 								"containers":                   []any{trial},
-							},
+							}),
 						},
 					},
 				},

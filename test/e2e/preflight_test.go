@@ -178,7 +178,7 @@ func TestPreflightAllOK(t *testing.T) {
 			names = append(names, c.Name)
 		}
 	}
-	if got := strings.Join(names, ","); got != "cluster,apis,permissions,gpu,fit,storage,nfs,namespace,upgrade" {
+	if got := strings.Join(names, ","); got != "cluster,apis,permissions,gpu,fit,storage,nfs,namespace,pull-secrets,upgrade" {
 		t.Errorf("checks in order %s", got)
 	}
 	if !rep.has("storage", "ok", ns+"/jupyter-data", "will bind to Available PV "+ns+"-data") {

@@ -90,7 +90,9 @@ local authModes = ['client', 'server'];
       ], labels),
 
       k.configMap('workflow-controller-configmap', ns, {
-        workflowDefaults: yaml({ spec: { serviceAccountName: p.workflowServiceAccount } }),
+        // Every workflow pod, the executor's init and wait containers included, pulls with the
+        // app's pull secrets (spec.imagePullSecrets of a Workflow, config/config.go@v3.7.18).
+        workflowDefaults: yaml({ spec: { serviceAccountName: p.workflowServiceAccount } + k.pullSecrets(env) }),
         // The wait/init containers Argo adds to every workflow pod.
         executor: yaml({
           resources: k.resources('10m', '64Mi', memoryLimit='256Mi'),

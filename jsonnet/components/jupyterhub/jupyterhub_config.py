@@ -79,6 +79,9 @@ c.KubeSpawner.container_security_context = {
     "seccompProfile": {"type": "RuntimeDefault"},
 }
 c.KubeSpawner.service_account = settings["userServiceAccount"]
+# The app's pull secrets (spec.images.pullSecrets of app.yaml), for the notebook images.
+if settings.get("imagePullSecrets"):
+    c.KubeSpawner.image_pull_secrets = settings["imagePullSecrets"]
 c.KubeSpawner.automount_service_account_token = False
 c.KubeSpawner.extra_labels = settings["userPodLabels"]
 c.KubeSpawner.storage_pvc_ensure = True

@@ -75,7 +75,7 @@ local spawnerImage(p) =
         storageClass: p.storageClass,
         userPodLabels: { 'app.kubernetes.io/part-of': 'kubeflow', 'app.kubernetes.io/component': 'jupyterhub-user' },
         cull: { enabled: p.cullIdle, timeout: seconds('cullTimeout', 60), every: seconds('cullEvery', 10), maxAge: seconds('cullMaxAge', 0) },
-      }),
+      } + (if std.length(env.imagePullSecrets) > 0 then { imagePullSecrets: env.imagePullSecrets } else {})),
     };
     [
       // The hub manages the user pods and their volumes in this namespace only.

@@ -78,7 +78,7 @@ local failurePolicies = ['Ignore', 'Fail'];
         spec: { template: { spec: {
           containers: [{ name: 'training-container', image: images.katibTrialPytorchMnist, command: mnist(['--batch-size=16']), resources: trainingResources }],
           restartPolicy: 'Never',
-        } } },
+        } + k.pullSecrets(env) } },
       }, quote_keys=false),
       'pytorchJobTemplate.yaml': std.manifestYamlDoc({
         apiVersion: 'kubeflow.org/v1',
@@ -87,13 +87,19 @@ local failurePolicies = ['Ignore', 'Fail'];
           [role]: {
             replicas: replicas,
             restartPolicy: 'OnFailure',
-            template: { spec: { containers: [{ name: 'pytorch', image: images.katibTrialPytorchMnist, command: mnist([]), resources: trainingResources }] } },
+            template: { spec: { containers: [{ name: 'pytorch', image: images.katibTrialPytorchMnist, command: mnist([]), resources: trainingResources }] } + k.pullSecrets(env) },
           }
           for role in ['Master', 'Worker']
           for replicas in [if role == 'Master' then 1 else 2]
         } },
       }, quote_keys=false),
     };
+    // With pull secrets, the suggestion services run as a ServiceAccount of this namespace that
+    // carries them (render adds them to every ServiceAccount it renders). Katib then creates no
+    // account of its own for early stopping (pkg/controller.v1beta1/suggestion/composer/composer.go@v0.19.0),
+    // so this one may update Trials as that one may.
+    local pulls = std.length(k.pullSecrets(env)) > 0;
+    local suggestionAccount = 'katib-suggestion';
     local katibConfig = {
       apiVersion: 'config.kubeflow.org/v1beta1',
       kind: 'KatibConfig',
@@ -114,6 +120,9 @@ local failurePolicies = ['Ignore', 'Fail'];
             algorithmName: a,
             image: p.suggestions[a],
             securityContext: restricted,
+            // Katib's suggestion config has no pull secrets of its own: the pods run as a
+            // ServiceAccount that carries them (suggestionAccount below).
+            [if pulls then 'serviceAccountName']: suggestionAccount,
           }
           for a in algorithms
         ],
@@ -173,6 +182,9 @@ local failurePolicies = ['Ignore', 'Fail'];
         k.rule(['kubeflow.org'], ['experiments', 'experiments/status', 'experiments/finalizers', 'trials', 'trials/status', 'trials/finalizers', 'suggestions', 'suggestions/status', 'suggestions/finalizers'], ['*']),
         k.rule(['admissionregistration.k8s.io'], ['validatingwebhookconfigurations', 'mutatingwebhookconfigurations'], ['get', 'watch', 'list', 'patch', 'update']),
       ], controller.labels, serviceAccount='katib-controller'),
+      if pulls then k.namespacedAccess(suggestionAccount, ns, [
+        k.rule(['kubeflow.org'], ['trials', 'trials/status'], k.read + ['update', 'patch']),
+      ], controller.labels) else [],
       k.configMap('katib-config', ns, { 'katib-config.yaml': std.manifestYamlDoc(katibConfig, quote_keys=false) }, controller.labels),
       k.emptySecret('katib-webhook-cert', ns, controller.labels),
       k.service('katib-controller', ns, controller.selector, [
