@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 
 	"github.com/kfdeploy/kfdeploy/pkg/clusterid"
@@ -89,6 +90,10 @@ type ApplyReport struct {
 	// gateway); URLsErr says why they could not be read, which does not fail the apply.
 	URLs    *URLs
 	URLsErr error
+	// Phases is where the run's time went: connecting (load, cluster guard, certificates),
+	// each preflight check ("preflight NAME"; they run concurrently), then the apply's phases
+	// (namespaces, lock, plan, inventory, each level, prune, wait).
+	Phases []kube.Phase
 }
 
 // Apply is the apply phase: load the app (manifests no older than app.yaml), connect, run
@@ -102,7 +107,17 @@ func Apply(ctx context.Context, opts ApplyOptions) (*ApplyReport, error) {
 	}
 	set := loaded.ApplySet()
 	rep := &ApplyReport{App: set.App, Namespace: set.Namespace, DryRun: opts.Apply.DryRun}
-	defer func() { rep.Duration = time.Since(started) }()
+	defer func() {
+		rep.Duration = time.Since(started)
+		if rep.Preflight != nil {
+			for _, p := range rep.Preflight.Phases {
+				rep.Phases = append(rep.Phases, kube.Phase{Name: "preflight " + p.Name, Seconds: p.Seconds})
+			}
+		}
+		if rep.Result != nil {
+			rep.Phases = append(rep.Phases, rep.Result.Phases...)
+		}
+	}()
 	c, err := kube.Connect(ctx, opts.Cluster)
 	if err != nil {
 		return rep, err
@@ -112,10 +127,13 @@ func Apply(ctx context.Context, opts ApplyOptions) (*ApplyReport, error) {
 		return rep, err
 	}
 	rep.Cluster = guard.Current
+	// One snapshot of the cluster for the whole run: preflight, the plan and the wait read
+	// through it, each list once.
+	snap := c.NewSnapshot(set, loaded.Objects, kube.SnapshotOptions{Status: opts.Apply.Wait})
 	// The gateway's certificate covers the nodes' addresses, which only the cluster knows; a
 	// dry run writes nothing, not even the app's secret store.
 	if opts.Apply.DryRun == kube.DryRunNone {
-		changed, err := refreshNodeCertificates(ctx, c, opts.AppDir, loaded.Objects)
+		changed, err := refreshNodeCertificates(ctx, snap, opts.AppDir, loaded.Objects)
 		if err != nil {
 			return rep, err
 		}
@@ -123,14 +141,19 @@ func Apply(ctx context.Context, opts ApplyOptions) (*ApplyReport, error) {
 			if loaded, err = Load(opts.AppDir); err != nil {
 				return rep, err
 			}
+			snap = snap.WithObjects(loaded.Objects)
 		}
 	}
+	rep.Phases = append(rep.Phases, kube.NewPhase("connect", started))
 	if !opts.SkipPreflight {
 		settings := opts.Preflight
 		settings.DryRun = opts.Apply.DryRun != kube.DryRunNone
-		rep.Preflight, err = runPreflight(ctx, c, loaded, settings)
+		rep.Preflight, err = runPreflight(ctx, c, snap, loaded, settings)
 		if err != nil {
 			return rep, err
+		}
+		if len(rep.Preflight.CreatedVolumes) > 0 {
+			snap.Forget(schema.GroupResource{Resource: "persistentvolumes"}) // the nfs check wrote some
 		}
 		if opts.PreflightDone != nil {
 			opts.PreflightDone(rep.Preflight)
@@ -140,6 +163,7 @@ func Apply(ctx context.Context, opts ApplyOptions) (*ApplyReport, error) {
 		}
 	}
 	applyOpts := opts.Apply
+	applyOpts.Snapshot = snap
 	if applyOpts.DryRun == kube.DryRunNone {
 		// Recorded before the first object is written, as the inventory is: an interrupted
 		// first apply is still known to be on this cluster.
@@ -153,7 +177,7 @@ func Apply(ctx context.Context, opts ApplyOptions) (*ApplyReport, error) {
 		return rep, fmt.Errorf("apply app %s: %w", set.App, err)
 	}
 	if opts.Apply.DryRun == kube.DryRunNone {
-		rep.URLs, rep.URLsErr = appURLs(ctx, c, set)
+		rep.URLs, rep.URLsErr = appURLs(ctx, snap, set, !rep.Result.Wrote("Service"))
 	}
 	return rep, nil
 }

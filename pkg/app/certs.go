@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
@@ -130,7 +129,7 @@ func storeCertFiles(appDir string, s certSpec, store *secrets.Store) error {
 // refreshNodeCertificates is apply's part: a certificate that asks for node addresses is
 // re-issued from the same CA when the cluster's nodes have other addresses than it covers.
 // It reports whether the store changed (and was saved).
-func refreshNodeCertificates(ctx context.Context, c *kube.Client, appDir string, objs []*unstructured.Unstructured) (bool, error) {
+func refreshNodeCertificates(ctx context.Context, snap *kube.Snapshot, appDir string, objs []*unstructured.Unstructured) (bool, error) {
 	specs, err := certSpecs(objs, "")
 	if err != nil {
 		return false, err
@@ -144,7 +143,7 @@ func refreshNodeCertificates(ctx context.Context, c *kube.Client, appDir string,
 	if len(withNodes) == 0 {
 		return false, nil
 	}
-	addrs, err := nodeAddresses(ctx, c)
+	addrs, err := nodeAddresses(ctx, snap)
 	if err != nil {
 		return false, err
 	}
@@ -171,12 +170,12 @@ func refreshNodeCertificates(ctx context.Context, c *kube.Client, appDir string,
 
 // nodeAddresses are the InternalIP, ExternalIP and Hostname addresses of the cluster's nodes,
 // sorted and without duplicates.
-func nodeAddresses(ctx context.Context, c *kube.Client) ([]string, error) {
-	nodes, err := c.Fast.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+func nodeAddresses(ctx context.Context, snap *kube.Snapshot) ([]string, error) {
+	nodes, err := snap.Nodes(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list nodes for the gateway's certificate: %w", err)
 	}
-	return addressesOf(nodes.Items, corev1.NodeInternalIP, corev1.NodeExternalIP, corev1.NodeHostName), nil
+	return addressesOf(nodes, corev1.NodeInternalIP, corev1.NodeExternalIP, corev1.NodeHostName), nil
 }
 
 func addressesOf(nodes []corev1.Node, types ...corev1.NodeAddressType) []string {

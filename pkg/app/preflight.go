@@ -41,7 +41,8 @@ func Preflight(ctx context.Context, opts PreflightOptions) (*preflight.Report, e
 	if err != nil {
 		return nil, err
 	}
-	rep, err := runPreflight(ctx, c, loaded, opts.Settings)
+	snap := c.NewSnapshot(loaded.ApplySet(), loaded.Objects, kube.SnapshotOptions{})
+	rep, err := runPreflight(ctx, c, snap, loaded, opts.Settings)
 	if err != nil {
 		return nil, err
 	}
@@ -51,9 +52,9 @@ func Preflight(ctx context.Context, opts PreflightOptions) (*preflight.Report, e
 	return rep, nil
 }
 
-// runPreflight runs the checks for a loaded app and judges the result.
-func runPreflight(ctx context.Context, c *kube.Client, loaded *Loaded, s PreflightSettings) (*preflight.Report, error) {
-	opts := preflight.Options{App: loaded.App, Objects: loaded.Objects, Files: loaded.Files, GPUResourceNames: loaded.App.GPUResourceNames(), DryRun: s.DryRun}
+// runPreflight runs the checks for a loaded app, reading through snap, and judges the result.
+func runPreflight(ctx context.Context, c *kube.Client, snap *kube.Snapshot, loaded *Loaded, s PreflightSettings) (*preflight.Report, error) {
+	opts := preflight.Options{App: loaded.App, Objects: loaded.Objects, Files: loaded.Files, GPUResourceNames: loaded.App.GPUResourceNames(), DryRun: s.DryRun, Snapshot: snap}
 	if st := loaded.App.Spec.Storage; st != nil && st.NFS != nil {
 		opts.NFS = st.NFS
 	}

@@ -27,6 +27,7 @@ type applyFlags struct {
 	skipUnchanged  bool
 	preflight      preflightFlags
 	addCluster     bool
+	verbose        bool
 }
 
 // applyOptions are apply's resolved options.
@@ -70,6 +71,7 @@ waits until every object is ready.`,
 		"send nothing for an object whose content is what kfdeploy applied last and that no other field manager wrote since; false sends every object")
 	f.preflight.addFlags(cmd.Flags())
 	addClusterFlag(cmd, &f.addCluster)
+	addVerboseFlag(cmd, &f.verbose)
 	return cmd
 }
 
@@ -140,12 +142,17 @@ func (o *applyOptions) run(ctx context.Context, streams ioStreams) error {
 	if report.RecordedCluster {
 		fmt.Fprintf(w, "recorded %s in %s\n", report.Cluster, filepath.Join(clusterid.StateDir, clusterid.StateFile))
 	}
-	run := newRunReport("apply", report.App, report.Namespace, string(report.DryRun), report.Result, report.Duration, runErr)
+	run := newRunReport("apply", report.App, report.Namespace, string(report.DryRun), report.Result, report.Phases, report.Duration, runErr)
 	if o.flags.output == outputJSON {
 		if err := printJSON(streams.Out, run); err != nil {
 			return err
 		}
 	} else if runErr == nil {
+		if o.flags.verbose {
+			if err := writePhases(streams.Out, run.Phases, run.DurationSeconds); err != nil {
+				return err
+			}
+		}
 		fmt.Fprintln(streams.Out, run.summary())
 		if report.URLsErr != nil {
 			fmt.Fprintf(streams.Out, "\nThe UIs' URLs could not be read: %v (run 'kfdeploy status' later)\n", report.URLsErr)

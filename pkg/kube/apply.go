@@ -43,6 +43,10 @@ type ApplyOptions struct {
 	Cluster clusterid.Identity
 	// SendAll sends every object, also those the plan finds unchanged (--skip-unchanged=false).
 	SendAll bool
+	// Snapshot, when set, is what this command read already about the same app and objects
+	// (preflight's): the plan is made from it without reading again. Nil: the apply reads for
+	// itself.
+	Snapshot *Snapshot
 }
 
 // planned is one object to apply with its resolved mapping and the hash of its content.
@@ -75,13 +79,18 @@ func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Uns
 	res = &Result{}
 	ctx, cancel := WithRunTimeout(ctx, opts.Timeout)
 	defer cancel()
-	d, err := c.prepare(s, objs)
+	snap := opts.Snapshot
+	if snap == nil {
+		snap = c.NewSnapshot(s, objs, SnapshotOptions{Status: opts.Wait})
+	}
+	started := time.Now()
+	d, err := snap.prepared()
 	if err != nil {
 		return res, err
 	}
 	// A server dry run validates every object, so it sends them all.
 	sendAll := opts.SendAll || opts.DryRun == DryRunServer
-	nsLive, created, err := c.namespacesBefore(ctx, d.namespaces)
+	nsLive, created, err := snap.namespacesBefore(ctx, d.namespaces)
 	if err != nil {
 		return res, err
 	}
@@ -91,6 +100,8 @@ func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Uns
 		if err := c.execute(ctx, nsSteps, opts, res, rep); err != nil {
 			return res, err
 		}
+		res.phase("namespaces", started)
+		started = time.Now()
 		lock, lockErr := c.AcquireLock(ctx, s)
 		if lockErr != nil {
 			return res, lockErr
@@ -98,11 +109,14 @@ func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Uns
 		defer lock.Release()
 		ctx = lock.Context()
 		defer func() { err = lock.Explain(err) }()
+		res.phase("lock", started)
 	}
-	plan, inv, err := c.planWithInventory(ctx, s, d, nsSteps, opts.Prune, sendAll)
+	started = time.Now()
+	plan, inv, err := snap.planWithInventory(ctx, d, nsSteps, opts.Prune, sendAll)
 	if err != nil {
 		return res, err
 	}
+	res.phase("plan", started)
 	if opts.DryRun == DryRunClient {
 		for _, st := range plan.Steps() {
 			res.add(rep, st.ID, plannedAction(st.Change), "dry run: "+st.Reason)
@@ -120,6 +134,7 @@ func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Uns
 
 	// Record the union of old and new kinds before writing members: a run interrupted after
 	// this point still finds everything it may have written.
+	started = time.Now()
 	desiredKinds, desiredNSs := kindsAndNamespaces(d.all, s.Namespace)
 	union := widened(inv, desiredKinds, desiredNSs, created)
 	if opts.Cluster.UID != "" {
@@ -129,11 +144,16 @@ func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Uns
 		if err := c.WriteInventory(ctx, s, union); err != nil {
 			return res, err
 		}
+		res.phase("inventory", started)
 	}
 
 	for l := range plan.Levels {
+		started = time.Now()
 		if err := c.applyPlannedLevel(ctx, s, l, plan.Levels[l], d, opts, res, rep); err != nil {
 			return res, err
+		}
+		if len(plan.Levels[l]) > 0 {
+			res.phase("level "+manifest.LevelName(l), started)
 		}
 	}
 	if opts.DryRun == DryRunServer {
@@ -142,22 +162,29 @@ func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Uns
 
 	final := union
 	if opts.Prune {
+		started = time.Now()
 		keptKinds, err := c.prune(ctx, plan.Prune, res, rep)
 		if err != nil {
 			return res, err
 		}
 		final.GroupKinds = unionKinds(desiredKinds, keptKinds)
 		final.Namespaces = sets.List(sets.New(desiredNSs...).Insert(s.Namespace))
+		res.phase("prune", started)
 	}
 	if !sameInventory(union, final) {
+		started = time.Now()
 		if err := c.WriteInventory(ctx, s, final); err != nil {
 			return res, err
 		}
+		res.phase("inventory", started)
 	}
 	if opts.Wait {
-		if err := c.waitReady(ctx, s, plan.targets(), opts.Timeout, rep); err != nil {
+		started = time.Now()
+		pending, ready := c.waitTargets(snap, &plan, res)
+		if err := c.waitReady(ctx, s, pending, ready, opts.Timeout, rep); err != nil {
 			return res, err
 		}
+		res.phase("wait", started)
 	}
 	return res, nil
 }
@@ -222,43 +249,7 @@ func (c *Client) applyPlannedLevel(ctx context.Context, s ApplySet, l int, steps
 // Plan computes, without writing, what an apply of objs would do: the plan that
 // `apply --dry-run=client` reports and `diff` shows.
 func (c *Client) Plan(ctx context.Context, s ApplySet, objs []*unstructured.Unstructured, prune, sendAll bool) (*Plan, error) {
-	d, err := c.prepare(s, objs)
-	if err != nil {
-		return nil, err
-	}
-	nsLive, _, err := c.namespacesBefore(ctx, d.namespaces)
-	if err != nil {
-		return nil, err
-	}
-	plan, _, err := c.planWithInventory(ctx, s, d, planSteps(d.namespaces, nsLive, sendAll), prune, sendAll)
-	if err != nil {
-		return nil, err
-	}
-	return &plan, nil
-}
-
-// planWithInventory reads the inventory and the live members (metadata only, one paginated
-// list per kind and namespace) and plans the levels and the pruning.
-func (c *Client) planWithInventory(ctx context.Context, s ApplySet, d *desiredSet, nsSteps []Step, prune, sendAll bool) (Plan, Inventory, error) {
-	inv, err := c.ReadInventory(ctx, s)
-	if err != nil {
-		return Plan{}, inv, err
-	}
-	existing := map[manifest.ID]member{}
-	if inv.Exists {
-		existing, err = c.listMembers(ctx, s, inv.GroupKinds, inv.Namespaces)
-		if err != nil {
-			return Plan{}, inv, err
-		}
-	}
-	plan := Plan{Namespaces: nsSteps}
-	for l := range d.levels {
-		plan.Levels[l] = planSteps(d.levels[l], existing, sendAll)
-	}
-	if prune {
-		plan.Prune = planPrune(existing, d.ids, true)
-	}
-	return plan, inv, nil
+	return c.NewSnapshot(s, objs, SnapshotOptions{}).Plan(ctx, prune, sendAll)
 }
 
 // prepare labels, scopes and hashes the desired objects and splits them by level. Kinds that a
@@ -397,7 +388,10 @@ func (c *Client) execute(ctx context.Context, steps []Step, opts ApplyOptions, r
 			continue
 		}
 		g.Go(func() error {
-			action, err := c.applyOne(withWarningObject(ctx, st.ID.String(), rep), st, opts)
+			action, out, err := c.applyOne(withWarningObject(ctx, st.ID.String(), rep), st, opts)
+			if out != nil && opts.DryRun == DryRunNone {
+				res.noteApplied(st.ID, out)
+			}
 			if err != nil {
 				mu.Lock()
 				errs = append(errs, err)
@@ -417,7 +411,9 @@ func (c *Client) execute(ctx context.Context, steps []Step, opts ApplyOptions, r
 	return errors.Join(errs...)
 }
 
-func (c *Client) applyOne(ctx context.Context, st Step, opts ApplyOptions) (Action, error) {
+// applyOne sends one object and returns what happened to it and the object the API server
+// returned.
+func (c *Client) applyOne(ctx context.Context, st Step, opts ApplyOptions) (Action, *unstructured.Unstructured, error) {
 	p := st.target
 	applyOpts := metav1.ApplyOptions{FieldManager: FieldManager, Force: opts.ForceConflicts}
 	if opts.DryRun == DryRunServer {
@@ -425,21 +421,21 @@ func (c *Client) applyOne(ctx context.Context, st Step, opts ApplyOptions) (Acti
 	}
 	out, err := c.resourceFor(p.mapping, p.obj.GetNamespace()).Apply(ctx, p.obj.GetName(), p.obj, applyOpts)
 	if err != nil {
-		return Failed, describeApplyError(p.id, err)
+		return Failed, nil, describeApplyError(p.id, err)
 	}
 	if st.Change == ChangeUpdate {
 		if st.liveRV == out.GetResourceVersion() {
-			return Unchanged, nil
+			return Unchanged, out, nil
 		}
-		return Configured, nil
+		return Configured, out, nil
 	}
 	// Not a member before: created, unless another manager already had it (adopted).
 	for _, f := range out.GetManagedFields() {
 		if f.Manager != FieldManager {
-			return Configured, nil
+			return Configured, out, nil
 		}
 	}
-	return Created, nil
+	return Created, out, nil
 }
 
 // plannedAction is the action a dry run reports for a planned change.
@@ -479,25 +475,6 @@ func describeApplyError(id manifest.ID, err error) error {
 		return fmt.Errorf("apply %s: forbidden: %w (run 'kfdeploy preflight' to list missing permissions)", id, err)
 	}
 	return fmt.Errorf("apply %s: %w", id, err)
-}
-
-// namespacesBefore reads the app's namespaces before they are applied: the live ones (to tell
-// unchanged from configured) and the names of those that do not exist yet.
-func (c *Client) namespacesBefore(ctx context.Context, plans []planned) (map[manifest.ID]member, sets.Set[string], error) {
-	live := map[manifest.ID]member{}
-	missing := sets.New[string]()
-	for _, p := range plans {
-		ns, err := c.Typed.CoreV1().Namespaces().Get(ctx, p.id.Name, metav1.GetOptions{})
-		switch {
-		case apierrors.IsNotFound(err):
-			missing.Insert(p.id.Name)
-		case err != nil:
-			return nil, nil, fmt.Errorf("get namespace %s: %w", p.id.Name, err)
-		default:
-			live[p.id] = member{id: p.id, mapping: p.mapping, meta: ns.ObjectMeta}
-		}
-	}
-	return live, missing, nil
 }
 
 // prune carries out the plan's prune steps and returns the kinds of the members it keeps, so

@@ -43,7 +43,11 @@ type ObjectResult struct {
 // Result is what an apply or delete did, object by object.
 type Result struct {
 	Objects []ObjectResult `json:"objects"`
-	mu      sync.Mutex
+	// Phases is where the run's time went, in the order the phases ran (see phases.go).
+	Phases []Phase `json:"phases"`
+	// readyAtWrite: objects whose apply response was already ready (see waitTargets).
+	readyAtWrite map[manifest.ID]bool
+	mu           sync.Mutex
 }
 
 func (r *Result) add(rep Reporter, id manifest.ID, action Action, detail string) {
