@@ -49,12 +49,12 @@ func validateOutput(output string) error {
 
 // runReport is the -o json document of apply and delete: a stable schema for CI.
 type runReport struct {
-	Operation       string              `json:"operation"`
-	App             string              `json:"app"`
-	Namespace       string              `json:"namespace"`
-	DryRun          string              `json:"dryRun,omitempty"`
-	Counts          map[kube.Action]int `json:"counts"`
-	Objects         []kube.ObjectResult `json:"objects"`
+	Operation string              `json:"operation"`
+	App       string              `json:"app"`
+	Namespace string              `json:"namespace"`
+	DryRun    string              `json:"dryRun,omitempty"`
+	Counts    map[kube.Action]int `json:"counts"`
+	Objects   []kube.ObjectResult `json:"objects"`
 	// Phases is where the time went, phase by phase in the order they ran (preflight checks
 	// run concurrently, so theirs overlap); always a list.
 	Phases          []kube.Phase `json:"phases"`
