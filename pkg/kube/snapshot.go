@@ -340,33 +340,15 @@ func (s *Snapshot) Nodes(ctx context.Context) ([]corev1.Node, error) {
 // Members finds the app's members of the given kinds in the given namespaces (the inventory's)
 // in the snapshot's lists: the objects labelled as part of the set.
 func (s *Snapshot) Members(ctx context.Context, kinds []schema.GroupKind, namespaces []string) (map[manifest.ID]member, error) {
-	type read struct {
-		gk      schema.GroupKind
-		mapping *meta.RESTMapping
-		ns      string
-	}
-	var reads []read
-	for _, gk := range kinds {
-		m, err := s.c.Mapper.RESTMapping(gk)
-		if meta.IsNoMatchError(err) {
-			continue // the kind is gone (its CRD was deleted), and so are its objects
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list members of kind %s: %w", kindString(gk), err)
-		}
-		scopes := []string{""}
-		if isNamespaced(m) {
-			scopes = namespaces
-		}
-		for _, ns := range scopes {
-			reads = append(reads, read{gk: gk, mapping: m, ns: ns})
-		}
+	reads, err := s.c.memberReads(kinds, namespaces)
+	if err != nil {
+		return nil, err
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for _, r := range reads {
 		g.Go(func() error {
-			_, err := s.List(gctx, r.mapping.Resource, r.ns)
+			_, err := s.List(gctx, r.mapping.Resource, r.namespace)
 			return err
 		})
 	}
@@ -376,7 +358,7 @@ func (s *Snapshot) Members(ctx context.Context, kinds []schema.GroupKind, namesp
 	id := s.set.ID()
 	found := map[manifest.ID]member{}
 	for _, r := range reads {
-		objs, err := s.List(ctx, r.mapping.Resource, r.ns)
+		objs, err := s.List(ctx, r.mapping.Resource, r.namespace)
 		if err != nil {
 			return nil, err
 		}
