@@ -156,10 +156,11 @@ func (r Requests) String() string {
 	return strings.Join(lines, "\n")
 }
 
-// IsWrite reports whether a verb changes what the API server stores.
+// IsWrite reports whether a verb of the counter changes what the API server stores (it counts
+// creates as POST and updates as PUT).
 func IsWrite(verb string) bool {
 	switch verb {
-	case "CREATE", "UPDATE", "PATCH", "APPLY", "DELETE", "DELETECOLLECTION":
+	case "POST", "PUT", "PATCH", "APPLY", "DELETE", "DELETECOLLECTION":
 		return true
 	}
 	return false
