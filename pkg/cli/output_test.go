@@ -180,3 +180,18 @@ func TestStatusDocumentSchema(t *testing.T) {
 		t.Errorf("object entry %v", obj)
 	}
 }
+
+func TestWritePhases(t *testing.T) {
+	var buf bytes.Buffer
+	if err := writePhases(&buf, []kube.Phase{{Name: "preflight fit", Seconds: 0.012}, {Name: "wait", Seconds: 1.5}}, 1.75); err != nil {
+		t.Fatal(err)
+	}
+	want := `PHASE          SECONDS
+preflight fit  0.012
+wait           1.500
+total          1.750
+`
+	if buf.String() != want {
+		t.Errorf("phases table:\n%s\nwant:\n%s", buf.String(), want)
+	}
+}
