@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 
 	"github.com/kfdeploy/kfdeploy/pkg/clusterid"
@@ -94,6 +95,10 @@ type ApplyReport struct {
 	URLsErr error
 	// Secrets is what apply did with the generated secrets (nil when it stopped before).
 	Secrets *SecretsReport
+	// Phases is where the run's time went: connecting (load, cluster guard, certificates),
+	// each preflight check ("preflight NAME"; they run concurrently), then the apply's phases
+	// (namespaces, lock, plan, inventory, each level, prune, wait).
+	Phases []kube.Phase
 }
 
 // Apply is the apply phase: load the app (manifests no older than app.yaml), connect, check
@@ -109,7 +114,17 @@ func Apply(ctx context.Context, opts ApplyOptions) (rep *ApplyReport, err error)
 	}
 	set := loaded.ApplySet()
 	rep = &ApplyReport{App: set.App, Namespace: set.Namespace, DryRun: opts.Apply.DryRun}
-	defer func() { rep.Duration = time.Since(started) }()
+	defer func() {
+		rep.Duration = time.Since(started)
+		if rep.Preflight != nil {
+			for _, p := range rep.Preflight.Phases {
+				rep.Phases = append(rep.Phases, kube.Phase{Name: "preflight " + p.Name, Seconds: p.Seconds})
+			}
+		}
+		if rep.Result != nil {
+			rep.Phases = append(rep.Phases, rep.Result.Phases...)
+		}
+	}()
 	c, err := kube.Connect(ctx, opts.Cluster)
 	if err != nil {
 		return rep, err
@@ -120,6 +135,7 @@ func Apply(ctx context.Context, opts ApplyOptions) (rep *ApplyReport, err error)
 	}
 	rep.Cluster = guard.Current
 	if opts.Apply.DryRun == kube.DryRunNone {
+		lockStarted := time.Now()
 		lock, lockErr := c.AcquireLock(ctx, set)
 		if lockErr != nil {
 			return rep, lockErr
@@ -127,18 +143,27 @@ func Apply(ctx context.Context, opts ApplyOptions) (rep *ApplyReport, err error)
 		defer lock.Release()
 		ctx = lock.Context() // kube.Apply finds the lock there
 		defer func() { err = lock.Explain(err) }()
+		rep.Phases = append(rep.Phases, kube.NewPhase("lock", lockStarted))
 	}
+	// One snapshot of the cluster for the whole run: the generated secrets, preflight, the plan
+	// and the wait read through it, each list once.
+	snap := c.NewSnapshot(set, loaded.Objects, kube.SnapshotOptions{Status: opts.Apply.Wait})
 	// Generated secrets: the cluster's values are kept and taken into secrets.yaml; the
 	// gateway's certificate covers the nodes (livesecrets.go). A dry run writes no secrets.yaml.
-	if loaded, rep.Secrets, err = adoptLiveSecrets(ctx, c, loaded, opts.Rotate, opts.Apply.DryRun != kube.DryRunNone); err != nil {
+	if loaded, rep.Secrets, err = adoptLiveSecrets(ctx, snap, loaded, opts.Rotate, opts.Apply.DryRun != kube.DryRunNone); err != nil {
 		return rep, err
 	}
+	snap = snap.WithObjects(loaded.Objects)
+	rep.Phases = append(rep.Phases, kube.NewPhase("connect", started))
 	if !opts.SkipPreflight {
 		settings := opts.Preflight
 		settings.DryRun = opts.Apply.DryRun != kube.DryRunNone
-		rep.Preflight, err = runPreflight(ctx, c, loaded, settings)
+		rep.Preflight, err = runPreflight(ctx, c, snap, loaded, settings)
 		if err != nil {
 			return rep, err
+		}
+		if len(rep.Preflight.CreatedVolumes) > 0 {
+			snap.Forget(schema.GroupResource{Resource: "persistentvolumes"}) // the nfs check wrote some
 		}
 		if opts.PreflightDone != nil {
 			opts.PreflightDone(rep.Preflight)
@@ -148,6 +173,7 @@ func Apply(ctx context.Context, opts ApplyOptions) (rep *ApplyReport, err error)
 		}
 	}
 	applyOpts := opts.Apply
+	applyOpts.Snapshot = snap
 	if applyOpts.DryRun == kube.DryRunNone {
 		// Recorded before the first object is written, as the inventory is: an interrupted
 		// first apply is still known to be on this cluster.
@@ -161,7 +187,7 @@ func Apply(ctx context.Context, opts ApplyOptions) (rep *ApplyReport, err error)
 		return rep, fmt.Errorf("apply app %s: %w", set.App, err)
 	}
 	if opts.Apply.DryRun == kube.DryRunNone {
-		rep.URLs, rep.URLsErr = appURLs(ctx, c, set)
+		rep.URLs, rep.URLsErr = appURLs(ctx, snap, set, !rep.Result.Wrote("Service"))
 	}
 	return rep, nil
 }

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
@@ -171,12 +170,12 @@ func certNotices(s certSpec, namespace string, store *secrets.Store, out secrets
 
 // nodeAddresses are the InternalIP, ExternalIP and Hostname addresses of the cluster's nodes,
 // sorted and without duplicates.
-func nodeAddresses(ctx context.Context, c *kube.Client) ([]string, error) {
-	nodes, err := c.Fast.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+func nodeAddresses(ctx context.Context, snap *kube.Snapshot) ([]string, error) {
+	nodes, err := snap.Nodes(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list nodes for the gateway's certificate: %w", err)
 	}
-	return addressesOf(nodes.Items, corev1.NodeInternalIP, corev1.NodeExternalIP, corev1.NodeHostName), nil
+	return addressesOf(nodes, corev1.NodeInternalIP, corev1.NodeExternalIP, corev1.NodeHostName), nil
 }
 
 func addressesOf(nodes []corev1.Node, types ...corev1.NodeAddressType) []string {

@@ -46,6 +46,8 @@ type DeleteReport struct {
 	Result      *kube.Result
 	Duration    time.Duration
 	Cluster     clusterid.Identity // the cluster deleted from
+	// Phases is where the run's time went: connecting (cluster guard), then the delete.
+	Phases []kube.Phase
 }
 
 // DeleteTarget names the app to delete: by name and namespace (no app directory needed), or
@@ -98,7 +100,10 @@ func Delete(ctx context.Context, opts DeleteOptions) (*DeleteReport, error) {
 			return opts.Confirm(DeletePlan{App: set.App, Namespace: set.Namespace, Purge: kopts.Purge, Cluster: rep.Cluster, DeletePlan: p})
 		}
 	}
+	rep.Phases = append(rep.Phases, kube.NewPhase("connect", started))
+	deleting := time.Now()
 	rep.Result, err = c.Delete(ctx, set, kopts, opts.Progress)
+	rep.Phases = append(rep.Phases, kube.NewPhase("delete", deleting))
 	if errors.Is(err, kube.ErrNotFoundApp) {
 		rep.NotDeployed = true
 		return rep, nil

@@ -70,7 +70,7 @@ func Diff(ctx context.Context, opts DiffOptions) (*DiffReport, error) {
 		return nil, err
 	}
 	// As apply would: the cluster's generated values kept (in memory; secrets.yaml unchanged).
-	loaded, adopted, err := adoptLiveSecrets(ctx, c, loaded, SecretRotation{}, true)
+	loaded, adopted, err := adoptLiveSecrets(ctx, c.NewSnapshot(set, nil, kube.SnapshotOptions{}), loaded, SecretRotation{}, true)
 	if err != nil {
 		return nil, err
 	}

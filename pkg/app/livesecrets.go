@@ -65,7 +65,8 @@ type generatedSecret struct {
 // certificates (with the nodes' addresses), saves secrets.yaml unless dry-run, and returns the
 // app with its Secrets resolved from the result. The live values are read with one list per
 // namespace of the app's Secrets (by the ApplySet label), never a get per Secret.
-func adoptLiveSecrets(ctx context.Context, c *kube.Client, loaded *Loaded, rot SecretRotation, dryRun bool) (*Loaded, *SecretsReport, error) {
+func adoptLiveSecrets(ctx context.Context, snap *kube.Snapshot, loaded *Loaded, rot SecretRotation, dryRun bool) (*Loaded, *SecretsReport, error) {
+	c := snap.Client()
 	rep := &SecretsReport{}
 	objs, _, err := loadManifests(loaded.Dir)
 	if err != nil {
@@ -114,7 +115,7 @@ func adoptLiveSecrets(ctx context.Context, c *kube.Client, loaded *Loaded, rot S
 			first[g.cert.component+"/"+g.cert.name] = true
 		}
 	}
-	if err := ensureApplyCertificates(ctx, c, store, specs, loaded.App.Spec.Namespace, rot.CA, first, rep); err != nil {
+	if err := ensureApplyCertificates(ctx, snap, store, specs, loaded.App.Spec.Namespace, rot.CA, first, rep); err != nil {
 		return nil, rep, err
 	}
 	for _, g := range gen {
@@ -280,12 +281,12 @@ func adoptSecret(store *secrets.Store, g generatedSecret, live *corev1.Secret) (
 // ensureApplyCertificates issues the certificates that kfdeploy's CA signs, covering the
 // nodes' addresses where asked (known only to the cluster); rotateCA first replaces the CA, and
 // so does a first apply (first: component/name of certificates the cluster does not serve yet).
-func ensureApplyCertificates(ctx context.Context, c *kube.Client, store *secrets.Store, specs []certSpec, namespace string, rotateCA bool, first map[string]bool, rep *SecretsReport) error {
+func ensureApplyCertificates(ctx context.Context, snap *kube.Snapshot, store *secrets.Store, specs []certSpec, namespace string, rotateCA bool, first map[string]bool, rep *SecretsReport) error {
 	var addrs []string
 	for _, s := range specs {
 		if s.withNodes && addrs == nil {
 			var err error
-			if addrs, err = nodeAddresses(ctx, c); err != nil {
+			if addrs, err = nodeAddresses(ctx, snap); err != nil {
 				return err
 			}
 		}

@@ -101,7 +101,7 @@ func TestAdoptLiveSecrets(t *testing.T) {
 	}
 	cs := fake.NewClientset(objs...)
 	c := &kube.Client{Typed: cs, Fast: cs}
-	adopted, rep, err := adoptLiveSecrets(context.Background(), c, loaded, SecretRotation{}, false)
+	adopted, rep, err := adoptLiveSecrets(context.Background(), c.NewSnapshot(kube.ApplySet{}, nil, kube.SnapshotOptions{}), loaded, SecretRotation{}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestAdoptLiveSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, rep, err = adoptLiveSecrets(context.Background(), c, reloaded, SecretRotation{}, false)
+	_, rep, err = adoptLiveSecrets(context.Background(), c.NewSnapshot(kube.ApplySet{}, nil, kube.SnapshotOptions{}), reloaded, SecretRotation{}, false)
 	if err != nil || len(rep.Adopted) != 0 {
 		t.Errorf("second apply: adopted %v, %v; want nothing left to take", rep.Adopted, err)
 	}
@@ -156,14 +156,14 @@ func TestAdoptLiveSecrets(t *testing.T) {
 	rotating := secretsApp(t)
 	loaded, _ = Load(rotating)
 	mine := secretData(t, loaded.Objects, "modeldb-mysql-secrets")["password"]
-	out, rep, err := adoptLiveSecrets(context.Background(), c, loaded, SecretRotation{Secrets: []string{"ml/modeldb-mysql-secrets"}}, false)
+	out, rep, err := adoptLiveSecrets(context.Background(), c.NewSnapshot(kube.ApplySet{}, nil, kube.SnapshotOptions{}), loaded, SecretRotation{Secrets: []string{"ml/modeldb-mysql-secrets"}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := secretData(t, out.Objects, "modeldb-mysql-secrets")["password"]; got != mine || !slices.Contains(rep.Rotated, "ml/modeldb-mysql-secrets") {
 		t.Errorf("--rotate-secret: the password to apply is not secrets.yaml's (rotated %v)", rep.Rotated)
 	}
-	if _, _, err := adoptLiveSecrets(context.Background(), c, loaded, SecretRotation{Secrets: []string{"ml/nope"}}, false); err == nil || !strings.Contains(err.Error(), "ml/modeldb-mysql-secrets") {
+	if _, _, err := adoptLiveSecrets(context.Background(), c.NewSnapshot(kube.ApplySet{}, nil, kube.SnapshotOptions{}), loaded, SecretRotation{Secrets: []string{"ml/nope"}}, false); err == nil || !strings.Contains(err.Error(), "ml/modeldb-mysql-secrets") {
 		t.Errorf("--rotate-secret of an unknown Secret: %v, want an error listing the generated ones", err)
 	}
 }
@@ -192,7 +192,7 @@ func TestAdoptLiveSecretsLeavesUserFiles(t *testing.T) {
 	live[secretIndex(live, "ambassador-tls")].Data[corev1.TLSCertKey] = []byte(storeValue(t, other, "ambassador/tls.crt"))
 	live[secretIndex(live, "ambassador-tls")].Data[corev1.TLSPrivateKeyKey] = []byte(storeValue(t, other, "ambassador/tls.key"))
 	cs := fake.NewClientset(live[0])
-	out, rep, err := adoptLiveSecrets(context.Background(), &kube.Client{Typed: cs, Fast: cs}, loaded, SecretRotation{}, true)
+	out, rep, err := adoptLiveSecrets(context.Background(), (&kube.Client{Typed: cs, Fast: cs}).NewSnapshot(kube.ApplySet{}, nil, kube.SnapshotOptions{}), loaded, SecretRotation{}, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,7 +62,8 @@ func Preflight(ctx context.Context, opts PreflightOptions) (*preflight.Report, e
 			ctx = lock.Context()
 		}
 	}
-	rep, err := runPreflight(ctx, c, loaded, settings)
+	snap := c.NewSnapshot(loaded.ApplySet(), loaded.Objects, kube.SnapshotOptions{})
+	rep, err := runPreflight(ctx, c, snap, loaded, settings)
 	if err != nil {
 		return nil, err
 	}
@@ -83,10 +84,10 @@ func nfsFor(loaded *Loaded, s PreflightSettings) *config.NFS {
 	return nil
 }
 
-// runPreflight runs the checks for a loaded app and judges the result.
-func runPreflight(ctx context.Context, c *kube.Client, loaded *Loaded, s PreflightSettings) (*preflight.Report, error) {
+// runPreflight runs the checks for a loaded app, reading through snap, and judges the result.
+func runPreflight(ctx context.Context, c *kube.Client, snap *kube.Snapshot, loaded *Loaded, s PreflightSettings) (*preflight.Report, error) {
 	opts := preflight.Options{App: loaded.App, Objects: loaded.Objects, Files: loaded.Files, GPUResourceNames: loaded.App.GPUResourceNames(), DryRun: s.DryRun,
-		NFS: nfsFor(loaded, s)}
+		NFS: nfsFor(loaded, s), Snapshot: snap}
 	if len(s.GPUResourceNames) > 0 {
 		opts.GPUResourceNames = s.GPUResourceNames
 	}

@@ -52,7 +52,7 @@ func Status(ctx context.Context, opts StatusOptions) (*StatusReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	urls, err := appURLs(ctx, c, set)
+	urls, err := appURLs(ctx, c.NewSnapshot(set, nil, kube.SnapshotOptions{}), set, false)
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -12,6 +14,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
 )
@@ -58,25 +62,50 @@ type URLs struct {
 const maxOtherAddresses = 4
 
 // appURLs reads the app's Services and the nodes and computes the URLs; nil when the app has no
-// gateway.
-func appURLs(ctx context.Context, c *kube.Client, set kube.ApplySet) (*URLs, error) {
-	svcs, err := c.Typed.CoreV1().Services(set.Namespace).List(ctx, metav1.ListOptions{LabelSelector: kube.LabelApp + "=" + set.App})
+// gateway. The Services come from the snapshot when it read them whole and the run wrote none
+// (fresh says so); the nodes come from the snapshot.
+func appURLs(ctx context.Context, snap *kube.Snapshot, set kube.ApplySet, fresh bool) (*URLs, error) {
+	svcs, err := appServices(ctx, snap, set, fresh)
 	if err != nil {
-		return nil, fmt.Errorf("list the app's Services for its URLs: %w", err)
+		return nil, err
 	}
 	var nodes []corev1.Node
-	if gw := gatewayService(svcs.Items); gw != nil && gw.Spec.Type != corev1.ServiceTypeClusterIP {
-		list, err := c.Fast.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if gw := gatewayService(svcs); gw != nil && gw.Spec.Type != corev1.ServiceTypeClusterIP {
+		list, err := snap.Nodes(ctx)
 		switch {
 		case apierrors.IsForbidden(err):
 			// Users who may not list nodes still get the URLs by name, address or port-forward.
 		case err != nil:
 			return nil, fmt.Errorf("list nodes for the gateway's URLs: %w", err)
 		default:
-			nodes = list.Items
+			nodes = list
 		}
 	}
-	return ComputeURLs(svcs.Items, nodes)
+	return ComputeURLs(svcs, nodes)
+}
+
+// appServices are the Services labelled as the app's in its namespace.
+func appServices(ctx context.Context, snap *kube.Snapshot, set kube.ApplySet, fresh bool) ([]corev1.Service, error) {
+	var out []corev1.Service
+	if cached, ok := snap.CachedList(schema.GroupResource{Resource: "services"}, set.Namespace); ok && fresh {
+		for _, name := range slices.Sorted(maps.Keys(cached)) {
+			o := cached[name]
+			if o.Meta.Labels[kube.LabelApp] != set.App {
+				continue
+			}
+			var svc corev1.Service
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object.Object, &svc); err != nil {
+				return nil, fmt.Errorf("read Service %s/%s: %w", set.Namespace, name, err)
+			}
+			out = append(out, svc)
+		}
+		return out, nil
+	}
+	svcs, err := snap.Client().Typed.CoreV1().Services(set.Namespace).List(ctx, metav1.ListOptions{LabelSelector: kube.LabelApp + "=" + set.App})
+	if err != nil {
+		return nil, fmt.Errorf("list the app's Services for its URLs: %w", err)
+	}
+	return svcs.Items, nil
 }
 
 func gatewayService(svcs []corev1.Service) *corev1.Service {

@@ -29,6 +29,7 @@ type applyFlags struct {
 	addCluster     bool
 	rotateSecrets  []string
 	rotateCA       bool
+	verbose        bool
 }
 
 // applyOptions are apply's resolved options.
@@ -76,6 +77,7 @@ waits until every object is ready.`,
 		"NAMESPACE/NAME of a generated Secret to replace with secrets.yaml's values (repeatable); without it apply keeps what the cluster holds and takes it into secrets.yaml")
 	cmd.Flags().BoolVar(&f.rotateCA, "rotate-ca", false,
 		"make a new CA of the app (name-constrained) and serve a certificate from it; users must then trust the new CA (kfdeploy ca)")
+	addVerboseFlag(cmd, &f.verbose)
 	return cmd
 }
 
@@ -148,12 +150,17 @@ func (o *applyOptions) run(ctx context.Context, streams ioStreams) error {
 	if report.RecordedCluster {
 		fmt.Fprintf(w, "recorded %s in %s\n", report.Cluster, filepath.Join(clusterid.StateDir, clusterid.StateFile))
 	}
-	run := newRunReport("apply", report.App, report.Namespace, string(report.DryRun), report.Result, report.Duration, runErr)
+	run := newRunReport("apply", report.App, report.Namespace, string(report.DryRun), report.Result, report.Phases, report.Duration, runErr)
 	if o.flags.output == outputJSON {
 		if err := printJSON(streams.Out, run); err != nil {
 			return err
 		}
 	} else if runErr == nil {
+		if o.flags.verbose {
+			if err := writePhases(streams.Out, run.Phases, run.DurationSeconds); err != nil {
+				return err
+			}
+		}
 		fmt.Fprintln(streams.Out, run.summary())
 		if report.URLsErr != nil {
 			fmt.Fprintf(streams.Out, "\nThe UIs' URLs could not be read: %v (run 'kfdeploy status' later)\n", report.URLsErr)

@@ -27,6 +27,7 @@ type deleteFlags struct {
 	output    string
 	conc      int
 	add       bool
+	verbose   bool
 }
 
 // deleteOptions are delete's resolved options.
@@ -75,6 +76,7 @@ on the cluster also lists stay even with --purge: that app's delete removes them
 	cmd.Flags().StringVarP(&f.output, "output", "o", "", "output format: text or json")
 	cmd.Flags().IntVar(&f.conc, "concurrency", 16, "objects deleted at once within a level")
 	addClusterFlag(cmd, &f.add)
+	addVerboseFlag(cmd, &f.verbose)
 	return cmd
 }
 
@@ -139,12 +141,17 @@ func (o *deleteOptions) run(ctx context.Context, streams ioStreams) error {
 	if report.DryRun {
 		dry = "client"
 	}
-	run := newRunReport("delete", report.App, report.Namespace, dry, report.Result, report.Duration, runErr)
+	run := newRunReport("delete", report.App, report.Namespace, dry, report.Result, report.Phases, report.Duration, runErr)
 	if o.flags.output == outputJSON {
 		if err := printJSON(streams.Out, run); err != nil {
 			return err
 		}
 	} else if runErr == nil && len(run.Objects) > 0 {
+		if o.flags.verbose {
+			if err := writePhases(streams.Out, run.Phases, run.DurationSeconds); err != nil {
+				return err
+			}
+		}
 		fmt.Fprintln(streams.Out, run.summary())
 	}
 	return runErr

@@ -55,15 +55,19 @@ type runReport struct {
 	DryRun    string              `json:"dryRun,omitempty"`
 	Counts    map[kube.Action]int `json:"counts"`
 	Objects   []kube.ObjectResult `json:"objects"`
+	// Phases is where the time went, phase by phase in the order they ran (preflight checks
+	// run concurrently, so theirs overlap); always a list.
+	Phases []kube.Phase `json:"phases"`
 	// Goes: delete --purge's users' objects that went with the CRDs and namespaces it deleted.
 	Goes            []kube.Contents `json:"goes,omitempty"`
 	DurationSeconds float64         `json:"durationSeconds"`
 	Error           string          `json:"error,omitempty"`
 }
 
-func newRunReport(op, appName, namespace, dryRun string, res *kube.Result, took time.Duration, runErr error) runReport {
+func newRunReport(op, appName, namespace, dryRun string, res *kube.Result, phases []kube.Phase, took time.Duration, runErr error) runReport {
 	r := runReport{Operation: op, App: appName, Namespace: namespace, DryRun: dryRun, Counts: map[kube.Action]int{},
-		DurationSeconds: took.Round(time.Millisecond).Seconds(), Objects: []kube.ObjectResult{}}
+		DurationSeconds: took.Round(time.Millisecond).Seconds(), Objects: []kube.ObjectResult{}, Phases: []kube.Phase{}}
+	r.Phases = append(r.Phases, phases...)
 	// Every action is a key, so that a missing key never means "unknown".
 	for _, a := range kube.Actions {
 		r.Counts[a] = 0
@@ -98,6 +102,20 @@ func (r runReport) summary() string {
 		prefix += " (dry run: " + r.DryRun + ")"
 	}
 	return fmt.Sprintf("%s %s in namespace %s: %s (%.1fs)", prefix, r.App, r.Namespace, strings.Join(parts, ", "), r.DurationSeconds)
+}
+
+// writePhases is the table of where a run's time went (-v): one row per phase, then the total.
+func writePhases(w io.Writer, phases []kube.Phase, total float64) error {
+	tw := newTable(w)
+	fmt.Fprintln(tw, "PHASE\tSECONDS")
+	for _, p := range phases {
+		fmt.Fprintf(tw, "%s\t%.3f\n", p.Name, p.Seconds)
+	}
+	fmt.Fprintf(tw, "total\t%.3f\n", total)
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write phases: %w", err)
+	}
+	return nil
 }
 
 // progressTarget returns where a run's progress goes: with -o json the document owns stdout

@@ -48,8 +48,9 @@ func TestRunReportSchema(t *testing.T) {
 		{ID: "ns/ConfigMap/b", Action: kube.Created},
 		{ID: "ns/ConfigMap/a", Action: kube.Kept, Detail: "PersistentVolumeClaim holds data"},
 	}}
-	doc, keys := jsonKeys(t, newRunReport("apply", "myapp", "kf", "server", res, 1500*time.Millisecond, errors.New("boom")))
-	if want := sortedCopy("operation", "app", "namespace", "dryRun", "counts", "objects", "durationSeconds", "error"); !reflect.DeepEqual(keys, want) {
+	phases := []kube.Phase{{Name: "preflight cluster", Seconds: 0.01}, {Name: "plan", Seconds: 0.2}, {Name: "wait", Seconds: 1.2}}
+	doc, keys := jsonKeys(t, newRunReport("apply", "myapp", "kf", "server", res, phases, 1500*time.Millisecond, errors.New("boom")))
+	if want := sortedCopy("operation", "app", "namespace", "dryRun", "counts", "objects", "phases", "durationSeconds", "error"); !reflect.DeepEqual(keys, want) {
 		t.Errorf("apply report keys %v, want %v", keys, want)
 	}
 	counts := doc["counts"].(map[string]any)
@@ -66,10 +67,17 @@ func TestRunReportSchema(t *testing.T) {
 	if first["id"] != "ns/ConfigMap/a" || first["action"] != "kept" || first["detail"] == nil {
 		t.Errorf("objects are not sorted by id with id, action, detail: %v", objs)
 	}
+	gotPhases := doc["phases"].([]any)
+	if len(gotPhases) != 3 || gotPhases[1].(map[string]any)["name"] != "plan" || gotPhases[2].(map[string]any)["seconds"] != 1.2 {
+		t.Errorf("phases = %v, want the run's phases in order with name and seconds", gotPhases)
+	}
 	// Without a result (apply stopped before writing) the keys stay, with empty values.
-	doc, _ = jsonKeys(t, newRunReport("delete", "myapp", "kf", "", nil, 0, nil))
+	doc, _ = jsonKeys(t, newRunReport("delete", "myapp", "kf", "", nil, nil, 0, nil))
 	if objs, ok := doc["objects"].([]any); !ok || len(objs) != 0 {
 		t.Errorf("objects of an empty run = %v, want []", doc["objects"])
+	}
+	if ps, ok := doc["phases"].([]any); !ok || len(ps) != 0 {
+		t.Errorf("phases of an empty run = %v, want []", doc["phases"])
 	}
 }
 
@@ -108,7 +116,7 @@ preflight FAILED (app myapp, namespace kf): 1 ok, 0 warnings, 1 failed (0.0s)
 	}
 
 	doc, keys := jsonKeys(t, rep)
-	if want := sortedCopy("app", "namespace", "passed", "checks", "summary", "createdVolumes", "durationSeconds"); !reflect.DeepEqual(keys, want) {
+	if want := sortedCopy("app", "namespace", "passed", "checks", "summary", "createdVolumes", "phases", "durationSeconds"); !reflect.DeepEqual(keys, want) {
 		t.Errorf("preflight JSON keys %v, want %v", keys, want)
 	}
 	check := doc["checks"].([]any)[1].(map[string]any)
@@ -170,5 +178,20 @@ func TestStatusDocumentSchema(t *testing.T) {
 	obj := doc["objects"].([]any)[0].(map[string]any)
 	if obj["id"] != "n/Deployment.apps/d" || obj["status"] != "Current" {
 		t.Errorf("object entry %v", obj)
+	}
+}
+
+func TestWritePhases(t *testing.T) {
+	var buf bytes.Buffer
+	if err := writePhases(&buf, []kube.Phase{{Name: "preflight fit", Seconds: 0.012}, {Name: "wait", Seconds: 1.5}}, 1.75); err != nil {
+		t.Fatal(err)
+	}
+	want := `PHASE          SECONDS
+preflight fit  0.012
+wait           1.500
+total          1.750
+`
+	if buf.String() != want {
+		t.Errorf("phases table:\n%s\nwant:\n%s", buf.String(), want)
 	}
 }

@@ -51,9 +51,10 @@ func (f *preflightFlags) settings() app.PreflightSettings {
 
 // preflightOptions are the preflight command's raw flags and resolved options.
 type preflightOptions struct {
-	flags  preflightFlags
-	output string
-	app    app.PreflightOptions
+	flags   preflightFlags
+	output  string
+	verbose bool
+	app     app.PreflightOptions
 }
 
 func newPreflightCommand(g *globalOptions) *cobra.Command {
@@ -94,6 +95,7 @@ It exits 0 when nothing failed and 1 when a check failed (warnings too with --st
 	}
 	o.flags.addFlags(cmd.Flags())
 	cmd.Flags().StringVarP(&o.output, "output", "o", "", "output format: text or json (schema: see 'go doc github.com/kfdeploy/kfdeploy/pkg/preflight')")
+	addVerboseFlag(cmd, &o.verbose)
 	return cmd
 }
 
@@ -118,6 +120,9 @@ func (o *preflightOptions) run(ctx context.Context, streams ioStreams) error {
 		err = printJSON(streams.Out, rep)
 	} else {
 		err = writePreflightTable(streams.Out, rep)
+		if err == nil && o.verbose {
+			err = writePhases(streams.Out, rep.Phases, rep.DurationSeconds)
+		}
 	}
 	if err != nil {
 		return err

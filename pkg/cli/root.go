@@ -111,3 +111,9 @@ func nothingForPlatform(w io.Writer, verb string) {
 func addClusterFlag(cmd *cobra.Command, add *bool) {
 	cmd.Flags().BoolVar(add, "add-cluster", false, "go ahead through a kube context the app was not deployed through (or that now reaches another cluster), and record that cluster in .kfdeploy/clusters.yaml")
 }
+
+// addVerboseFlag is -v of apply, delete and preflight: at the end, a table of where the run's
+// time went (always in -o json).
+func addVerboseFlag(cmd *cobra.Command, v *bool) {
+	cmd.Flags().BoolVarP(v, "verbose", "v", false, "print where the time went, phase by phase, at the end")
+}

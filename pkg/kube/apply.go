@@ -44,6 +44,10 @@ type ApplyOptions struct {
 	Cluster clusterid.Identity
 	// SendAll sends every object, also those the plan finds unchanged (--skip-unchanged=false).
 	SendAll bool
+	// Snapshot, when set, is what this command read already about the same app and objects
+	// (preflight's): the plan is made from it without reading again. Nil: the apply reads for
+	// itself.
+	Snapshot *Snapshot
 }
 
 // planned is one object to apply with its resolved mapping and the hash of its content.
@@ -76,13 +80,18 @@ func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Uns
 	res = &Result{}
 	ctx, cancel := WithRunTimeout(ctx, opts.Timeout)
 	defer cancel()
-	d, err := c.prepare(s, objs)
+	snap := opts.Snapshot
+	if snap == nil {
+		snap = c.NewSnapshot(s, objs, SnapshotOptions{Status: opts.Wait})
+	}
+	started := time.Now()
+	d, err := snap.prepared()
 	if err != nil {
 		return res, err
 	}
 	// A server dry run validates every object, so it sends them all.
 	sendAll := opts.SendAll || opts.DryRun == DryRunServer
-	nsSteps, created, err := c.planNamespaces(ctx, s, d, sendAll)
+	nsSteps, created, err := snap.planNamespaces(ctx, d, sendAll)
 	if err != nil {
 		return res, err
 	}
@@ -101,11 +110,14 @@ func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Uns
 		if err := c.execute(ctx, nsSteps, opts, res, rep); err != nil {
 			return res, err
 		}
+		res.phase("namespaces", started)
 	}
-	plan, inv, err := c.planWithInventory(ctx, s, d, nsSteps, opts.Prune, sendAll)
+	started = time.Now()
+	plan, inv, err := snap.planWithInventory(ctx, d, nsSteps, opts.Prune, sendAll)
 	if err != nil {
 		return res, err
 	}
+	res.phase("plan", started)
 	if opts.DryRun == DryRunClient {
 		for _, st := range plan.Steps() {
 			res.add(rep, st.ID, plannedAction(st.Change), "dry run: "+st.Reason)
@@ -123,6 +135,7 @@ func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Uns
 
 	// Record the union of old and new kinds before writing members: a run interrupted after
 	// this point still finds everything it may have written.
+	started = time.Now()
 	desiredKinds, desiredNSs := kindsAndNamespaces(d.all, s.Namespace)
 	union := widened(inv, desiredKinds, desiredNSs, created)
 	union.Shared = append(append([]manifest.ID{}, inv.Shared...), plan.Shared...)
@@ -133,11 +146,16 @@ func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Uns
 		if err := c.WriteInventory(ctx, s, union); err != nil {
 			return res, err
 		}
+		res.phase("inventory", started)
 	}
 
 	for l := range plan.Levels {
+		started = time.Now()
 		if err := c.applyPlannedLevel(ctx, s, l, plan.Levels[l], d, opts, res, rep); err != nil {
 			return res, err
+		}
+		if len(plan.Levels[l]) > 0 {
+			res.phase("level "+manifest.LevelName(l), started)
 		}
 	}
 	if opts.DryRun == DryRunServer {
@@ -146,6 +164,7 @@ func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Uns
 
 	final := union
 	if opts.Prune {
+		started = time.Now()
 		kept, err := c.prune(ctx, plan.Prune, res, rep)
 		if err != nil {
 			return res, err
@@ -161,17 +180,23 @@ func (c *Client) Apply(ctx context.Context, s ApplySet, objs []*unstructured.Uns
 		}
 		final.GroupKinds = unionKinds(desiredKinds, keptKinds)
 		final.Namespaces = sets.List(sets.New(desiredNSs...).Insert(s.Namespace))
+		res.phase("prune", started)
 	}
 	final.AppliedFields = recordedFields(&plan, res)
 	if !sameInventory(union, final) {
+		started = time.Now()
 		if err := c.WriteInventory(ctx, s, final); err != nil {
 			return res, err
 		}
+		res.phase("inventory", started)
 	}
 	if opts.Wait {
-		if err := c.waitReady(ctx, s, plan.targets(), opts.Timeout, rep); err != nil {
+		started = time.Now()
+		pending, ready := c.waitTargets(snap, &plan, res)
+		if err := c.waitReady(ctx, s, pending, ready, opts.Timeout, rep); err != nil {
 			return res, err
 		}
+		res.phase("wait", started)
 	}
 	return res, nil
 }
@@ -236,52 +261,7 @@ func (c *Client) applyPlannedLevel(ctx context.Context, s ApplySet, l int, steps
 // Plan computes, without writing, what an apply of objs would do: the plan that
 // `apply --dry-run=client` reports and `diff` shows.
 func (c *Client) Plan(ctx context.Context, s ApplySet, objs []*unstructured.Unstructured, prune, sendAll bool) (*Plan, error) {
-	d, err := c.prepare(s, objs)
-	if err != nil {
-		return nil, err
-	}
-	nsSteps, _, err := c.planNamespaces(ctx, s, d, sendAll)
-	if err != nil {
-		return nil, err
-	}
-	plan, _, err := c.planWithInventory(ctx, s, d, nsSteps, prune, sendAll)
-	if err != nil {
-		return nil, err
-	}
-	return &plan, nil
-}
-
-// planWithInventory reads the inventory and the live members (metadata only, one paginated
-// list per kind and namespace) and plans the levels and the pruning.
-func (c *Client) planWithInventory(ctx context.Context, s ApplySet, d *desiredSet, nsSteps []Step, prune, sendAll bool) (Plan, Inventory, error) {
-	inv, err := c.ReadInventory(ctx, s)
-	if err != nil {
-		return Plan{}, inv, err
-	}
-	existing := map[manifest.ID]member{}
-	if inv.Exists {
-		existing, err = c.listMembers(ctx, s, inv.GroupKinds, inv.Namespaces)
-		if err != nil {
-			return Plan{}, inv, err
-		}
-	}
-	plan := Plan{Namespaces: nsSteps}
-	for l := range d.levels {
-		plan.Levels[l] = planSteps(d.levels[l], existing, inv.AppliedFields, sendAll)
-	}
-	parents, err := c.ReadParents(ctx)
-	if err != nil {
-		return Plan{}, inv, err
-	}
-	if plan.Shared, err = c.planShared(ctx, s, &plan, parents); err != nil {
-		return Plan{}, inv, err
-	}
-	if prune {
-		if plan.Prune, err = c.planPruneLive(ctx, s, inv, existing, d.ids, parents); err != nil {
-			return Plan{}, inv, err
-		}
-	}
-	return plan, inv, nil
+	return c.NewSnapshot(s, objs, SnapshotOptions{}).Plan(ctx, prune, sendAll)
 }
 
 // planPruneLive plans the pruning from what the cluster holds: the stale members, and the stale
@@ -464,7 +444,11 @@ func (c *Client) execute(ctx context.Context, steps []Step, opts ApplyOptions, r
 			continue
 		}
 		g.Go(func() error {
-			action, fields, err := c.applyOne(withWarningObject(ctx, st.ID.String(), rep), st, opts)
+			action, out, err := c.applyOne(withWarningObject(ctx, st.ID.String(), rep), st, opts)
+			if out != nil && opts.DryRun == DryRunNone {
+				res.noteApplied(st.ID, out)
+				res.recordFields(st.ID, fieldsFingerprint(st.target.hash, out.GetManagedFields()))
+			}
 			if err != nil {
 				mu.Lock()
 				errs = append(errs, err)
@@ -472,7 +456,6 @@ func (c *Client) execute(ctx context.Context, steps []Step, opts ApplyOptions, r
 				res.add(rep, st.ID, Failed, "")
 				return nil
 			}
-			res.recordFields(st.ID, fields)
 			res.add(rep, st.ID, action, "")
 			return nil
 		})
@@ -485,9 +468,9 @@ func (c *Client) execute(ctx context.Context, steps []Step, opts ApplyOptions, r
 	return errors.Join(errs...)
 }
 
-// applyOne server-side applies one object and returns what happened to it and, unless it was
-// a dry run, the fingerprint of kfdeploy's fields on it after the apply.
-func (c *Client) applyOne(ctx context.Context, st Step, opts ApplyOptions) (Action, string, error) {
+// applyOne sends one object and returns what happened to it and the object the API server
+// returned.
+func (c *Client) applyOne(ctx context.Context, st Step, opts ApplyOptions) (Action, *unstructured.Unstructured, error) {
 	p := st.target
 	applyOpts := metav1.ApplyOptions{FieldManager: FieldManager, Force: opts.ForceConflicts}
 	if opts.DryRun == DryRunServer {
@@ -495,47 +478,21 @@ func (c *Client) applyOne(ctx context.Context, st Step, opts ApplyOptions) (Acti
 	}
 	out, err := c.resourceFor(p.mapping, p.obj.GetNamespace()).Apply(ctx, p.obj.GetName(), p.obj, applyOpts)
 	if err != nil {
-		return Failed, "", describeApplyError(p.id, err)
-	}
-	managed := out.GetManagedFields()
-	fields := ""
-	if opts.DryRun == DryRunNone {
-		fields = fieldsFingerprint(p.hash, managed)
+		return Failed, nil, describeApplyError(p.id, err)
 	}
 	if st.Change == ChangeUpdate {
 		if st.liveRV == out.GetResourceVersion() {
-			return Unchanged, fields, nil
+			return Unchanged, out, nil
 		}
-		return Configured, fields, nil
+		return Configured, out, nil
 	}
 	// Not a member before: created, unless another manager already had it (adopted).
-	for _, f := range managed {
+	for _, f := range out.GetManagedFields() {
 		if f.Manager != FieldManager {
-			return Configured, fields, nil
+			return Configured, out, nil
 		}
 	}
-	return Created, fields, nil
-}
-
-// recordedFields is what the inventory records after an apply that carried out plan: per
-// desired object, the fingerprint of kfdeploy's fields, from the server's response for those
-// sent and from the inventory for those left unchanged. An object whose apply failed or was
-// not reached is left out, so the next apply sends it.
-func recordedFields(plan *Plan, res *Result) map[string]string {
-	res.mu.Lock()
-	defer res.mu.Unlock()
-	out := map[string]string{}
-	for _, st := range plan.Steps() {
-		switch {
-		case st.Change == ChangeNone && st.fields != "":
-			out[st.ID.String()] = st.fields
-		case st.Change == ChangeCreate || st.Change == ChangeUpdate:
-			if f := res.fields[st.ID]; f != "" {
-				out[st.ID.String()] = f
-			}
-		}
-	}
-	return out
+	return Created, out, nil
 }
 
 // plannedAction is the action a dry run reports for a planned change.
@@ -575,41 +532,6 @@ func describeApplyError(id manifest.ID, err error) error {
 		return fmt.Errorf("apply %s: forbidden: %w (run 'kfdeploy preflight' to list missing permissions)", id, err)
 	}
 	return fmt.Errorf("apply %s: %w", id, err)
-}
-
-// planNamespaces plans the app's namespaces, which are applied before the lock is taken and the
-// inventory is read again under it: from their live state and the fingerprints the inventory
-// records now. A record that another run replaces meanwhile only makes this one send more,
-// never less: each fingerprint includes the content hash it was recorded with.
-func (c *Client) planNamespaces(ctx context.Context, s ApplySet, d *desiredSet, sendAll bool) ([]Step, sets.Set[string], error) {
-	inv, err := c.ReadInventory(ctx, s)
-	if err != nil {
-		return nil, nil, err
-	}
-	live, missing, err := c.namespacesBefore(ctx, d.namespaces)
-	if err != nil {
-		return nil, nil, err
-	}
-	return planSteps(d.namespaces, live, inv.AppliedFields, sendAll), missing, nil
-}
-
-// namespacesBefore reads the app's namespaces before they are applied: the live ones (to tell
-// unchanged from configured) and the names of those that do not exist yet.
-func (c *Client) namespacesBefore(ctx context.Context, plans []planned) (map[manifest.ID]member, sets.Set[string], error) {
-	live := map[manifest.ID]member{}
-	missing := sets.New[string]()
-	for _, p := range plans {
-		ns, err := c.Typed.CoreV1().Namespaces().Get(ctx, p.id.Name, metav1.GetOptions{})
-		switch {
-		case apierrors.IsNotFound(err):
-			missing.Insert(p.id.Name)
-		case err != nil:
-			return nil, nil, fmt.Errorf("get namespace %s: %w", p.id.Name, err)
-		default:
-			live[p.id] = member{id: p.id, mapping: p.mapping, meta: ns.ObjectMeta}
-		}
-	}
-	return live, missing, nil
 }
 
 // prune carries out the plan's prune steps and returns the members it keeps, so that the
@@ -678,4 +600,25 @@ func kindsAndNamespaces(objs []*unstructured.Unstructured, defaultNS string) ([]
 		}
 	}
 	return unionKinds(kinds.UnsortedList(), nil), sets.List(nss)
+}
+
+// recordedFields is what the inventory records after an apply that carried out plan: per
+// desired object, the fingerprint of kfdeploy's fields, from the server's response for those
+// sent and from the inventory for those left unchanged. An object whose apply failed or was
+// not reached is left out, so the next apply sends it.
+func recordedFields(plan *Plan, res *Result) map[string]string {
+	res.mu.Lock()
+	defer res.mu.Unlock()
+	out := map[string]string{}
+	for _, st := range plan.Steps() {
+		switch {
+		case st.Change == ChangeNone && st.fields != "":
+			out[st.ID.String()] = st.fields
+		case st.Change == ChangeCreate || st.Change == ChangeUpdate:
+			if f := res.fields[st.ID]; f != "" {
+				out[st.ID.String()] = f
+			}
+		}
+	}
+	return out
 }

@@ -20,13 +20,18 @@ type member struct {
 	meta    metav1.ObjectMeta
 }
 
-// listMembers lists, with the metadata client, every object labelled as part of the set, for
-// each kind and namespace the inventory names: one paginated list per (kind, namespace).
-func (c *Client) listMembers(ctx context.Context, s ApplySet, kinds []schema.GroupKind, namespaces []string) (map[manifest.ID]member, error) {
-	var mu sync.Mutex
-	found := map[manifest.ID]member{}
-	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(8)
+// memberRead is one list that finds members: a kind in a namespace ("" for cluster-scoped).
+type memberRead struct {
+	gk        schema.GroupKind
+	mapping   *meta.RESTMapping
+	namespace string
+}
+
+// memberReads are the lists that find the members of the given kinds in the given namespaces
+// (the inventory's): one per kind and namespace, one per cluster-scoped kind. Kinds the
+// cluster no longer serves are left out.
+func (c *Client) memberReads(kinds []schema.GroupKind, namespaces []string) ([]memberRead, error) {
+	var reads []memberRead
 	for _, gk := range kinds {
 		m, err := c.Mapper.RESTMapping(gk)
 		if meta.IsNoMatchError(err) {
@@ -40,19 +45,36 @@ func (c *Client) listMembers(ctx context.Context, s ApplySet, kinds []schema.Gro
 			scopes = namespaces
 		}
 		for _, ns := range scopes {
-			g.Go(func() error {
-				err := c.eachMetadata(ctx, m.Resource, ns, s.Selector(), func(item *metav1.PartialObjectMetadata) {
-					id := manifest.ID{Group: gk.Group, Kind: gk.Kind, Namespace: item.Namespace, Name: item.Name}
-					mu.Lock()
-					found[id] = member{id: id, mapping: m, meta: item.ObjectMeta}
-					mu.Unlock()
-				})
-				if err != nil {
-					return fmt.Errorf("list %s in %q: %w", kindString(gk), ns, err)
-				}
-				return nil
-			})
+			reads = append(reads, memberRead{gk: gk, mapping: m, namespace: ns})
 		}
+	}
+	return reads, nil
+}
+
+// listMembers lists, with the metadata client, every object labelled as part of the set, for
+// each kind and namespace the inventory names: one paginated list per (kind, namespace).
+func (c *Client) listMembers(ctx context.Context, s ApplySet, kinds []schema.GroupKind, namespaces []string) (map[manifest.ID]member, error) {
+	reads, err := c.memberReads(kinds, namespaces)
+	if err != nil {
+		return nil, err
+	}
+	var mu sync.Mutex
+	found := map[manifest.ID]member{}
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for _, r := range reads {
+		g.Go(func() error {
+			err := c.eachMetadata(ctx, r.mapping.Resource, r.namespace, s.Selector(), func(item *metav1.PartialObjectMetadata) {
+				id := manifest.ID{Group: r.gk.Group, Kind: r.gk.Kind, Namespace: item.Namespace, Name: item.Name}
+				mu.Lock()
+				found[id] = member{id: id, mapping: r.mapping, meta: item.ObjectMeta}
+				mu.Unlock()
+			})
+			if err != nil {
+				return fmt.Errorf("list %s in %q: %w", kindString(r.gk), r.namespace, err)
+			}
+			return nil
+		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err

@@ -352,7 +352,7 @@ func TestFieldsFingerprintFollowsOwnership(t *testing.T) {
 		if _, err := deployments.Apply(ctx, desired, metav1.ApplyOptions{FieldManager: FieldManager, Force: true}); err != nil {
 			t.Fatal(err)
 		}
-		return current(t, deployments)
+		return currentFingerprint(t, deployments)
 	}
 	recorded := apply()
 	if recorded == "" {
@@ -380,7 +380,7 @@ func TestFieldsFingerprintFollowsOwnership(t *testing.T) {
 			if _, err := deployments.Patch(ctx, "ui", tc.patchType, []byte(tc.patch), metav1.PatchOptions{FieldManager: tc.manager}); err != nil {
 				t.Fatal(err)
 			}
-			if got := current(t, deployments); (got != recorded) != tc.moves {
+			if got := currentFingerprint(t, deployments); (got != recorded) != tc.moves {
 				t.Errorf("fingerprint after the patch moved = %v, want %v", got != recorded, tc.moves)
 			}
 			// kfdeploy's apply restores its fields and the fingerprint it records.
@@ -391,7 +391,7 @@ func TestFieldsFingerprintFollowsOwnership(t *testing.T) {
 	}
 }
 
-func current(t *testing.T, deployments typedappsv1.DeploymentInterface) string {
+func currentFingerprint(t *testing.T, deployments typedappsv1.DeploymentInterface) string {
 	t.Helper()
 	d, err := deployments.Get(context.Background(), "ui", metav1.GetOptions{})
 	if err != nil {

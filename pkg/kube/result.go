@@ -43,6 +43,10 @@ type ObjectResult struct {
 // Result is what an apply or delete did, object by object.
 type Result struct {
 	Objects []ObjectResult `json:"objects"`
+	// Phases is where the run's time went, in the order the phases ran (see phases.go).
+	Phases []Phase `json:"phases"`
+	// readyAtWrite: objects whose apply response was already ready (see waitTargets).
+	readyAtWrite map[manifest.ID]bool
 	// Goes lists, for a delete --purge, what the app did not create that went (or, in a dry
 	// run, would go) with the CRDs and namespaces it deleted.
 	Goes []Contents `json:"goes,omitempty"`

@@ -73,13 +73,69 @@ func reportContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 }
 
+// waitTargets is what the wait still has to read: the plan's objects, less those already known
+// to be ready without a read. kstatus judges an object from what it holds (its status, and its
+// observedGeneration against its generation), so an object is known ready when
+//   - the plan left it unchanged and the snapshot read it whole and Current in this run (the
+//     plan's own list, made under the app's lock: nothing of this run wrote it since), or
+//   - the API server's response to this run's apply of it is Current already (kinds without a
+//     status, such as ConfigMaps and RBAC, are Current as soon as they are written; a written
+//     workload is not, its observedGeneration trails).
+//
+// A metadata-only snapshot (no status) proves nothing: those objects are read by the wait.
+func (c *Client) waitTargets(snap *Snapshot, plan *Plan, res *Result) (pending []planned, ready int) {
+	steps := append([]Step{}, plan.Namespaces...)
+	for _, level := range plan.Levels {
+		steps = append(steps, level...)
+	}
+	for _, st := range steps {
+		if res.appliedReady(st.ID) {
+			ready++
+			continue
+		}
+		if st.Change == ChangeNone && st.target.mapping != nil {
+			if o := snap.Cached(st.target.mapping.Resource.GroupResource(), st.ID.Namespace, st.ID.Name); o != nil && o.Object != nil && current(o.Object) {
+				ready++
+				continue
+			}
+		}
+		pending = append(pending, st.target)
+	}
+	return pending, ready
+}
+
+// current reports whether kstatus computes Current for o.
+func current(o *unstructured.Unstructured) bool {
+	r, err := status.Compute(o)
+	return err == nil && r.Status == status.CurrentStatus
+}
+
+// noteApplied records an object whose apply response is already Current.
+func (r *Result) noteApplied(id manifest.ID, out *unstructured.Unstructured) {
+	if !current(out) {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.readyAtWrite == nil {
+		r.readyAtWrite = map[manifest.ID]bool{}
+	}
+	r.readyAtWrite[id] = true
+}
+
+func (r *Result) appliedReady(id manifest.ID) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.readyAtWrite[id]
+}
+
 // waitReady waits until kstatus (sigs.k8s.io/cli-utils) computes Current for every object:
 // Deployments available, StatefulSets rolled out, PVCs Bound, CRDs Established, custom
-// resources Ready. It runs until the run's deadline (see WithRunTimeout), then names each
+// resources Ready; ready more objects are known to be ready already. It runs until the run's deadline (see WithRunTimeout), then names each
 // object that is not ready and why; timeout is that deadline's length, for the message.
-func (c *Client) waitReady(ctx context.Context, s ApplySet, objs []planned, timeout time.Duration, rep Reporter) error {
+func (c *Client) waitReady(ctx context.Context, s ApplySet, objs []planned, ready int, timeout time.Duration, rep Reporter) error {
 	pending := map[groupKey]map[string]manifest.ID{}
-	total := 0
+	total := ready
 	for _, p := range objs {
 		k := groupKey{resource: p.mapping.Resource, namespace: p.obj.GetNamespace()}
 		if pending[k] == nil {
@@ -87,6 +143,10 @@ func (c *Client) waitReady(ctx context.Context, s ApplySet, objs []planned, time
 		}
 		pending[k][p.obj.GetName()] = p.id
 		total++
+	}
+	if len(pending) == 0 {
+		rep.Waiting("ready", total, total, nil)
+		return nil
 	}
 	last := map[manifest.ID]*status.Result{}
 	err := wait.PollUntilContextCancel(ctx, pollInterval, true, func(context.Context) (bool, error) {

@@ -33,12 +33,17 @@ type Options struct {
 	NFS *config.NFS
 	// DryRun: create nothing, report what would be created (apply --dry-run).
 	DryRun bool
+	// Snapshot is what the command reads of the cluster, shared with the apply that follows
+	// (nil: preflight reads for itself). It must be of the same app and Objects.
+	Snapshot *kube.Snapshot
 }
 
 // env is what the checks of one run share: the clients, the options, and what more than one
 // check derives from the manifests (computed once, on first use).
 type env struct {
 	client *kube.Client
+	// snap is every read of the app's objects, namespaces and nodes, made once for the run.
+	snap *kube.Snapshot
 	// fast is a protobuf clientset for the large lists (pods, nodes, PVs).
 	fast kubernetes.Interface
 	opts Options
@@ -72,7 +77,10 @@ func newChecks(c *kube.Client, fast kubernetes.Interface, opts Options) []Check 
 	if len(opts.GPUResourceNames) == 0 {
 		opts.GPUResourceNames = opts.App.GPUResourceNames()
 	}
-	e := &env{client: c, fast: fast, opts: opts, app: opts.App.Metadata.Name, ns: opts.App.Spec.Namespace}
+	e := &env{client: c, fast: fast, opts: opts, app: opts.App.Metadata.Name, ns: opts.App.Spec.Namespace, snap: opts.Snapshot}
+	if e.snap == nil {
+		e.snap = c.NewSnapshot(kube.ApplySet{App: e.app, Namespace: e.ns}, opts.Objects, kube.SnapshotOptions{})
+	}
 	return []Check{
 		&clusterCheck{e},
 		&apisCheck{e},

@@ -5,11 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 
-	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
@@ -39,12 +36,12 @@ func (c *namespaceCheck) Run(ctx context.Context) []Finding {
 		}
 	}
 	for _, ns := range c.e.namespaces() {
-		live, err := c.e.client.Typed.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		live, err := c.e.snap.Namespace(ctx, ns)
 		switch {
-		case apierrors.IsNotFound(err) && created[ns]:
+		case err == nil && live == nil && created[ns]:
 			missing[ns] = true
 			findings = append(findings, Finding{Status: OK, Finding: fmt.Sprintf("namespace %s does not exist yet: apply creates it (and delete removes it)", ns)})
-		case apierrors.IsNotFound(err):
+		case err == nil && live == nil:
 			missing[ns] = true
 			findings = append(findings, Finding{Status: Fail, Finding: fmt.Sprintf("namespace %s does not exist and the app does not create it", ns),
 				Remedy: fmt.Sprintf("kubectl create namespace %s, or add the core component (it creates the namespace)", ns)})
@@ -59,7 +56,7 @@ func (c *namespaceCheck) Run(ctx context.Context) []Finding {
 		}
 	}
 	conflicts, errs := c.conflicts(ctx, terminating, missing)
-	parents, err := c.e.client.ReadParents(ctx)
+	parents, err := c.e.snap.Parents(ctx)
 	if err != nil && len(conflicts) > 0 {
 		findings = append(findings, Finding{Status: Warn, Finding: fmt.Sprintf("cannot tell which kfdeploy apps own the objects below: %v", err),
 			Remedy: "grant list on secrets cluster-wide, so that preflight can read the other apps' inventories"})
@@ -69,8 +66,8 @@ func (c *namespaceCheck) Run(ctx context.Context) []Finding {
 	findings = append(findings, capConflicts(conflicts)...)
 	if len(errs) > 0 {
 		findings = append(findings, Finding{Status: Warn,
-			Finding: fmt.Sprintf("%d of the app's objects could not be looked up: %v", len(errs), errs[0]),
-			Remedy:  "grant get on the app's kinds (see permissions) to check for objects another manager owns"})
+			Finding: fmt.Sprintf("the app's objects of %d kinds and namespaces could not be looked up: %v", len(errs), errs[0]),
+			Remedy:  "grant list on the app's kinds (see permissions) to check for objects another manager owns"})
 	}
 	return findings
 }
@@ -143,15 +140,14 @@ func (c *namespaceCheck) fileOf(t target) string {
 	return "run 'kfdeploy generate' to see which component renders it"
 }
 
-// conflicts reads each object of the app (metadata only) that may exist: not in a missing or
-// terminating namespace, not a kind the app's own CRDs introduce.
+// conflicts finds, in the snapshot's lists (one per kind and namespace, shared with apply's
+// plan), each object of the app that may exist: not in a missing or terminating namespace,
+// not a kind the app's own CRDs introduce. Whether one is a conflict is ownerConflict's call.
 func (c *namespaceCheck) conflicts(ctx context.Context, terminating, missing map[string]bool) ([]conflict, []error) {
-	var mu sync.Mutex
 	var out []conflict
 	var errs []error
 	self := kube.ApplySet{App: c.e.app, Namespace: c.e.ns}.ID()
-	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(getConcurrency)
+	failed := map[string]bool{} // one error per list, not per object
 	for _, t := range c.e.resolved() {
 		if t.err != nil || t.fromCRD || terminating[t.id.Namespace] || missing[t.id.Namespace] {
 			continue
@@ -159,36 +155,35 @@ func (c *namespaceCheck) conflicts(ctx context.Context, terminating, missing map
 		if t.id.Kind == "Namespace" && t.id.Group == "" {
 			continue // reported above
 		}
-		g.Go(func() error {
-			r := c.e.client.Metadata.Resource(t.gvr)
-			var get func(context.Context, string, metav1.GetOptions, ...string) (*metav1.PartialObjectMetadata, error)
-			if t.namespaced {
-				get = r.Namespace(t.id.Namespace).Get
-			} else {
-				get = r.Get
+		live, err := c.e.snap.Get(ctx, t.gvr, t.id.Namespace, t.id.Name)
+		switch {
+		case err != nil:
+			if key := t.gvr.String() + "/" + t.id.Namespace; !failed[key] {
+				failed[key] = true
+				errs = append(errs, fmt.Errorf("look up %s: %w", t.id, err))
 			}
-			live, err := get(ctx, t.id.Name, metav1.GetOptions{})
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case apierrors.IsNotFound(err):
-			case err != nil:
-				errs = append(errs, fmt.Errorf("get %s: %w", t.id, err))
-			case live.Labels[kube.LabelPartOf] != self:
-				// Compared by ApplySet, not by app name: two apps of one name live in two namespaces.
-				out = append(out, conflict{id: t.id.String(), owner: live.Labels[kube.LabelApp], managers: managers(live), t: t, live: live.ObjectMeta})
+		case live != nil:
+			if cf, ok := ownerConflict(t, &live.Meta, self); ok {
+				out = append(out, cf)
 			}
-			return nil
-		})
+		}
 	}
-	_ = g.Wait()
 	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
 	return out, errs
 }
 
+// ownerConflict decides whether a live object the app would write is held by another owner.
+func ownerConflict(t target, live *metav1.ObjectMeta, self string) (conflict, bool) {
+	// Compared by ApplySet, not by app name: two apps of one name live in two namespaces.
+	if live.Labels[kube.LabelPartOf] == self {
+		return conflict{}, false
+	}
+	return conflict{id: t.id.String(), owner: live.Labels[kube.LabelApp], managers: managers(live), t: t, live: *live}, true
+}
+
 // managers lists the field managers of an object other than kfdeploy; managers of the status
 // subresource only (controllers, the API server) never conflict with an apply of the spec.
-func managers(o *metav1.PartialObjectMetadata) []string {
+func managers(o *metav1.ObjectMeta) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, f := range o.ManagedFields {

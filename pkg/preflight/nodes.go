@@ -172,6 +172,7 @@ func (e *env) cluster(ctx context.Context) *clusterState {
 		col := newFitCollector(owned.owns)
 		snap, err := topnodes.Collect(ctx, e.fast, topnodes.Options{
 			ResourceNames: e.opts.GPUResourceNames, Held: owned.owns, Node: col.node, Pod: col.pod,
+			ListNodes: e.snap.Nodes, ListNamespaces: e.snap.NamespaceNames,
 		})
 		e.state = &clusterState{gpu: snap, err: err}
 		if err == nil {

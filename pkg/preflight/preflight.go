@@ -28,6 +28,7 @@
 //	     "capacity": "10Gi", "accessModes": ["ReadWriteOnce"], "storageClassName": "",
 //	     "dryRun": false}              // true: not created, apply --dry-run only reports it
 //	  ],
+//	  "phases": [{"name": "cluster", "seconds": 0.01}, ...],   // each check's duration, in order
 //	  "durationSeconds": 0.42
 //	}
 package preflight
@@ -36,6 +37,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/kfdeploy/kfdeploy/pkg/kube"
 )
 
 // Status is the outcome of one finding.
@@ -90,13 +93,15 @@ type Summary struct {
 
 // Report is the result of a run; see the package documentation for its JSON form.
 type Report struct {
-	App             string    `json:"app"`
-	Namespace       string    `json:"namespace"`
-	Passed          bool      `json:"passed"`
-	Checks          []Finding `json:"checks"`
-	Summary         Summary   `json:"summary"`
-	CreatedVolumes  []Volume  `json:"createdVolumes"`
-	DurationSeconds float64   `json:"durationSeconds"`
+	App            string    `json:"app"`
+	Namespace      string    `json:"namespace"`
+	Passed         bool      `json:"passed"`
+	Checks         []Finding `json:"checks"`
+	Summary        Summary   `json:"summary"`
+	CreatedVolumes []Volume  `json:"createdVolumes"`
+	// Phases is each check's duration (checks run concurrently: they overlap).
+	Phases          []kube.Phase `json:"phases"`
+	DurationSeconds float64      `json:"durationSeconds"`
 }
 
 // Failed reports whether the run failed: a failed finding, or with strict any warning.
@@ -110,28 +115,35 @@ func (r *Report) Failed(strict bool) bool {
 func Run(ctx context.Context, checks []Check) Report {
 	started := time.Now()
 	results := make([][]Finding, len(checks))
+	took := make([]kube.Phase, len(checks))
+	timed := func(i int, c Check) {
+		began := time.Now()
+		results[i] = runOne(ctx, c)
+		took[i] = kube.NewPhase(c.Name(), began)
+	}
 	var wg sync.WaitGroup
 	stopped := false
 	for i, c := range checks {
 		if stopped {
 			results[i] = []Finding{{Status: Fail, Finding: "not run: the cluster is not reachable", Remedy: "fix the cluster check first"}}
+			took[i] = kube.Phase{Name: c.Name()}
 			continue
 		}
 		if _, ok := c.(gate); ok {
 			wg.Wait()
-			results[i] = runOne(ctx, c)
+			timed(i, c)
 			stopped = anyFailed(results[i])
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = runOne(ctx, c)
+			timed(i, c)
 		}()
 	}
 	wg.Wait()
 
-	rep := Report{Checks: []Finding{}, CreatedVolumes: []Volume{}}
+	rep := Report{Checks: []Finding{}, CreatedVolumes: []Volume{}, Phases: took}
 	for i, c := range checks {
 		for _, f := range results[i] {
 			f.Check = c.Name()

@@ -43,9 +43,10 @@ func obj(apiVersion, kind, ns, name string) *unstructured.Unstructured {
 
 func testEnv(cs *fake.Clientset, objs ...*unstructured.Unstructured) *env {
 	app := config.New("myapp", config.PlatformNone, "kf", nil)
-	c := &kube.Client{Typed: cs, Mapper: testMapper()}
+	c := &kube.Client{Typed: cs, Fast: cs, Mapper: testMapper()}
 	return &env{client: c, fast: cs, app: "myapp", ns: "kf",
-		opts: Options{App: app, Objects: objs, GPUResourceNames: app.GPUResourceNames()}}
+		opts: Options{App: app, Objects: objs, GPUResourceNames: app.GPUResourceNames()},
+		snap: c.NewSnapshot(kube.ApplySet{App: "myapp", Namespace: "kf"}, objs, kube.SnapshotOptions{})}
 }
 
 func TestPermissionsListsExactlyTheMissingOnes(t *testing.T) {

@@ -8,12 +8,14 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/pager"
+
+	"github.com/kfdeploy/kfdeploy/pkg/kube"
 )
 
 // How a claim of the app will get its volume.
@@ -60,7 +62,7 @@ func (e *env) storagePlan(ctx context.Context) *storagePlan {
 			e.storage = &storagePlan{}
 			return
 		}
-		pvs, scs, err := readStorage(ctx, e.fast, e.client.Typed, claims)
+		pvs, scs, err := readStorage(ctx, e.fast, e.client.Typed, e.snap, claims)
 		if err != nil {
 			e.storage = &storagePlan{err: err}
 			return
@@ -114,8 +116,12 @@ func appClaims(targets []target, defaultNS string) ([]claim, error) {
 	return out, nil
 }
 
-// readStorage lists PVs and StorageClasses and reads the app's claims, concurrently.
-func readStorage(ctx context.Context, fast, typed kubernetes.Interface, claims []claim) ([]*corev1.PersistentVolume, []storageClass, error) {
+// claimsResource is where claims are read.
+var claimsResource = schema.GroupVersionResource{Version: "v1", Resource: "persistentvolumeclaims"}
+
+// readStorage lists PVs and StorageClasses and finds the app's claims in the snapshot's lists
+// of claims (one per namespace), concurrently.
+func readStorage(ctx context.Context, fast, typed kubernetes.Interface, snap *kube.Snapshot, claims []claim) ([]*corev1.PersistentVolume, []storageClass, error) {
 	var pvs []*corev1.PersistentVolume
 	var scs []storageClass
 	var mu sync.Mutex
@@ -151,12 +157,16 @@ func readStorage(ctx context.Context, fast, typed kubernetes.Interface, claims [
 	})
 	for i := range claims {
 		g.Go(func() error {
-			pvc, err := typed.CoreV1().PersistentVolumeClaims(claims[i].namespace).Get(ctx, claims[i].name, metav1.GetOptions{})
-			if apierrors.IsNotFound(err) {
+			o, err := snap.Get(ctx, claimsResource, claims[i].namespace, claims[i].name)
+			if err != nil {
+				return fmt.Errorf("read persistentvolumeclaim %s: %w", claims[i].key(), err)
+			}
+			if o == nil || o.Object == nil {
 				return nil
 			}
-			if err != nil {
-				return fmt.Errorf("get persistentvolumeclaim %s: %w", claims[i].key(), err)
+			pvc := &corev1.PersistentVolumeClaim{}
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object.Object, pvc); err != nil {
+				return fmt.Errorf("read persistentvolumeclaim %s: %w", claims[i].key(), err)
 			}
 			mu.Lock()
 			claims[i].live = pvc

@@ -64,7 +64,7 @@ func (c *upgradeCheck) Run(ctx context.Context) []Finding {
 	}
 	unchanged := map[manifest.ID]bool{}
 	if len(candidates) > 0 {
-		unchanged = c.unchanged(ctx, set)
+		unchanged = c.unchanged(ctx)
 	}
 	skipped := 0
 	// The group's context ends with Wait; what follows uses ctx.
@@ -142,10 +142,11 @@ func (c *upgradeCheck) Run(ctx context.Context) []Finding {
 // unchanged lists the objects that apply's plan leaves unchanged: their content is what
 // kfdeploy applied last, which the API server accepted then, so no field of theirs that cannot
 // change is changed now and a dry run would only repeat the apply's cost (on a re-apply with
-// nothing changed, the whole cost). When the plan cannot be made, every object is tried.
-func (c *upgradeCheck) unchanged(ctx context.Context, set kube.ApplySet) map[manifest.ID]bool {
+// nothing changed, the whole cost). The plan is the snapshot's, whose reads apply's plan
+// shares. When the plan cannot be made, every object is tried.
+func (c *upgradeCheck) unchanged(ctx context.Context) map[manifest.ID]bool {
 	out := map[manifest.ID]bool{}
-	plan, err := c.e.client.Plan(ctx, set, c.e.opts.Objects, false, false)
+	plan, err := c.e.snap.Plan(ctx, false, false)
 	if err != nil {
 		return out
 	}
@@ -169,12 +170,20 @@ func skippedNote(n int) string {
 // version in the live CRD's status.storedVersions must stay in the manifest's spec.versions,
 // or the API server refuses the update.
 func (c *upgradeCheck) storedVersions(ctx context.Context, t target) (Finding, bool, error) {
-	live, err := c.e.client.Dynamic.Resource(t.gvr).Get(ctx, t.id.Name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return Finding{}, false, nil
-	}
-	if err != nil {
-		return Finding{}, false, err
+	var live *unstructured.Unstructured
+	// A snapshot of whole objects has the CRD's status already; otherwise it is read (only the
+	// CRDs whose manifests changed come here).
+	if o := c.e.snap.Cached(t.gvr.GroupResource(), "", t.id.Name); o != nil && o.Object != nil {
+		live = o.Object
+	} else {
+		got, err := c.e.client.Dynamic.Resource(t.gvr).Get(ctx, t.id.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return Finding{}, false, nil
+		}
+		if err != nil {
+			return Finding{}, false, err
+		}
+		live = got
 	}
 	stored, _, _ := unstructured.NestedStringSlice(live.Object, "status", "storedVersions")
 	versions, _, _ := unstructured.NestedSlice(t.obj.Object, "spec", "versions")
@@ -205,7 +214,7 @@ func (c *upgradeCheck) storedVersions(ctx context.Context, t target) (Finding, b
 func (c *upgradeCheck) existingNamespaces(ctx context.Context) map[string]bool {
 	out := map[string]bool{}
 	for _, ns := range c.e.namespaces() {
-		if _, err := c.e.client.Typed.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err == nil {
+		if live, err := c.e.snap.Namespace(ctx, ns); err == nil && live != nil {
 			out[ns] = true
 		}
 	}
@@ -276,14 +285,15 @@ func (c *upgradeCheck) leftClaims(ctx context.Context, set kube.ApplySet, existi
 		if !existing[ns] {
 			continue
 		}
-		list, err := c.e.client.Typed.CoreV1().PersistentVolumeClaims(ns).List(ctx, metav1.ListOptions{LabelSelector: set.Selector()})
+		claims, err := c.e.snap.List(ctx, claimsResource, ns)
 		if err != nil {
 			out = append(out, Finding{Status: Warn, Finding: fmt.Sprintf("cannot list the app's claims in %s: %v", ns, err),
 				Remedy: "grant list on persistentvolumeclaims to find claims that a new release no longer uses"})
 			continue
 		}
-		for _, pvc := range list.Items {
-			if want[pvc.Namespace+"/"+pvc.Name] {
+		for _, o := range claims {
+			pvc := o.Meta
+			if pvc.Labels[kube.LabelPartOf] != set.ID() || want[pvc.Namespace+"/"+pvc.Name] {
 				continue
 			}
 			out = append(out, Finding{Status: Warn,

@@ -68,6 +68,11 @@ type Options struct {
 	// lists. Pod is called from several goroutines at once.
 	Node func(*corev1.Node)
 	Pod  func(*corev1.Pod)
+	// ListNodes and ListNamespaces, when set, give the nodes and the names of the namespaces
+	// from a read the caller made already (a command's one list of each), instead of listing
+	// them again.
+	ListNodes      func(context.Context) ([]corev1.Node, error)
+	ListNamespaces func(context.Context) ([]string, error)
 }
 
 // Pod lists run as parallel streams, one per namespace, when there are few enough namespaces:
@@ -102,7 +107,7 @@ func Collect(ctx context.Context, cs kubernetes.Interface, opts Options) (*Snaps
 		return nil
 	})
 	g.Go(func() error {
-		streams := podStreams(gctx, cs, opts.PageSize)
+		streams := podStreams(gctx, cs, opts)
 		pg, pctx := errgroup.WithContext(gctx)
 		pg.SetLimit(podListConcurrency)
 		for _, ns := range streams {
@@ -123,12 +128,19 @@ func Collect(ctx context.Context, cs kubernetes.Interface, opts Options) (*Snaps
 
 // podStreams returns the namespaces to list pods in, or [""] (all namespaces in one list) when
 // there are many namespaces or they cannot be listed.
-func podStreams(ctx context.Context, cs kubernetes.Interface, pageSize int64) []string {
+func podStreams(ctx context.Context, cs kubernetes.Interface, opts Options) []string {
+	if opts.ListNamespaces != nil {
+		names, err := opts.ListNamespaces(ctx)
+		if err != nil || len(names) == 0 || len(names) > maxNamespaceStreams {
+			return []string{""}
+		}
+		return names
+	}
 	var names []string
 	p := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 		return cs.CoreV1().Namespaces().List(ctx, opts)
 	})
-	p.PageSize = pageSize
+	p.PageSize = opts.PageSize
 	err := p.EachListItem(ctx, metav1.ListOptions{}, func(o runtime.Object) error {
 		ns, ok := o.(*corev1.Namespace)
 		if !ok {
@@ -226,6 +238,20 @@ func orEmpty(m map[string]int64) map[string]int64 {
 
 func listNodes(ctx context.Context, cs kubernetes.Interface, opts Options) ([]Node, error) {
 	var nodes []Node
+	if opts.ListNodes != nil {
+		listed, err := opts.ListNodes(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for i := range listed {
+			if opts.Node != nil {
+				opts.Node(&listed[i])
+			}
+			nodes = append(nodes, nodeOf(&listed[i], opts.ResourceNames))
+		}
+		sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
+		return nodes, nil
+	}
 	p := pager.New(func(ctx context.Context, lo metav1.ListOptions) (runtime.Object, error) {
 		return cs.CoreV1().Nodes().List(ctx, lo)
 	})

@@ -1,6 +1,8 @@
 // Command bench measures kfdeploy apply and delete against, in the same run on the same
 // cluster, kubectl apply --server-side and a bare client-go server-side-apply loop with the same
-// concurrency (the floor). Each run uses a fresh namespace. Run it through `make bench`.
+// concurrency (the floor). Each run uses a fresh namespace; each time is the median of the
+// passes. It ends with one table of the targets, as ratios to the floor of the same run, and
+// the machine's load. Run it through `make bench`.
 package main
 
 import (
@@ -11,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -46,8 +49,8 @@ func main() {
 	flag.StringVar(&sizes, "sizes", "1000,5000", "app sizes in objects")
 	flag.IntVar(&o.concurrency, "concurrency", 16, "concurrency of kfdeploy and of the client-go floor")
 	flag.StringVar(&o.work, "work", "_out/bench", "working directory")
-	flag.IntVar(&o.passes, "passes", 2, "passes over the clients, in alternating order; the best time counts")
-	flag.IntVar(&o.waitMax, "wait-max", 1000, "largest app size at which the default apply (preflight, wait) is measured")
+	flag.IntVar(&o.passes, "passes", 3, "passes over the clients, in alternating order; the median time counts")
+	flag.IntVar(&o.waitMax, "wait-max", 5000, "largest app size at which the default apply (preflight, wait) is measured")
 	flag.Parse()
 	for _, s := range strings.Split(sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -89,25 +92,44 @@ const (
 
 var clients = []string{floorName, kubectlName, engineName, defaultName}
 
-// results holds, per client and scenario, the best time of the passes and the largest RSS.
-type results map[string]map[string]measurement
+// results holds, per client and scenario, the times of the passes and the largest RSS.
+type results map[string]map[string]*samples
+
+type samples struct {
+	seconds []float64
+	maxRSS  int64
+}
 
 func (r results) record(client, scenario string, m measurement) {
 	if r[client] == nil {
-		r[client] = map[string]measurement{}
+		r[client] = map[string]*samples{}
 	}
-	prev, ok := r[client][scenario]
-	if !ok || m.seconds < prev.seconds {
-		prev.seconds = m.seconds
+	s := r[client][scenario]
+	if s == nil {
+		s = &samples{}
+		r[client][scenario] = s
 	}
-	prev.maxRSS = max(prev.maxRSS, m.maxRSS)
-	r[client][scenario] = prev
+	s.seconds = append(s.seconds, m.seconds)
+	s.maxRSS = max(s.maxRSS, m.maxRSS)
+}
+
+// median is the median time of a client in a scenario, false when it was not measured.
+func (r results) median(client, scenario string) (float64, bool) {
+	s := r[client][scenario]
+	if s == nil || len(s.seconds) == 0 {
+		return 0, false
+	}
+	v := slices.Sorted(slices.Values(s.seconds))
+	if len(v)%2 == 1 {
+		return v[len(v)/2], true
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2, true
 }
 
 func (r results) peakMiB(client string) float64 {
 	var peak int64
-	for _, m := range r[client] {
-		peak = max(peak, m.maxRSS)
+	for _, s := range r[client] {
+		peak = max(peak, s.maxRSS)
 	}
 	return float64(peak) / 1024
 }
@@ -123,9 +145,9 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("concurrency %d, best of %d passes; no client-side rate limit for the floor or kfdeploy\n\n", o.concurrency, o.passes)
+	fmt.Printf("concurrency %d, median of %d passes; no client-side rate limit for the floor or kfdeploy; load average before: %s\n\n", o.concurrency, o.passes, loadAverage())
 	fmt.Printf("%-7s %-46s %12s %12s %12s %9s\n", "objects", "client", first, "no change", "one changed", "peak MiB")
-	var summary []string
+	var targets []string
 	for _, n := range o.sizes {
 		res, err := benchSize(ctx, o, floor, n)
 		if err != nil {
@@ -135,12 +157,12 @@ func run(ctx context.Context, o options) error {
 			cells := make([]string, len(scenarios))
 			for i, sc := range scenarios {
 				cells[i] = "-"
-				if m, ok := res[name][sc]; ok {
-					cells[i] = fmt.Sprintf("%.2f", m.seconds)
+				if v, ok := res.median(name, sc); ok {
+					cells[i] = fmt.Sprintf("%.2f", v)
 				}
 			}
 			if name == deleteName {
-				cells = []string{fmt.Sprintf("%.2f", res[name][first].seconds), "-", "-"}
+				cells[1], cells[2] = "-", "-"
 			}
 			rss := "-"
 			if p := res.peakMiB(name); p > 0 {
@@ -148,28 +170,66 @@ func run(ctx context.Context, o options) error {
 			}
 			fmt.Printf("%-7d %-46s %12s %12s %12s %9s\n", n, name, cells[0], cells[1], cells[2], rss)
 		}
-		ratio := func(client, sc string) string {
-			m, ok := res[client][sc]
-			if !ok {
-				return "-"
-			}
-			return fmt.Sprintf("%.3fx", m.seconds/res[floorName][sc].seconds)
-		}
-		summary = append(summary,
-			fmt.Sprintf("%d objects, ratio to the floor (engine: apply --wait=false --skip-preflight; default apply; kubectl):", n),
-			fmt.Sprintf("  %-26s engine %s (target <= 0.25)  default %s  kubectl %s", noop, ratio(engineName, noop), ratio(defaultName, noop), ratio(kubectlName, noop)),
-			fmt.Sprintf("  %-26s engine %s (target <= 0.1 at 5000)  default %s  kubectl %s", oneEdit, ratio(engineName, oneEdit), ratio(defaultName, oneEdit), ratio(kubectlName, oneEdit)),
-			fmt.Sprintf("  %-26s engine %s (target <= 1.2)   default %s  kubectl %s", first, ratio(engineName, first), ratio(defaultName, first), ratio(kubectlName, first)),
-			fmt.Sprintf("  kfdeploy peak RSS %.0f MiB (target < 250 at 5000 objects)", max(res.peakMiB(engineName), res.peakMiB(defaultName))))
-		if n > o.waitMax {
-			summary = append(summary, fmt.Sprintf("  default apply not measured above %d objects (-wait-max): its wait measures the controller-manager, whose client is limited to 20 requests/s, not kfdeploy", o.waitMax))
-		}
+		targets = append(targets, targetRows(res, n)...)
 	}
-	fmt.Println()
-	for _, s := range summary {
-		fmt.Println(s)
+	fmt.Printf("\nload average after: %s\n\n", loadAverage())
+	fmt.Printf("%-58s %9s %9s %8s %8s  %s\n", "target (ratio to the floor of the same run)", "seconds", "floor", "ratio", "kubectl", "met")
+	for _, row := range targets {
+		fmt.Println(row)
 	}
 	return nil
+}
+
+// targetRows are the rows of the targets table for one size: kfdeploy's median, the floor's,
+// their ratio, kubectl's ratio, and whether the target is met.
+func targetRows(res results, n int) []string {
+	row := func(what, client, sc string, target float64) string {
+		v, ok := res.median(client, sc)
+		fl, _ := res.median(floorName, sc)
+		if !ok || fl == 0 {
+			return fmt.Sprintf("%-58s %9s", fmt.Sprintf("%s, %d objects", what, n), "not run")
+		}
+		kubectl := "-"
+		if k, ok := res.median(kubectlName, sc); ok {
+			kubectl = fmt.Sprintf("%.2fx", k/fl)
+		}
+		met := "-"
+		if target > 0 {
+			met = fmt.Sprintf("%v (<= %.2fx)", v/fl <= target, target)
+		}
+		return fmt.Sprintf("%-58s %9.2f %9.2f %7.3fx %8s  %s", fmt.Sprintf("%s, %d objects", what, n), v, fl, v/fl, kubectl, met)
+	}
+	rows := []string{
+		row("default apply, nothing changed", defaultName, noop, 0.25),
+		row("engine (--skip-preflight --wait=false), nothing changed", engineName, noop, targetAt(n, 5000, 0.1)),
+		row("default apply, one changed", defaultName, oneEdit, targetAt(n, 5000, 0.1)),
+		row("engine, one changed", engineName, oneEdit, targetAt(n, 5000, 0.1)),
+		row("default apply, first apply (to Ready)", defaultName, first, 0),
+		row("engine, first apply", engineName, first, 0),
+	}
+	return rows
+}
+
+// targetAt is the target where it applies (at size at), none elsewhere.
+func targetAt(n, at int, target float64) float64 {
+	if n == at {
+		return target
+	}
+	return 0
+}
+
+// loadAverage is the machine's 1, 5 and 15 minute load average, which other work on it
+// raises (the cluster shares the cores).
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // benchSize measures every client on n objects, each in a fresh namespace: a first apply, a

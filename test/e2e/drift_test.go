@@ -139,13 +139,13 @@ func TestDriftOthersFieldsSendNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	before := e.util().ReadRequests(t)
+	before := e.util().ScrapeRequests(t)
 	rep := parseReport(t, e.mustRun(t, appDir, "apply", "--skip-preflight", "-o", "json"))
-	sent := e.util().ReadRequests(t).Since(before)
-	if n := sent.Count([]string{"APPLY", "PATCH"}, driftResources...); n != 0 {
+	sent := e.util().ScrapeRequests(t).Since(before)
+	if n := sent.Sent(driftResources...); n != 0 {
 		var writes []string
 		for _, r := range driftResources {
-			if n := sent.Count([]string{"APPLY", "PATCH"}, r); n > 0 {
+			if n := sent.Sent(r); n > 0 {
 				writes = append(writes, fmt.Sprintf("%s: %d", r, n))
 			}
 		}

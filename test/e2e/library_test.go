@@ -108,9 +108,9 @@ func TestFullPreset(t *testing.T) {
 	// Once its claims are bound and its controllers have written what they own, a re-apply
 	// sends nothing (kfdeploy writes only with APPLY; PATCH by anyone to the main resources
 	// is counted too, but for the pods and nodes that kwok keeps patching).
-	before := e.util().ReadRequests(t)
+	before := e.util().ScrapeRequests(t)
 	again := parseReport(t, e.mustRun(t, appDir, "apply", "--skip-preflight", "-o", "json"))
-	sent := e.util().ReadRequests(t).Since(before)
+	sent := e.util().ScrapeRequests(t).Since(before)
 	for k, n := range sent {
 		if k.Subresource == "" && (k.Verb == "APPLY" || (k.Verb == "PATCH" && k.Resource != "pods" && k.Resource != "nodes" && k.Resource != "events")) {
 			t.Errorf("re-apply of the full preset with bound claims: %d %s requests on %s, want none", n, k.Verb, k.Resource)

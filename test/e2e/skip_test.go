@@ -34,7 +34,7 @@ func writeRawApp(t *testing.T, ns, yamlText string) string {
 // requests on the main resource (no subresource) of the given resources, for every client.
 func (e *env) writeRequests(t *testing.T, resources ...string) int {
 	t.Helper()
-	return e.util().ReadRequests(t).Count([]string{"APPLY", "PATCH"}, resources...)
+	return e.util().ScrapeRequests(t).Sent(resources...)
 }
 
 // TestReapplySendsOnlyChanges: a re-apply with nothing changed sends no apply (or patch)
