@@ -129,7 +129,7 @@ func fieldsFingerprint(hash string, fields []metav1.ManagedFieldsEntry) string {
 			continue
 		}
 		var set any
-		if err := json.Unmarshal(f.FieldsV1.Raw, &set); err != nil {
+		if err := json.Unmarshal(f.FieldsV1.GetRawBytes(), &set); err != nil {
 			return ""
 		}
 		canonical, err := json.Marshal(set) // map keys sorted

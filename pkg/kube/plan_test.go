@@ -61,7 +61,7 @@ func TestContentHashIgnoresItsOwnAnnotation(t *testing.T) {
 // entry is a managedFields entry with the given field set (FieldsV1 JSON).
 func entry(manager string, op metav1.ManagedFieldsOperationType, sub, fields string) metav1.ManagedFieldsEntry {
 	return metav1.ManagedFieldsEntry{Manager: manager, Operation: op, Subresource: sub, APIVersion: "v1",
-		FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(fields)}, Time: &metav1.Time{Time: time.Unix(100, 0)}}
+		FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(fields), Time: &metav1.Time{Time: time.Unix(100, 0)}}
 }
 
 const (
