@@ -89,6 +89,9 @@ func (c *Client) waitTargets(snap *Snapshot, plan *Plan, res *Result) (pending [
 		steps = append(steps, level...)
 	}
 	for _, st := range steps {
+		if st.sharedWith != (AppRef{}) {
+			continue // not sent and not a member of this set: its owner waits for it
+		}
 		if res.appliedReady(st.ID) {
 			ready++
 			continue
