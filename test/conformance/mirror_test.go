@@ -279,6 +279,10 @@ func TestMirroredSuggestionImage(t *testing.T) {
 	spec["trialTemplate"] = map[string]any{
 		"primaryContainerName": "training-container",
 		"retain":               true,
+		// Katib defaults these only for an inline trialSpec; a template read from a ConfigMap
+		// names them, as the UI does (Katib's defaults for a batch Job).
+		"successCondition": `status.conditions.#(type=="Complete")#|#(status=="True")#`,
+		"failureCondition": `status.conditions.#(type=="Failed")#|#(status=="True")#`,
 		"trialParameters": []any{
 			map[string]any{"name": "learningRate", "reference": "lr"},
 			map[string]any{"name": "momentum", "reference": "momentum"},
