@@ -95,9 +95,10 @@ type ApplyReport struct {
 	URLsErr error
 	// Secrets is what apply did with the generated secrets (nil when it stopped before).
 	Secrets *SecretsReport
-	// Phases is where the run's time went: connecting (load, cluster guard, certificates),
-	// each preflight check ("preflight NAME"; they run concurrently), then the apply's phases
-	// (namespaces, lock, plan, inventory, each level, prune, wait).
+	// Phases is where the run's time went: connecting (load, cluster guard), the lock, the
+	// generated secrets and certificates, each preflight check ("preflight NAME"; they run
+	// concurrently), then the apply's phases (namespaces, plan, inventory, each level, prune,
+	// wait).
 	Phases []kube.Phase
 }
 
@@ -134,6 +135,7 @@ func Apply(ctx context.Context, opts ApplyOptions) (rep *ApplyReport, err error)
 		return rep, err
 	}
 	rep.Cluster = guard.Current
+	rep.Phases = append(rep.Phases, kube.NewPhase("connect", started))
 	if opts.Apply.DryRun == kube.DryRunNone {
 		lockStarted := time.Now()
 		lock, lockErr := c.AcquireLock(ctx, set)
@@ -148,13 +150,14 @@ func Apply(ctx context.Context, opts ApplyOptions) (rep *ApplyReport, err error)
 	// One snapshot of the cluster for the whole run: the generated secrets, preflight, the plan
 	// and the wait read through it, each list once.
 	snap := c.NewSnapshot(set, loaded.Objects, kube.SnapshotOptions{Status: opts.Apply.Wait})
+	secretsStarted := time.Now()
 	// Generated secrets: the cluster's values are kept and taken into secrets.yaml; the
 	// gateway's certificate covers the nodes (livesecrets.go). A dry run writes no secrets.yaml.
 	if loaded, rep.Secrets, err = adoptLiveSecrets(ctx, snap, loaded, opts.Rotate, opts.Apply.DryRun != kube.DryRunNone); err != nil {
 		return rep, err
 	}
 	snap = snap.WithObjects(loaded.Objects)
-	rep.Phases = append(rep.Phases, kube.NewPhase("connect", started))
+	rep.Phases = append(rep.Phases, kube.NewPhase("secrets", secretsStarted))
 	if !opts.SkipPreflight {
 		settings := opts.Preflight
 		settings.DryRun = opts.Apply.DryRun != kube.DryRunNone
