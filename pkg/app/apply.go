@@ -29,6 +29,9 @@ type Loaded struct {
 	App     *config.App
 	Objects []*unstructured.Unstructured
 	Files   map[manifest.ID]string // each object's file, "manifests/NAME.yaml"
+	// Warnings are about the app directory itself (a secrets.yaml others may read), for the
+	// commands that read it to show.
+	Warnings []string
 }
 
 // ApplySet is the app's inventory in the cluster.
@@ -54,7 +57,7 @@ func Load(appDir string) (*Loaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Loaded{Dir: appDir, App: app, Objects: objs, Files: files}, nil
+	return &Loaded{Dir: appDir, App: app, Objects: objs, Files: files, Warnings: store.Warnings()}, nil
 }
 
 // ApplyOptions are the resolved choices of an apply.

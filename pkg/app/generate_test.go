@@ -258,3 +258,26 @@ func TestGenerateStopsWhenInterrupted(t *testing.T) {
 		t.Errorf("an interrupted generate changed manifests/:\nbefore: %v\nafter:  %v", before, after)
 	}
 }
+
+// TestLoadWarnsOfReadableSecrets: the commands that load the app (preflight, apply, diff) are
+// handed the warning about a secrets.yaml others may read, naming the file.
+func TestLoadWarnsOfReadableSecrets(t *testing.T) {
+	dir := newTestApp(t, map[string]string{"db": dbComponent}, "db")
+	if _, err := Generate(context.Background(), dir); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, secrets.FileName)
+	loaded, err := Load(dir)
+	if err != nil || len(loaded.Warnings) != 0 {
+		t.Fatalf("Load with a private secrets.yaml: warnings %v, %v; want none", loaded.Warnings, err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if loaded, err = Load(dir); err != nil {
+		t.Fatal(err)
+	}
+	if len(loaded.Warnings) != 1 || !strings.Contains(loaded.Warnings[0], path) || !strings.Contains(loaded.Warnings[0], "chmod 600") {
+		t.Errorf("Load with a world-readable secrets.yaml: warnings %v, want one naming %s and chmod 600", loaded.Warnings, path)
+	}
+}

@@ -52,6 +52,8 @@ type ImagesReport struct {
 	// PullSecrets are spec.images.pullSecrets: the Secrets the cluster pulls with.
 	PullSecrets []config.PullSecret `json:"pullSecrets,omitempty"`
 	Images      []ImageEntry        `json:"images"`
+	// Warnings are about the app directory (a secrets.yaml others may read).
+	Warnings []string `json:"-"`
 }
 
 // ListImages renders the app in memory (nothing is written; no generate needed) and lists
@@ -74,7 +76,7 @@ func ListImages(ctx context.Context, appDir string) (*ImagesReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &ImagesReport{App: a.Metadata.Name, Namespace: a.Spec.Namespace, Registry: rw.Mirror(), Images: []ImageEntry{}}
+	rep := &ImagesReport{App: a.Metadata.Name, Namespace: a.Spec.Namespace, Registry: rw.Mirror(), Images: []ImageEntry{}, Warnings: store.Warnings()}
 	if a.Spec.Images != nil {
 		rep.PullSecrets = a.Spec.Images.PullSecrets
 	}

@@ -67,6 +67,7 @@ func Preflight(ctx context.Context, opts PreflightOptions) (*preflight.Report, e
 	if err != nil {
 		return nil, err
 	}
+	rep.Warnings = loaded.Warnings
 	if !rep.Passed {
 		return rep, preflightFailure(rep, settings.Strict, "see the findings and their remedies")
 	}

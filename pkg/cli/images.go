@@ -50,7 +50,7 @@ spec.images.registry: DEST and run generate.`,
 			if err := o.validate(); err != nil {
 				return err
 			}
-			return o.run(cmd.Context(), g.streams.Out)
+			return o.run(cmd.Context(), g.streams.Out, g.streams.ErrOut)
 		},
 	}
 	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "output format: table, json or yaml")
@@ -75,10 +75,13 @@ func (o *imagesOptions) validate() error {
 	return nil
 }
 
-func (o *imagesOptions) run(ctx context.Context, out io.Writer) error {
+func (o *imagesOptions) run(ctx context.Context, out, errOut io.Writer) error {
 	rep, err := app.ListImages(ctx, o.appDir)
 	if err != nil {
 		return err
+	}
+	for _, w := range rep.Warnings {
+		fmt.Fprintln(errOut, "warning: "+w)
 	}
 	if o.mirror != "" {
 		copies, err := rep.MirrorCopies(o.mirror)

@@ -115,6 +115,9 @@ func (o *preflightOptions) run(ctx context.Context, streams ioStreams) error {
 	if rep == nil {
 		return runErr
 	}
+	for _, w := range rep.Warnings {
+		fmt.Fprintln(streams.ErrOut, "warning: "+w)
+	}
 	var err error
 	if o.output == outputJSON {
 		err = printJSON(streams.Out, rep)

@@ -99,6 +99,8 @@ type Report struct {
 	Checks         []Finding `json:"checks"`
 	Summary        Summary   `json:"summary"`
 	CreatedVolumes []Volume  `json:"createdVolumes"`
+	// Warnings are about the app directory (a secrets.yaml others may read), not the cluster.
+	Warnings []string `json:"warnings,omitempty"`
 	// Phases is each check's duration (checks run concurrently: they overlap).
 	Phases          []kube.Phase `json:"phases"`
 	DurationSeconds float64      `json:"durationSeconds"`
