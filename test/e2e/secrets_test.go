@@ -53,6 +53,9 @@ func TestSecretsKeptWithoutSecretsYAML(t *testing.T) {
 	e.cleanupNamespace(t, ns)
 	e.mustRun(t, appDir, "generate")
 	e.mustRun(t, appDir, "apply", "--skip-preflight", "--wait=false")
+	// Katib's webhook configurations are cluster-wide and call this namespace's Service: the
+	// app goes whole, or they would refuse every later test's pods.
+	t.Cleanup(func() { e.run(t, appDir, "delete", "--purge", "--yes") })
 	a, err := app.Load(appDir)
 	if err != nil {
 		t.Fatal(err)
