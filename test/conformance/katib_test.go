@@ -36,6 +36,34 @@ import (
 
 var experimentsGVR = schema.GroupVersionResource{Group: "kubeflow.org", Version: "v1beta1", Resource: "experiments"}
 
+// deleteExperiments deletes the Experiments of ns and waits, for up to a minute, until they and
+// their Trials are gone, while Katib's controller still runs to remove their finalizers
+// (update-prometheus-metrics, clean-metrics-in-db): a Trial left with its finalizer holds its
+// namespace and the Trial CRD forever, and with them the deletion of every later app that
+// includes Katib. Trials still there after the minute are named, and their finalizers removed.
+func deleteExperiments(t *testing.T, e *env, ns string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_ = e.Dyn.Resource(experimentsGVR).Namespace(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
+	_ = wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
+		for _, gvr := range []schema.GroupVersionResource{experimentsGVR, trialsGVR} {
+			if l, err := e.Dyn.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{}); err != nil || len(l.Items) > 0 {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	l, err := e.Dyn.Resource(trialsGVR).Namespace(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		return
+	}
+	for _, tr := range l.Items {
+		t.Logf("trial %s still has finalizers %v a minute after its Experiment was deleted; removing them", tr.GetName(), tr.GetFinalizers())
+		_, _ = e.Dyn.Resource(trialsGVR).Namespace(ns).Patch(context.Background(), tr.GetName(), types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{})
+	}
+}
+
 // goptunaImage is the image katib-config names for the goptuna service (cmaes, sobol at
 // katib-standalone/katib-config.yaml@v0.19.0); the test offers it for random too, which goptuna
 // serves (pkg/suggestion/v1beta1/goptuna/service.go@v0.19.0), so that random search runs on a Go
@@ -63,25 +91,7 @@ func TestKatib(t *testing.T) {
 		// Experiments first, while the controller runs to remove their finalizers (otherwise
 		// they, and the CRDs after them, never go); then Katib, before its RBAC goes, so that it
 		// logs no refused request; then the app.
-		dctx, dcancel := context.WithTimeout(context.Background(), time.Minute)
-		defer dcancel()
-		_ = e.Dyn.Resource(experimentsGVR).Namespace(ns).DeleteCollection(dctx, metav1.DeleteOptions{}, metav1.ListOptions{})
-		_ = wait.PollUntilContextCancel(dctx, time.Second, true, func(ctx context.Context) (bool, error) {
-			for _, gvr := range []schema.GroupVersionResource{experimentsGVR, trialsGVR} {
-				if l, err := e.Dyn.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{}); err != nil || len(l.Items) > 0 {
-					return false, nil
-				}
-			}
-			return true, nil
-		})
-		// Trials whose finalizer Katib did not remove in that minute would hold their CRD
-		// forever: say so, and let them go.
-		if l, err := e.Dyn.Resource(trialsGVR).Namespace(ns).List(context.Background(), metav1.ListOptions{}); err == nil {
-			for _, tr := range l.Items {
-				t.Logf("trial %s still has finalizers %v after its Experiment was deleted; removing them", tr.GetName(), tr.GetFinalizers())
-				_, _ = e.Dyn.Resource(trialsGVR).Namespace(ns).Patch(context.Background(), tr.GetName(), types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{})
-			}
-		}
+		deleteExperiments(t, e, ns)
 		for _, p := range e.h.Processes() {
 			p.Stop(5 * time.Second)
 		}

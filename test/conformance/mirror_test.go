@@ -207,14 +207,9 @@ func TestMirroredSuggestionImage(t *testing.T) {
 	e.CleanupNamespace(t, ns)
 	var controller interface{ Stop(time.Duration) }
 	t.Cleanup(func() {
-		// The Experiment first, while the controller runs to remove its finalizer.
-		dctx, dcancel := context.WithTimeout(context.Background(), time.Minute)
-		defer dcancel()
-		_ = e.Dyn.Resource(experimentsGVR).Namespace(ns).DeleteCollection(dctx, metav1.DeleteOptions{}, metav1.ListOptions{})
-		e2eutil.Eventually(t, time.Minute, "the experiment is deleted", func(ctx context.Context) (bool, error) {
-			l, err := e.Dyn.Resource(experimentsGVR).Namespace(ns).List(ctx, metav1.ListOptions{})
-			return err == nil && len(l.Items) == 0, nil
-		})
+		// The Experiments and their Trials first, while the controller runs to remove their
+		// finalizers.
+		deleteExperiments(t, e, ns)
 		if controller != nil {
 			controller.Stop(5 * time.Second)
 		}
