@@ -25,7 +25,8 @@
 #
 # Environment: BENCH_NODES (5000), BENCH_PODS (50000), BENCH_RUNS (5),
 # BENCH_CLUSTER (kfdeploy-scale), KFDEPLOY_BIN (bin/kfdeploy), SCALELOAD_BIN,
-# BENCH_KEEP=1 keeps the cluster for inspection.
+# BENCH_KEEP=1 keeps the cluster for inspection, BENCH_PREFLIGHT_RESULT names a file that gets
+# one line "median_seconds peak_rss_mb nodes pods" (scripts/bench.sh shows it in its table).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -135,5 +136,9 @@ printf '\nwall %s–%ss (median %ss), kfdeploy CPU at most %ss, max peak RSS %s 
 	"$(printf '%s\n' "${walls[@]}" | sort -g | head -1)" "$(printf '%s\n' "${walls[@]}" | sort -g | tail -1)" \
 	"$(printf '%s\n' "${walls[@]}" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')" \
 	"$(printf '%s\n' "${cpus[@]}" | sort -g | tail -1)" "$(printf '%s\n' "${rsss[@]}" | sort -g | tail -1)" "$RUNS" "$NODES" "$PODS" "$(cut -d' ' -f1-3 /proc/loadavg)"
+if [[ -n ${BENCH_PREFLIGHT_RESULT:-} ]]; then
+	printf '%s %s %d %d\n' "$(printf '%s\n' "${walls[@]}" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')" \
+		"$(printf '%s\n' "${rsss[@]}" | sort -g | tail -1)" "$NODES" "$PODS" >"$BENCH_PREFLIGHT_RESULT"
+fi
 log "findings of the last run:"
 python3 -c 'import json,sys; [print("  %s %s: %s" % (c["name"], c["status"], c["finding"][:200])) for c in json.load(open(sys.argv[1]))["checks"]]' "$WORK/out.$RUNS.json" >&2 || true

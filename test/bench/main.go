@@ -29,6 +29,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kfdeploy/kfdeploy/pkg/manifest"
+	"github.com/kfdeploy/kfdeploy/test/internal/e2eutil"
 )
 
 type options struct {
@@ -37,7 +38,13 @@ type options struct {
 	concurrency                   int
 	passes                        int
 	waitMax                       int
+	largePasses                   int
 	work                          string
+	// fullPreset measures the default first apply of the full preset to Ready.
+	fullPreset bool
+	// preflightResult is the file scripts/bench-preflight.sh wrote its result to ("" when it
+	// did not run): its row joins the targets table.
+	preflightResult string
 }
 
 func main() {
@@ -51,6 +58,9 @@ func main() {
 	flag.StringVar(&o.work, "work", "_out/bench", "working directory")
 	flag.IntVar(&o.passes, "passes", 3, "passes over the clients, in alternating order; the median time counts")
 	flag.IntVar(&o.waitMax, "wait-max", 5000, "largest app size at which the default apply (preflight, wait) is measured")
+	flag.IntVar(&o.largePasses, "large-passes", 1, "passes at sizes of 5,000 objects and more (each first apply to Ready takes minutes)")
+	flag.BoolVar(&o.fullPreset, "full-preset", true, "measure the default first apply of the full preset to Ready")
+	flag.StringVar(&o.preflightResult, "preflight-result", "", "result file of scripts/bench-preflight.sh, shown in the targets table")
 	flag.Parse()
 	for _, s := range strings.Split(sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -145,7 +155,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("concurrency %d, median of %d passes; no client-side rate limit for the floor or kfdeploy; load average before: %s\n\n", o.concurrency, o.passes, loadAverage())
+	fmt.Printf("concurrency %d, median of %d passes (at most -large-passes at 5,000 objects and more); no client-side rate limit for the floor or kfdeploy; load average before: %s\n\n", o.concurrency, o.passes, loadAverage())
 	fmt.Printf("%-7s %-46s %12s %12s %12s %9s\n", "objects", "client", first, "no change", "one changed", "peak MiB")
 	var targets []string
 	for _, n := range o.sizes {
@@ -172,12 +182,109 @@ func run(ctx context.Context, o options) error {
 		}
 		targets = append(targets, targetRows(res, n)...)
 	}
+	if o.fullPreset {
+		row, err := benchFullPreset(ctx, o)
+		if err != nil {
+			return fmt.Errorf("full preset: %w", err)
+		}
+		targets = append(targets, row)
+	}
+	if o.preflightResult != "" {
+		row, err := preflightRow(o.preflightResult)
+		if err != nil {
+			return err
+		}
+		targets = append(targets, row)
+	}
 	fmt.Printf("\nload average after: %s\n\n", loadAverage())
 	fmt.Printf("%-58s %9s %9s %8s %8s  %s\n", "target (ratio to the floor of the same run)", "seconds", "floor", "ratio", "kubectl", "met")
 	for _, row := range targets {
 		fmt.Println(row)
 	}
 	return nil
+}
+
+// benchFullPreset times the default first apply (preflight with --nfs-server creating the
+// claims' volumes, apply, wait) of the full preset on the cluster's own topology, as the
+// README's quick start runs it, and then deletes the app (untimed). Nothing runs Katib's or the
+// training operator's webhooks on simulated nodes, so their failure policy is Ignore.
+func benchFullPreset(ctx context.Context, o options) (string, error) {
+	ns := fmt.Sprintf("bench-full-%d", time.Now().Unix()%100000)
+	root := filepath.Join(o.work, ns)
+	if err := os.RemoveAll(root); err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return "", err
+	}
+	if _, err := timed(ctx, root, o.kfdeploy, "init", "app", "--platform", "none", "--preset", "full", "--namespace", ns); err != nil {
+		return "", err
+	}
+	appDir := filepath.Join(root, "app")
+	kfd := func(args ...string) (measurement, error) {
+		return timed(ctx, appDir, o.kfdeploy, append([]string{"--kubeconfig", o.kubeconfig}, args...)...)
+	}
+	params := append(e2eutil.FullPresetParams(ns),
+		[3]string{"tf-job-operator", "webhookFailurePolicy", "Ignore"},
+		[3]string{"katib", "webhookFailurePolicy", "Ignore"})
+	for _, p := range params {
+		if _, err := kfd("param", "set", p[0], p[1], p[2]); err != nil {
+			return "", err
+		}
+	}
+	if _, err := kfd("generate"); err != nil {
+		return "", err
+	}
+	objects, err := countObjects(filepath.Join(appDir, "manifests"))
+	if err != nil {
+		return "", err
+	}
+	m, err := kfd("apply", "--nfs-server", "127.0.0.1", "--nfs-path", "/nfs-data")
+	if err != nil {
+		return "", err
+	}
+	if _, err := kfd("delete", "--yes", "--purge"); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%-58s %9.2f %9s %8s %8s  %s", fmt.Sprintf("default first apply of the full preset (%d objects), to Ready", objects), m.seconds, "-", "-", "-",
+		fmt.Sprintf("reported (peak %.0f MiB)", float64(m.maxRSS)/1024)), nil
+}
+
+// countObjects is the number of objects in the YAML files of a manifests directory.
+func countObjects(dir string) (int, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return 0, err
+		}
+		objs, err := manifest.Decode(f, data)
+		if err != nil {
+			return 0, err
+		}
+		n += len(objs)
+	}
+	return n, nil
+}
+
+// preflightRow is the targets row of scripts/bench-preflight.sh's result: one line of
+// "median_seconds peak_rss_mb nodes pods".
+func preflightRow(file string) (string, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("preflight result: %w", err)
+	}
+	var median, peakMB float64
+	var nodes, pods int
+	if _, err := fmt.Sscan(string(data), &median, &peakMB, &nodes, &pods); err != nil {
+		return "", fmt.Errorf("preflight result %s: want \"median_seconds peak_rss_mb nodes pods\": %w", file, err)
+	}
+	return fmt.Sprintf("%-58s %9.2f %9s %8s %8s  %v (< 1 s and < 300 MB; peak %.0f MB)", fmt.Sprintf("preflight alone, %d nodes / %d pods (median)", nodes, pods), median, "-", "-", "-",
+		median < 1 && peakMB < 300, peakMB), nil
 }
 
 // targetRows are the rows of the targets table for one size: kfdeploy's median, the floor's,
@@ -274,7 +381,11 @@ func benchSize(ctx context.Context, o options, floor *floorClient, n int) (resul
 			return runKfdeploy(ctx, o, ns, n, pass, defaultName, nil, res)
 		},
 	}
-	for pass := 0; pass < o.passes; pass++ {
+	passes := o.passes
+	if n >= 5000 {
+		passes = min(passes, o.largePasses)
+	}
+	for pass := 0; pass < passes; pass++ {
 		for k := range runners {
 			idx := k
 			if pass%2 == 1 {
