@@ -4,6 +4,7 @@ package conformance
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -41,6 +42,36 @@ func TestTrainingOperator(t *testing.T) {
 	e.MustRun(t, appDir, "generate")
 	e.MustRun(t, appDir, "apply")
 	p := startTrainingOperator(ctx, t, e, bin, ns)
+
+	// The operator has now written what it owns in kfdeploy's objects: its CA into the webhook
+	// configuration's caBundle and its key pair into the Secret training-operator-webhook-cert.
+	// A re-apply sends neither (kfdeploy's own fields of both are what it last applied).
+	t.Run("a re-apply after the operator wrote its caBundle and certificate sends nothing", func(t *testing.T) {
+		before := e.ScrapeRequests(t)
+		r := e.MustRun(t, appDir, "apply", "--skip-preflight", "--wait=false", "-o", "json")
+		sent := e.ScrapeRequests(t).Since(before)
+		if n := sent.Only("validatingwebhookconfigurations.admissionregistration.k8s.io", "secrets").Sent(); n != 0 {
+			t.Errorf("re-apply sent %d APPLY/PATCH requests on webhook configurations and Secrets, want none:\n%s", n, sent)
+		}
+		var rep struct {
+			Objects []struct {
+				ID     string `json:"id"`
+				Action string `json:"action"`
+			} `json:"objects"`
+		}
+		if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
+			t.Fatalf("parse apply -o json: %v\n%s", err, r.Stdout)
+		}
+		for _, o := range rep.Objects {
+			// The harness holds the operator's Deployment at 0 replicas: kfdeploy restores them.
+			if o.Action != "unchanged" && !strings.Contains(o.ID, "/Deployment.apps/") {
+				t.Errorf("re-apply: %s %s, want unchanged", o.ID, o.Action)
+			}
+		}
+		if n := len(rep.Objects); n == 0 {
+			t.Error("re-apply reported no objects")
+		}
+	})
 
 	t.Run("TFJob PS and two GPU workers succeed", func(t *testing.T) {
 		job := namespacedSample(t, "tfjob-gpu-valid.yaml", ns)
