@@ -100,7 +100,7 @@ func adoptLiveSecrets(ctx context.Context, snap *kube.Snapshot, loaded *Loaded, 
 		}
 		if len(keys) > 0 {
 			flag := "--rotate-secret " + g.id
-			if g.cert != nil {
+			if g.cert != nil && !g.cert.apiServer {
 				flag = "--rotate-ca"
 			}
 			rep.Adopted = append(rep.Adopted, AdoptedSecret{Secret: g.id, Keys: keys, Rotate: flag})
@@ -115,7 +115,11 @@ func adoptLiveSecrets(ctx context.Context, snap *kube.Snapshot, loaded *Loaded, 
 			first[g.cert.component+"/"+g.cert.name] = true
 		}
 	}
-	if err := ensureApplyCertificates(ctx, snap, store, specs, loaded.App.Spec.Namespace, rot.CA, first, rep); err != nil {
+	if err := ensureApplyCertificates(ctx, snap, store, specs, loaded.App.Spec.Namespace, rot.CA, rotate, first, rep); err != nil {
+		return nil, rep, err
+	}
+	// The webhooks trust the CA of the certificates just kept or issued.
+	if err := setCABundles(objs, "", store); err != nil {
 		return nil, rep, err
 	}
 	for _, g := range gen {
@@ -250,6 +254,9 @@ func adoptSecret(store *secrets.Store, g generatedSecret, live *corev1.Secret) (
 		if crt == "" || store.SignedByStoredCA(g.cert.component, g.cert.name, crt) {
 			return nil, nil // the store's CA issues this certificate: its own is the one to serve
 		}
+		if g.cert.apiServer {
+			return adoptIssuedCertificate(store, g, live)
+		}
 		changed, err := store.AdoptCertificate(g.cert.component, g.cert.name, crt, key)
 		if err != nil {
 			return nil, fmt.Errorf("cannot keep Secret %s: %w; nothing was applied: to replace it with a certificate from a new CA, rerun with --rotate-ca", g.id, err)
@@ -278,10 +285,29 @@ func adoptSecret(store *secrets.Store, g generatedSecret, live *corev1.Secret) (
 	return taken, nil
 }
 
+// adoptIssuedCertificate is adoptSecret for a certificate only the API server trusts: the
+// cluster's is kept with the CA it is served with (ca.crt), which the webhooks' caBundle then
+// names. One served without its CA cannot be given to the API server: the store's replaces it.
+func adoptIssuedCertificate(store *secrets.Store, g generatedSecret, live *corev1.Secret) ([]string, error) {
+	crt, key, ca := string(live.Data[corev1.TLSCertKey]), string(live.Data[corev1.TLSPrivateKeyKey]), string(live.Data[caCertKey])
+	if ca == "" {
+		return nil, nil
+	}
+	changed, err := store.AdoptIssuedCertificate(g.cert.component, g.cert.name, crt, key, ca)
+	if err != nil {
+		return nil, fmt.Errorf("cannot keep Secret %s: %w; nothing was applied: to replace it with a certificate from a new CA, rerun with --rotate-secret %s", g.id, err, g.id)
+	}
+	if !changed {
+		return nil, nil
+	}
+	return []string{caCertKey, corev1.TLSCertKey, corev1.TLSPrivateKeyKey}, nil
+}
+
 // ensureApplyCertificates issues the certificates that kfdeploy's CA signs, covering the
 // nodes' addresses where asked (known only to the cluster); rotateCA first replaces the CA, and
-// so does a first apply (first: component/name of certificates the cluster does not serve yet).
-func ensureApplyCertificates(ctx context.Context, snap *kube.Snapshot, store *secrets.Store, specs []certSpec, namespace string, rotateCA bool, first map[string]bool, rep *SecretsReport) error {
+// so does a first apply (first: component/name of certificates the cluster does not serve yet)
+// and, for a certificate only the API server trusts, its Secret's rotation (rotate: ids).
+func ensureApplyCertificates(ctx context.Context, snap *kube.Snapshot, store *secrets.Store, specs []certSpec, namespace string, rotateCA bool, rotate, first map[string]bool, rep *SecretsReport) error {
 	var addrs []string
 	for _, s := range specs {
 		if s.withNodes && addrs == nil {
@@ -296,7 +322,8 @@ func ensureApplyCertificates(ctx context.Context, snap *kube.Snapshot, store *se
 		}
 		isFirst := first[s.component+"/"+s.name] && !store.CAKeyMissing(s.component, s.name) &&
 			!store.CAPermits(s.component, s.name, req)
-		if rotateCA || isFirst {
+		rotated := s.apiServer && rotate[secretNamespace(s.secret, namespace)+"/"+s.secret.GetName()]
+		if rotateCA || isFirst || rotated {
 			store.RotateCA(s.component, s.name)
 		}
 		out, err := store.EnsureCertificate(s.component, s.name, req)

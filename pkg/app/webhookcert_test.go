@@ -1,0 +1,172 @@
+package app
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"slices"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/kfdeploy/kfdeploy/pkg/config"
+	"github.com/kfdeploy/kfdeploy/pkg/kube"
+)
+
+// katibApp is an app directory with Katib (its webhook certificate), generated.
+func katibApp(t *testing.T) string {
+	t.Helper()
+	return generatedApp(t, config.Component{Name: "katib"})
+}
+
+// caBundles are the caBundles of the webhooks of objs' webhook configurations, decoded.
+func caBundles(t *testing.T, objs []*unstructured.Unstructured) []string {
+	t.Helper()
+	var out []string
+	for _, o := range objs {
+		if !strings.HasSuffix(o.GetKind(), "WebhookConfiguration") {
+			continue
+		}
+		webhooks, _, _ := unstructured.NestedSlice(o.Object, "webhooks")
+		for _, w := range webhooks {
+			b, _, _ := unstructured.NestedString(w.(map[string]any), "clientConfig", "caBundle")
+			pem, err := base64.StdEncoding.DecodeString(b)
+			if err != nil {
+				t.Fatalf("%s %s: caBundle: %v", o.GetKind(), o.GetName(), err)
+			}
+			out = append(out, string(pem))
+		}
+	}
+	if len(out) != 3 {
+		t.Fatalf("%d webhooks, want Katib's 3", len(out))
+	}
+	return out
+}
+
+func parsePEM(t *testing.T, s string) *x509.Certificate {
+	t.Helper()
+	b, _ := pem.Decode([]byte(s))
+	if b == nil {
+		t.Fatalf("no PEM in %q", s)
+	}
+	c, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// checkServed: the webhooks' caBundle is the Secret's ca.crt, which issued its tls.crt for the
+// controller's Service.
+func checkServed(t *testing.T, objs []*unstructured.Unstructured) (ca string) {
+	t.Helper()
+	data := secretData(t, objs, "katib-webhook-cert")
+	for _, b := range caBundles(t, objs) {
+		if b != data["ca.crt"] {
+			t.Fatalf("a webhook's caBundle is not the CA of Secret katib-webhook-cert")
+		}
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(parsePEM(t, data["ca.crt"]))
+	if _, err := parsePEM(t, data[corev1.TLSCertKey]).Verify(x509.VerifyOptions{DNSName: "katib-controller.ml.svc", Roots: roots}); err != nil {
+		t.Fatalf("the webhook certificate does not verify for katib-controller.ml.svc: %v", err)
+	}
+	return data["ca.crt"]
+}
+
+// TestKatibWebhookCertificate: generate issues Katib's webhook certificate, keeps it across
+// generates and fills in the webhooks' caBundle; 'kfdeploy ca' does not offer its CA to users;
+// apply keeps the cluster's certificate with its CA when secrets.yaml lacks it, replaces it on
+// --rotate-secret, and replaces one served without its CA.
+func TestKatibWebhookCertificate(t *testing.T) {
+	deployed := katibApp(t)
+	before := snapshot(t, deployed)
+	if before["manifests/katib.yaml"] == "" || before["secrets.yaml"] == "" {
+		t.Fatal("generate wrote no manifests/katib.yaml or secrets.yaml")
+	}
+	if _, err := Generate(context.Background(), deployed); err != nil {
+		t.Fatal(err)
+	}
+	if after := snapshot(t, deployed); after["manifests/katib.yaml"] != before["manifests/katib.yaml"] || after["secrets.yaml"] != before["secrets.yaml"] {
+		t.Error("a second generate changed Katib's manifests or secrets.yaml")
+	}
+	if _, _, err := CACertificate(deployed); err == nil || !strings.Contains(err.Error(), "no certificate issued by kfdeploy") {
+		t.Errorf("kfdeploy ca of an app whose only certificate is the webhook's: %v, want no CA for users", err)
+	}
+	loadedDeployed, live := liveCopies(t, deployed)
+	servedCA := checkServed(t, loadedDeployed.Objects)
+
+	// A checkout that lost secrets.yaml keeps the cluster's certificate and its CA.
+	objs := make([]runtime.Object, 0, len(live))
+	for _, s := range live {
+		objs = append(objs, s)
+	}
+	cs := fake.NewClientset(objs...)
+	snap := (&kube.Client{Typed: cs, Fast: cs}).NewSnapshot(kube.ApplySet{}, nil, kube.SnapshotOptions{})
+	checkout := katibApp(t)
+	loaded, err := Load(checkout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checkServed(t, loaded.Objects) == servedCA {
+		t.Fatal("the two checkouts made the same CA; the test needs them to differ")
+	}
+	out, rep, err := adoptLiveSecrets(context.Background(), snap, loaded, SecretRotation{}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checkServed(t, out.Objects) != servedCA {
+		t.Error("apply would replace the cluster's webhook certificate and CA")
+	}
+	i := slices.IndexFunc(rep.Adopted, func(a AdoptedSecret) bool { return a.Secret == "ml/katib-webhook-cert" })
+	if i < 0 || rep.Adopted[i].Rotate != "--rotate-secret ml/katib-webhook-cert" || !slices.Equal(rep.Adopted[i].Keys, []string{"ca.crt", "tls.crt", "tls.key"}) {
+		t.Errorf("adopted %+v, want ml/katib-webhook-cert's ca.crt, tls.crt, tls.key, replaced by --rotate-secret", rep.Adopted)
+	}
+	if slices.ContainsFunc(append(rep.Warnings, rep.Notes...), func(s string) bool { return strings.Contains(s, "trust") }) {
+		t.Errorf("notices %q tell users to trust a CA only the API server trusts", append(rep.Warnings, rep.Notes...))
+	}
+	// Kept: a generate and a second apply leave it.
+	if _, err := Generate(context.Background(), checkout); err != nil {
+		t.Fatal(err)
+	}
+	if loaded, err = Load(checkout); err != nil {
+		t.Fatal(err)
+	}
+	if checkServed(t, loaded.Objects) != servedCA {
+		t.Error("generate after apply took the cluster's certificate: the manifests' caBundle is not its CA")
+	}
+	if out, rep, err = adoptLiveSecrets(context.Background(), snap, loaded, SecretRotation{}, false); err != nil || len(rep.Adopted) != 0 || checkServed(t, out.Objects) != servedCA {
+		t.Errorf("second apply: adopted %v, %v; want the same certificate, nothing new taken", rep.Adopted, err)
+	}
+
+	// --rotate-secret: a new CA and certificate, and the caBundle follows.
+	out, _, err = adoptLiveSecrets(context.Background(), snap, loaded, SecretRotation{Secrets: []string{"katib-webhook-cert"}}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checkServed(t, out.Objects) == servedCA {
+		t.Error("--rotate-secret ml/katib-webhook-cert kept the cluster's CA")
+	}
+
+	// A certificate served without its CA cannot be handed to the API server: replaced.
+	noCA := live[secretIndex(live, "katib-webhook-cert")].DeepCopy()
+	delete(noCA.Data, "ca.crt")
+	cs = fake.NewClientset(noCA)
+	other := katibApp(t)
+	if loaded, err = Load(other); err != nil {
+		t.Fatal(err)
+	}
+	mine := checkServed(t, loaded.Objects)
+	out, rep, err = adoptLiveSecrets(context.Background(), (&kube.Client{Typed: cs, Fast: cs}).NewSnapshot(kube.ApplySet{}, nil, kube.SnapshotOptions{}), loaded, SecretRotation{}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checkServed(t, out.Objects) != mine || len(rep.Adopted) != 0 {
+		t.Errorf("a cluster's certificate without its CA: adopted %v; want secrets.yaml's served", rep.Adopted)
+	}
+}
