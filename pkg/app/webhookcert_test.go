@@ -2,12 +2,18 @@ package app
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
+	"math/big"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -16,6 +22,7 @@ import (
 
 	"github.com/kfdeploy/kfdeploy/pkg/config"
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/secrets"
 )
 
 // katibApp is an app directory with Katib (its webhook certificate), generated.
@@ -144,6 +151,11 @@ func TestKatibWebhookCertificate(t *testing.T) {
 		t.Errorf("second apply: adopted %v, %v; want the same certificate, nothing new taken", rep.Adopted, err)
 	}
 
+	// --rotate-ca is the users' CA: it leaves this one.
+	if _, _, err := adoptLiveSecrets(context.Background(), snap, loaded, SecretRotation{CA: true}, false); err == nil || !strings.Contains(err.Error(), "no certificate issued by kfdeploy's CA") {
+		t.Errorf("--rotate-ca of an app whose only certificate is the webhook's: %v, want no CA of users to rotate", err)
+	}
+
 	// --rotate-secret: a new CA and certificate, and the caBundle follows.
 	out, _, err = adoptLiveSecrets(context.Background(), snap, loaded, SecretRotation{Secrets: []string{"katib-webhook-cert"}}, false)
 	if err != nil {
@@ -168,5 +180,81 @@ func TestKatibWebhookCertificate(t *testing.T) {
 	}
 	if checkServed(t, out.Objects) != mine || len(rep.Adopted) != 0 {
 		t.Errorf("a cluster's certificate without its CA: adopted %v; want secrets.yaml's served", rep.Adopted)
+	}
+}
+
+// expiringCertificate is a CA and a certificate for katib-controller.ml.svc that it issued,
+// which expires in a day (PEM).
+func expiringCertificate(t *testing.T) (caPEM, certPEM, keyPEM string) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "old CA"}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), DNSNames: []string{"katib-controller.ml.svc"}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caTmpl, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := func(typ string, b []byte) string { return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b})) }
+	return enc("CERTIFICATE", caDER), enc("CERTIFICATE", der), enc("PRIVATE KEY", keyDER)
+}
+
+// TestKatibWebhookCertificateRenewedWithoutCAKey: a certificate taken from the cluster without
+// its CA's key cannot be renewed; close to its expiry apply replaces it with one from a new CA
+// (only the API server trusts it, through the caBundle of the same apply), and does not take
+// such a certificate from the cluster in the first place.
+func TestKatibWebhookCertificateRenewedWithoutCAKey(t *testing.T) {
+	dir := katibApp(t)
+	loaded, live := liveCopies(t, dir)
+	caPEM, certPEM, keyPEM := expiringCertificate(t)
+	sec := live[secretIndex(live, "katib-webhook-cert")]
+	sec.Data = map[string][]byte{"ca.crt": []byte(caPEM), corev1.TLSCertKey: []byte(certPEM), corev1.TLSPrivateKeyKey: []byte(keyPEM)}
+	cs := fake.NewClientset(sec)
+	snap := (&kube.Client{Typed: cs, Fast: cs}).NewSnapshot(kube.ApplySet{}, nil, kube.SnapshotOptions{})
+
+	out, rep, err := adoptLiveSecrets(context.Background(), snap, loaded, SecretRotation{}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Adopted) != 0 || checkServed(t, out.Objects) == caPEM {
+		t.Errorf("adopted %v: a certificate expiring tomorrow was kept", rep.Adopted)
+	}
+
+	// Taken earlier (secrets.yaml holds it without its CA's key), now close to expiry.
+	store, err := secrets.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.AdoptIssuedCertificate("katib", "webhook", certPEM, keyPEM, caPEM); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Save(); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err = adoptLiveSecrets(context.Background(), snap, loaded, SecretRotation{}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checkServed(t, out.Objects) == caPEM {
+		t.Error("a certificate without its CA's key, expiring tomorrow, was not replaced")
+	}
+	if store, _ = secrets.Load(dir); store.CAKeyMissing("katib", "webhook") {
+		t.Error("secrets.yaml still says the CA's key is missing after the certificate was replaced")
 	}
 }
