@@ -258,3 +258,35 @@ func TestKatibWebhookCertificateRenewedWithoutCAKey(t *testing.T) {
 		t.Error("secrets.yaml still says the CA's key is missing after the certificate was replaced")
 	}
 }
+
+// TestGatewayAndKatibCAsApart: with the gateway, 'kfdeploy ca' gives users the gateway's CA
+// only, and --rotate-ca replaces the gateway's certificate only.
+func TestGatewayAndKatibCAsApart(t *testing.T) {
+	dir := generatedApp(t, config.Component{Name: "ambassador", Params: map[string]any{"serviceType": "ClusterIP"}}, config.Component{Name: "katib"})
+	ca, _, err := CACertificate(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ca != storeValue(t, dir, "ambassador/tls.ca.crt") {
+		t.Error("kfdeploy ca does not give exactly the gateway's CA")
+	}
+	loaded, live := liveCopies(t, dir)
+	objs := make([]runtime.Object, 0, len(live))
+	for _, s := range live {
+		objs = append(objs, s)
+	}
+	cs := fake.NewClientset(objs...)
+	out, rep, err := adoptLiveSecrets(context.Background(), (&kube.Client{Typed: cs, Fast: cs}).NewSnapshot(kube.ApplySet{}, nil, kube.SnapshotOptions{}), loaded, SecretRotation{CA: true}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(rep.Rotated, []string{"ml/ambassador-tls"}) {
+		t.Errorf("--rotate-ca rotated %v, want only ml/ambassador-tls", rep.Rotated)
+	}
+	if secretData(t, out.Objects, "ambassador-tls")[corev1.TLSCertKey] == string(live[secretIndex(live, "ambassador-tls")].Data[corev1.TLSCertKey]) {
+		t.Error("--rotate-ca kept the gateway's certificate")
+	}
+	if checkServed(t, out.Objects) != string(live[secretIndex(live, "katib-webhook-cert")].Data["ca.crt"]) {
+		t.Error("--rotate-ca replaced Katib's webhook CA")
+	}
+}

@@ -134,8 +134,7 @@ func katibWebhooks(t *testing.T, objs []*unstructured.Unstructured) map[string]m
 	t.Helper()
 	out := map[string]map[string]any{}
 	for _, kind := range []string{"ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"} {
-		// The certificate generator patches the configurations of this name
-		// (pkg/certgenerator/v1beta1/generator.go@v0.19.0: Webhook = "katib.kubeflow.org").
+		// Upstream's name (components/webhook/webhooks.yaml@v0.19.0).
 		c := find(t, objs, kind, "katib.kubeflow.org")
 		hooks, _, _ := unstructured.NestedSlice(c.Object, "webhooks")
 		for _, h := range hooks {
