@@ -29,6 +29,8 @@ func caCertificate(appDir string) (string, *secrets.Store, error) {
 	if err != nil {
 		return "", nil, err
 	}
+	// A CA that only the API server trusts (a webhook's) is not the users' to trust.
+	specs = slices.DeleteFunc(specs, func(s certSpec) bool { return s.apiServer })
 	if len(specs) == 0 {
 		return "", nil, fmt.Errorf("the app has no certificate issued by kfdeploy: the gateway serves plain HTTP (ambassador tls: false) or a Secret of your own (tlsSecretName)")
 	}

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,7 +25,17 @@ const (
 	annCertIPs       = "kfdeploy.dev/certificate-ip-addresses"   // comma-separated
 	annCertNodeAddrs = "kfdeploy.dev/certificate-node-addresses" // "true": also the nodes' addresses, known at apply
 	annCertFiles     = "kfdeploy.dev/certificate-files"          // "cert,key": the user's PEM files, relative to the app directory
+	// "apiserver": only the API server trusts the certificate's CA, through the caBundle of
+	// webhook configurations (annCABundle), never users: the Secret also holds the CA as
+	// ca.crt, 'kfdeploy ca' leaves it out, and a cluster's certificate is kept with its CA.
+	annCertTrustedBy = "kfdeploy.dev/certificate-trusted-by"
+	// On a webhook configuration, "component/name": every webhook's caBundle is the CA of that
+	// certificate, filled in by generate and again by apply (which may re-issue it).
+	annCABundle = "kfdeploy.dev/ca-bundle"
 )
+
+// trustedByAPIServer is annCertTrustedBy's one value.
+const trustedByAPIServer = "apiserver"
 
 // certSpec is one certificate a rendered Secret asks for.
 type certSpec struct {
@@ -34,6 +45,8 @@ type certSpec struct {
 	request   secrets.CertRequest
 	withNodes bool
 	files     []string
+	// apiServer: only the API server trusts its CA (annCertTrustedBy).
+	apiServer bool
 }
 
 // certSpecs finds the Secrets of objs that ask for a certificate; component, when set, must own
@@ -51,12 +64,22 @@ func certSpecs(objs []*unstructured.Unstructured, component string) ([]certSpec,
 			return nil, fmt.Errorf("secret %s: %s is %q, want %q/<name>", o.GetName(), annCertificate, key, component)
 		}
 		s := certSpec{secret: o, component: comp, name: name, withNodes: a[annCertNodeAddrs] == "true"}
+		switch v, ok := a[annCertTrustedBy]; {
+		case !ok:
+		case v == trustedByAPIServer:
+			s.apiServer = true
+		default:
+			return nil, fmt.Errorf("secret %s: %s is %q, want %q", o.GetName(), annCertTrustedBy, v, trustedByAPIServer)
+		}
 		s.request.DNSNames = splitList(a[annCertDNSNames])
 		s.request.IPAddresses = splitList(a[annCertIPs])
 		if len(s.request.DNSNames) > 0 {
 			s.request.CommonName = s.request.DNSNames[0]
 		}
 		if f := splitList(a[annCertFiles]); len(f) > 0 {
+			if s.apiServer {
+				return nil, fmt.Errorf("secret %s: %s and %s=%s exclude each other", o.GetName(), annCertFiles, annCertTrustedBy, trustedByAPIServer)
+			}
 			if len(f) != 2 {
 				return nil, fmt.Errorf("secret %s: %s is %q, want certfile,keyfile", o.GetName(), annCertFiles, a[annCertFiles])
 			}
@@ -100,8 +123,56 @@ func ensureCertificates(appDir, component string, objs []*unstructured.Unstructu
 			}
 		}
 		cert, key := secrets.CertPlaceholders(s.component, s.name)
-		if err := unstructured.SetNestedStringMap(s.secret.Object, map[string]string{corev1.TLSCertKey: cert, corev1.TLSPrivateKeyKey: key}, "stringData"); err != nil {
+		data := map[string]string{corev1.TLSCertKey: cert, corev1.TLSPrivateKeyKey: key}
+		if s.apiServer {
+			data[caCertKey] = secrets.CACertPlaceholder(s.component, s.name)
+		}
+		if err := unstructured.SetNestedStringMap(s.secret.Object, data, "stringData"); err != nil {
 			return fmt.Errorf("component %s: Secret %s: %w", component, s.secret.GetName(), err)
+		}
+	}
+	return setCABundles(objs, component, store)
+}
+
+// caCertKey is where a Secret of a certificate trusted by the API server holds its CA.
+const caCertKey = "ca.crt"
+
+// setCABundles sets the caBundle of every webhook of the webhook configurations of objs that
+// ask for one (annCABundle) to the CA that issued the certificate they name; component, when
+// set, must own it.
+func setCABundles(objs []*unstructured.Unstructured, component string, store *secrets.Store) error {
+	for _, o := range objs {
+		key, ok := o.GetAnnotations()[annCABundle]
+		if !ok {
+			continue
+		}
+		id := o.GetKind() + " " + o.GetName()
+		if o.GetKind() != "ValidatingWebhookConfiguration" && o.GetKind() != "MutatingWebhookConfiguration" {
+			return fmt.Errorf("%s: %s is for webhook configurations only", id, annCABundle)
+		}
+		comp, name, ok := strings.Cut(key, "/")
+		if !ok || comp == "" || name == "" || (component != "" && comp != component) {
+			return fmt.Errorf("%s: %s is %q, want %q/<name>", id, annCABundle, key, component)
+		}
+		pem, err := store.IssuerCertificate(comp, name)
+		if err != nil {
+			return fmt.Errorf("%s: caBundle: %w", id, err)
+		}
+		webhooks, _, err := unstructured.NestedSlice(o.Object, "webhooks")
+		if err != nil {
+			return fmt.Errorf("%s: %w", id, err)
+		}
+		for i, w := range webhooks {
+			m, ok := w.(map[string]any)
+			if !ok {
+				return fmt.Errorf("%s: webhook %d is not an object", id, i)
+			}
+			if err := unstructured.SetNestedField(m, base64.StdEncoding.EncodeToString([]byte(pem)), "clientConfig", "caBundle"); err != nil {
+				return fmt.Errorf("%s: webhook %d: %w", id, i, err)
+			}
+		}
+		if err := unstructured.SetNestedSlice(o.Object, webhooks, "webhooks"); err != nil {
+			return fmt.Errorf("%s: %w", id, err)
 		}
 	}
 	return nil
@@ -141,6 +212,18 @@ const (
 func certNotices(s certSpec, namespace string, store *secrets.Store, out secrets.CertOutcome, phase certPhase) (warnings, notes []string) {
 	newCA, issued := store.Made(s.component, s.name)
 	secret := namespace + "/" + s.secret.GetName()
+	if s.apiServer {
+		// No user trusts its CA: a new CA or certificate is news to no one.
+		if out.CAKeyMissing {
+			warnings = append(warnings, fmt.Sprintf("Secret %s: %s has no key of the CA that signed the served certificate, which apply took from the cluster with that CA: it stays as it is (it expires %s); to have kfdeploy issue a new one, rerun apply with --rotate-secret %s",
+				secret, secrets.FileName, out.NotAfter.UTC().Format("2006-01-02"), secret))
+		}
+		if len(out.Outside) > 0 {
+			warnings = append(warnings, fmt.Sprintf("Secret %s: the certificate's CA may vouch only for %s; %s are outside: rerun apply with --rotate-secret %s for a new CA",
+				secret, store.Constraints(s.component, s.name), strings.Join(out.Outside, ", "), secret))
+		}
+		return warnings, nil
+	}
 	switch {
 	case out.CAKeyMissing:
 		warnings = append(warnings, fmt.Sprintf("Secret %s: %s has no key of the CA that signed the served certificate, which apply took from the cluster: it stays as it is (it expires %s) and cannot be re-issued for new names; restore %s from a backup, or rotate the CA with 'kfdeploy apply --rotate-ca' (users then trust the new CA: kfdeploy ca)",

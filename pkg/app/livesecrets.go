@@ -2,10 +2,13 @@ package app
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -100,7 +103,7 @@ func adoptLiveSecrets(ctx context.Context, snap *kube.Snapshot, loaded *Loaded, 
 		}
 		if len(keys) > 0 {
 			flag := "--rotate-secret " + g.id
-			if g.cert != nil {
+			if g.cert != nil && !g.cert.apiServer {
 				flag = "--rotate-ca"
 			}
 			rep.Adopted = append(rep.Adopted, AdoptedSecret{Secret: g.id, Keys: keys, Rotate: flag})
@@ -115,7 +118,11 @@ func adoptLiveSecrets(ctx context.Context, snap *kube.Snapshot, loaded *Loaded, 
 			first[g.cert.component+"/"+g.cert.name] = true
 		}
 	}
-	if err := ensureApplyCertificates(ctx, snap, store, specs, loaded.App.Spec.Namespace, rot.CA, first, rep); err != nil {
+	if err := ensureApplyCertificates(ctx, snap, store, specs, loaded.App.Spec.Namespace, rot.CA, rotate, first, rep); err != nil {
+		return nil, rep, err
+	}
+	// The webhooks trust the CA of the certificates just kept or issued.
+	if err := setCABundles(objs, "", store); err != nil {
 		return nil, rep, err
 	}
 	for _, g := range gen {
@@ -179,7 +186,8 @@ func secretNamespace(o *unstructured.Unstructured, namespace string) string {
 }
 
 // rotationSet checks that every Secret to rotate is one the app generates; the CA's rotation
-// replaces the certificates' Secrets.
+// replaces the Secrets of the certificates users trust (one only the API server trusts is
+// rotated by its Secret's name).
 func rotationSet(rot SecretRotation, gen []generatedSecret, namespace string) (map[string]bool, error) {
 	known := map[string]bool{}
 	var ids []string
@@ -201,7 +209,7 @@ func rotationSet(rot SecretRotation, gen []generatedSecret, namespace string) (m
 	if rot.CA {
 		n := 0
 		for _, g := range gen {
-			if g.cert != nil {
+			if g.cert != nil && !g.cert.apiServer {
 				out[g.id] = true
 				n++
 			}
@@ -250,6 +258,9 @@ func adoptSecret(store *secrets.Store, g generatedSecret, live *corev1.Secret) (
 		if crt == "" || store.SignedByStoredCA(g.cert.component, g.cert.name, crt) {
 			return nil, nil // the store's CA issues this certificate: its own is the one to serve
 		}
+		if g.cert.apiServer {
+			return adoptIssuedCertificate(store, g, live)
+		}
 		changed, err := store.AdoptCertificate(g.cert.component, g.cert.name, crt, key)
 		if err != nil {
 			return nil, fmt.Errorf("cannot keep Secret %s: %w; nothing was applied: to replace it with a certificate from a new CA, rerun with --rotate-ca", g.id, err)
@@ -278,10 +289,51 @@ func adoptSecret(store *secrets.Store, g generatedSecret, live *corev1.Secret) (
 	return taken, nil
 }
 
+// apiServerRenewBefore is how long before it expires a certificate only the API server trusts,
+// taken from the cluster without its CA's key, is replaced by one from a new CA: no user has to
+// trust that CA, and the webhooks stop working when the certificate expires.
+const apiServerRenewBefore = 30 * 24 * time.Hour
+
+// expiringWithoutCAKey reports whether s's certificate was taken from the cluster without the
+// key of its CA and expires within apiServerRenewBefore (or cannot be read).
+func expiringWithoutCAKey(store *secrets.Store, s certSpec) bool {
+	if !store.CAKeyMissing(s.component, s.name) {
+		return false
+	}
+	c, err := store.Certificate(s.component, s.name)
+	return err != nil || time.Until(c.NotAfter) < apiServerRenewBefore
+}
+
+// adoptIssuedCertificate is adoptSecret for a certificate only the API server trusts: the
+// cluster's is kept with the CA it is served with (ca.crt), which the webhooks' caBundle then
+// names. One served without its CA cannot be given to the API server, and one about to expire
+// could not be renewed without its CA's key: the store's replaces either.
+func adoptIssuedCertificate(store *secrets.Store, g generatedSecret, live *corev1.Secret) ([]string, error) {
+	crt, key, ca := string(live.Data[corev1.TLSCertKey]), string(live.Data[corev1.TLSPrivateKeyKey]), string(live.Data[caCertKey])
+	if ca == "" {
+		return nil, nil
+	}
+	if b, _ := pem.Decode([]byte(crt)); b != nil {
+		if c, err := x509.ParseCertificate(b.Bytes); err == nil && time.Until(c.NotAfter) < apiServerRenewBefore {
+			return nil, nil
+		}
+	}
+	changed, err := store.AdoptIssuedCertificate(g.cert.component, g.cert.name, crt, key, ca)
+	if err != nil {
+		return nil, fmt.Errorf("cannot keep Secret %s: %w; nothing was applied: to replace it with a certificate from a new CA, rerun with --rotate-secret %s", g.id, err, g.id)
+	}
+	if !changed {
+		return nil, nil
+	}
+	return []string{caCertKey, corev1.TLSCertKey, corev1.TLSPrivateKeyKey}, nil
+}
+
 // ensureApplyCertificates issues the certificates that kfdeploy's CA signs, covering the
-// nodes' addresses where asked (known only to the cluster); rotateCA first replaces the CA, and
-// so does a first apply (first: component/name of certificates the cluster does not serve yet).
-func ensureApplyCertificates(ctx context.Context, snap *kube.Snapshot, store *secrets.Store, specs []certSpec, namespace string, rotateCA bool, first map[string]bool, rep *SecretsReport) error {
+// nodes' addresses where asked (known only to the cluster); rotateCA first replaces the CA of
+// those users trust, and so does a first apply (first: component/name of certificates the
+// cluster does not serve yet); a certificate only the API server trusts gets a new CA when its
+// Secret is rotated (rotate: ids).
+func ensureApplyCertificates(ctx context.Context, snap *kube.Snapshot, store *secrets.Store, specs []certSpec, namespace string, rotateCA bool, rotate, first map[string]bool, rep *SecretsReport) error {
 	var addrs []string
 	for _, s := range specs {
 		if s.withNodes && addrs == nil {
@@ -296,7 +348,9 @@ func ensureApplyCertificates(ctx context.Context, snap *kube.Snapshot, store *se
 		}
 		isFirst := first[s.component+"/"+s.name] && !store.CAKeyMissing(s.component, s.name) &&
 			!store.CAPermits(s.component, s.name, req)
-		if rotateCA || isFirst {
+		rotated := (rotateCA && !s.apiServer) ||
+			(s.apiServer && (rotate[secretNamespace(s.secret, namespace)+"/"+s.secret.GetName()] || expiringWithoutCAKey(store, s)))
+		if rotated || isFirst {
 			store.RotateCA(s.component, s.name)
 		}
 		out, err := store.EnsureCertificate(s.component, s.name, req)
@@ -304,7 +358,7 @@ func ensureApplyCertificates(ctx context.Context, snap *kube.Snapshot, store *se
 			return err
 		}
 		phase := phaseApply
-		if isFirst && !rotateCA {
+		if isFirst && !rotated {
 			phase = phaseFirstApply
 		}
 		w, n := certNotices(s, secretNamespace(s.secret, namespace), store, out, phase)

@@ -24,14 +24,19 @@ import (
 // generated.
 func secretsApp(t *testing.T) string {
 	t.Helper()
+	return generatedApp(t,
+		config.Component{Name: "ambassador", Params: map[string]any{"serviceType": "ClusterIP"}},
+		config.Component{Name: "modeldb"})
+}
+
+// generatedApp is an app directory "demo" (namespace ml) of components, generated.
+func generatedApp(t *testing.T, components ...config.Component) string {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), "demo")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	data, err := config.New("demo", config.PlatformNone, "ml", []config.Component{
-		{Name: "ambassador", Params: map[string]any{"serviceType": "ClusterIP"}},
-		{Name: "modeldb"},
-	}).Marshal()
+	data, err := config.New("demo", config.PlatformNone, "ml", components).Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -134,8 +134,7 @@ func katibWebhooks(t *testing.T, objs []*unstructured.Unstructured) map[string]m
 	t.Helper()
 	out := map[string]map[string]any{}
 	for _, kind := range []string{"ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"} {
-		// The certificate generator patches the configurations of this name
-		// (pkg/certgenerator/v1beta1/generator.go@v0.19.0: Webhook = "katib.kubeflow.org").
+		// Upstream's name (components/webhook/webhooks.yaml@v0.19.0).
 		c := find(t, objs, kind, "katib.kubeflow.org")
 		hooks, _, _ := unstructured.NestedSlice(c.Object, "webhooks")
 		for _, h := range hooks {
@@ -285,8 +284,9 @@ func allows(t *testing.T, role *unstructured.Unstructured, group, resource, verb
 }
 
 // The controller's ClusterRole has what upstream's has for the kinds this component runs
-// (manifests/v1beta1/components/controller/rbac.yaml@v0.19.0); the certificate generator
-// updates its Secret and both webhook configurations (pkg/certgenerator/v1beta1/generator.go).
+// (manifests/v1beta1/components/controller/rbac.yaml@v0.19.0), except what only the certificate
+// generator uses (pkg/certgenerator/v1beta1/generator.go), which is off (see
+// TestKatibCertificateFromKfdeploy).
 func TestKatibControllerRBACAsUpstream(t *testing.T) {
 	role := find(t, render(t, "katib", nil), "ClusterRole", "kubeflow-katib-controller")
 	upstream := []struct {
@@ -299,13 +299,11 @@ func TestKatibControllerRBACAsUpstream(t *testing.T) {
 		{"", []string{"serviceaccounts", "persistentvolumes", "persistentvolumeclaims"}, []string{"get", "list", "watch", "create"}},
 		{"", []string{"namespaces", "configmaps"}, []string{"get", "list", "watch"}},
 		{"", []string{"pods", "pods/status"}, []string{"get"}},
-		{"", []string{"secrets"}, []string{"get", "list", "watch", "patch", "update"}},
 		{"apps", []string{"deployments"}, []string{"get", "list", "watch", "create", "delete"}},
 		{"rbac.authorization.k8s.io", []string{"roles", "rolebindings"}, []string{"get", "create", "list", "watch"}},
 		{"batch", []string{"jobs", "cronjobs"}, []string{"get", "list", "watch", "create", "delete"}},
 		{"kubeflow.org", []string{"tfjobs", "pytorchjobs", "mpijobs", "xgboostjobs"}, []string{"get", "list", "watch", "create", "delete"}},
 		{"kubeflow.org", []string{"experiments", "experiments/status", "experiments/finalizers", "trials", "trials/status", "trials/finalizers", "suggestions", "suggestions/status", "suggestions/finalizers"}, []string{"*"}},
-		{"admissionregistration.k8s.io", []string{"validatingwebhookconfigurations", "mutatingwebhookconfigurations"}, []string{"get", "watch", "list", "patch", "update"}},
 	}
 	for _, u := range upstream {
 		for _, r := range u.resources {
@@ -363,6 +361,65 @@ func TestAppNamespaceAdmitsExperiments(t *testing.T) {
 		ns := find(t, render(t, "core", params), "Namespace", "kubeflow")
 		if got := ns.GetLabels()["katib.kubeflow.org/metrics-collector-injection"]; got != "enabled" {
 			t.Errorf("core with %v: namespace label katib.kubeflow.org/metrics-collector-injection=%q, want enabled", params, got)
+		}
+	}
+}
+
+// Katib's certificate generator is off, so that the controller needs no Secrets: with
+// certGenerator.enable false and neither webhookServiceName nor webhookSecretName (either turns it
+// back on: setCertGeneratorConfig, pkg/apis/config/v1beta1/defaults.go@v0.19.0) the controller
+// registers no rotator and serves the webhooks from tls.crt and tls.key in /tmp/cert
+// (consts.CertDir; cmd/katib-controller/v1beta1/main.go@v0.19.0, controller-runtime's defaults).
+// kfdeploy issues that certificate into the mounted Secret and fills in both webhook
+// configurations' caBundle from its CA; the controller may then neither read Secrets nor
+// change webhook configurations.
+func TestKatibCertificateFromKfdeploy(t *testing.T) {
+	objs := render(t, "katib", nil)
+	gen := asMap(asMap(katibConfig(t, objs)["init"])["certGenerator"])
+	if len(gen) != 1 || gen["enable"] != false {
+		t.Errorf("katib-config init.certGenerator = %v, want only enable: false", gen)
+	}
+	secret := find(t, objs, "Secret", "katib-webhook-cert")
+	a := secret.GetAnnotations()
+	dns := strings.Split(a["kfdeploy.dev/certificate-dns-names"], ",")
+	sort.Strings(dns)
+	if a["kfdeploy.dev/certificate"] != "katib/webhook" || a["kfdeploy.dev/certificate-trusted-by"] != "apiserver" ||
+		strings.Join(dns, ",") != "katib-controller.kubeflow.svc,katib-controller.kubeflow.svc.cluster.local" {
+		t.Errorf("Secret katib-webhook-cert annotations %v: want kfdeploy's certificate katib/webhook for the katib-controller Service, trusted by the API server", a)
+	}
+	if typ, _, _ := unstructured.NestedString(secret.Object, "type"); typ != "Opaque" {
+		t.Errorf("Secret katib-webhook-cert type %q, want Opaque (as before: a Secret's type cannot change)", typ)
+	}
+	d := find(t, objs, "Deployment", "katib-controller")
+	volumes, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "volumes")
+	containers, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
+	mounted := false
+	for _, m := range asSlice(asMap(containers[0])["volumeMounts"]) {
+		for _, v := range volumes {
+			if asMap(m)["mountPath"] == "/tmp/cert" && asMap(v)["name"] == asMap(m)["name"] &&
+				asMap(asMap(v)["secret"])["secretName"] == "katib-webhook-cert" {
+				mounted = true
+			}
+		}
+	}
+	if !mounted {
+		t.Error("the controller does not mount Secret katib-webhook-cert at /tmp/cert")
+	}
+	for _, kind := range []string{"ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"} {
+		if got := find(t, objs, kind, "katib.kubeflow.org").GetAnnotations()["kfdeploy.dev/ca-bundle"]; got != "katib/webhook" {
+			t.Errorf("%s katib.kubeflow.org: kfdeploy.dev/ca-bundle %q, want katib/webhook", kind, got)
+		}
+	}
+	role := find(t, objs, "ClusterRole", "kubeflow-katib-controller")
+	for _, res := range []struct{ group, resource string }{
+		{"", "secrets"},
+		{"admissionregistration.k8s.io", "validatingwebhookconfigurations"},
+		{"admissionregistration.k8s.io", "mutatingwebhookconfigurations"},
+	} {
+		for _, verb := range []string{"get", "list", "watch", "create", "update", "patch", "delete"} {
+			if allows(t, role, res.group, res.resource, verb) {
+				t.Errorf("katib-controller may %s %s.%s, which only its certificate generator (off) does", verb, res.resource, res.group)
+			}
 		}
 	}
 }

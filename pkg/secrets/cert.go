@@ -48,6 +48,12 @@ func CertPlaceholders(component, name string) (cert, key string) {
 	return Placeholder(component, name+suffixCert), Placeholder(component, name+suffixKey)
 }
 
+// CACertPlaceholder is what a Secret's stringData holds in manifests for the certificate of the
+// CA that issued component/name's certificate (for a client that trusts it by that file).
+func CACertPlaceholder(component, name string) string {
+	return Placeholder(component, name+suffixCACert)
+}
+
 // CertRequest is what a serving certificate must cover.
 type CertRequest struct {
 	CommonName  string
@@ -210,6 +216,49 @@ func (s *Store) AdoptCertificate(component, name, certPEM, keyPEM string) (bool,
 	s.values[key+suffixCALost] = "true"
 	s.dirty = true
 	return true, nil
+}
+
+// AdoptIssuedCertificate is AdoptCertificate for a certificate the cluster serves together with
+// the certificate of the CA that issued it (caPEM), which the store keeps, without its key, as
+// the certificate's CA (IssuerCertificate): for a certificate trusted by the CA given to a
+// client with it (a webhook's caBundle), not by users. It reports whether the store changed.
+func (s *Store) AdoptIssuedCertificate(component, name, certPEM, keyPEM, caPEM string) (bool, error) {
+	key := component + "/" + name
+	ca, err := parseCert(caPEM)
+	if err != nil {
+		return false, fmt.Errorf("the cluster's CA of %s: %w", key, err)
+	}
+	cur, err := parseCert(certPEM)
+	if err != nil {
+		return false, fmt.Errorf("the cluster's certificate of %s: %w", key, err)
+	}
+	if err := cur.CheckSignatureFrom(ca); err != nil {
+		return false, fmt.Errorf("the cluster's certificate of %s was not issued by the CA it is served with: %w", key, err)
+	}
+	changed, err := s.AdoptCertificate(component, name, certPEM, keyPEM)
+	if err != nil {
+		return false, err
+	}
+	if s.values[key+suffixCACert] != caPEM {
+		s.values[key+suffixCACert] = caPEM
+		s.dirty, changed = true, true
+	}
+	return changed, nil
+}
+
+// IssuerCertificate returns the PEM of the CA that issued component/name's certificate: the
+// store's CA, or the one taken from the cluster with the certificate (AdoptIssuedCertificate).
+// Unlike CACertificate it is not meant for users to trust.
+func (s *Store) IssuerCertificate(component, name string) (string, error) {
+	key := component + "/" + name
+	ca, err := parseCert(s.values[key+suffixCACert])
+	if err != nil {
+		return "", fmt.Errorf("%s holds no CA for %s: run 'kfdeploy generate' first", s.path, key)
+	}
+	if cur, err := parseCert(s.values[key+suffixCert]); err != nil || cur.CheckSignatureFrom(ca) != nil {
+		return "", fmt.Errorf("%s: the certificate of %s was not issued by its stored CA", s.path, key)
+	}
+	return s.values[key+suffixCACert], nil
 }
 
 // StoredNodeAddresses are the node addresses the certificate component/name was last issued for.

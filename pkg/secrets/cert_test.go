@@ -174,3 +174,55 @@ func TestCertificateServesTLS(t *testing.T) {
 		t.Error("handshake as other.example.com succeeded; the certificate does not name it")
 	}
 }
+
+// A certificate taken from the cluster with its CA's certificate (no key): kept as it is, its
+// CA is its issuer (IssuerCertificate), never one for users (CACertificate); a certificate and
+// CA that do not belong together are refused; a rotation forgets both.
+func TestAdoptIssuedCertificate(t *testing.T) {
+	s, err := Load(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.IssuerCertificate("katib", "webhook"); err == nil {
+		t.Error("IssuerCertificate of an empty store: no error")
+	}
+	req := CertRequest{DNSNames: []string{"katib-controller.ml.svc"}}
+	other, err := Load(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []*Store{s, other} {
+		if _, err := st.EnsureCertificate("katib", "webhook", req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	crt, key, ca := other.values["katib/webhook.crt"], other.values["katib/webhook.key"], other.values["katib/webhook.ca.crt"]
+
+	if _, err := s.AdoptIssuedCertificate("katib", "webhook", crt, key, s.values["katib/webhook.ca.crt"]); err == nil {
+		t.Error("adopted a certificate with a CA that did not issue it")
+	}
+	changed, err := s.AdoptIssuedCertificate("katib", "webhook", crt, key, ca)
+	if err != nil || !changed {
+		t.Fatalf("adopt: changed %v, %v", changed, err)
+	}
+	if changed, err := s.AdoptIssuedCertificate("katib", "webhook", crt, key, ca); err != nil || changed {
+		t.Errorf("adopt again: changed %v, %v; want nothing new", changed, err)
+	}
+	if got, err := s.IssuerCertificate("katib", "webhook"); err != nil || got != ca {
+		t.Errorf("IssuerCertificate after adoption: %v, want the cluster's CA", err)
+	}
+	if _, err := s.CACertificate("katib", "webhook"); err == nil {
+		t.Error("CACertificate offers a CA whose key the store lacks")
+	}
+	if out, err := s.EnsureCertificate("katib", "webhook", req); err != nil || out.Issued || !out.CAKeyMissing || s.values["katib/webhook.crt"] != crt {
+		t.Errorf("ensure after adoption: %+v, %v; want the cluster's certificate kept", out, err)
+	}
+
+	s.RotateCA("katib", "webhook")
+	if out, err := s.EnsureCertificate("katib", "webhook", req); err != nil || !out.Issued {
+		t.Fatalf("ensure after rotation: %+v, %v", out, err)
+	}
+	if got, err := s.IssuerCertificate("katib", "webhook"); err != nil || got == ca {
+		t.Errorf("IssuerCertificate after rotation: %v; want the new CA", err)
+	}
+}

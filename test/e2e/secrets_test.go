@@ -20,7 +20,7 @@ import (
 )
 
 // secretsUIs are the components with generated secrets: the databases' passwords (katib,
-// modeldb), JupyterHub's, and the gateway's certificate.
+// modeldb), JupyterHub's, the gateway's certificate and Katib's webhook certificate.
 const secretsUIs = "core,ambassador,jupyterhub,katib,modeldb"
 
 // memberSecrets are the data of the app's Secrets on the cluster (the inventory's parent aside).
@@ -45,7 +45,8 @@ func sameData(a, b map[string][]byte) bool {
 // TestSecretsKeptWithoutSecretsYAML: a deployed app whose secrets.yaml is gone (a CI checkout)
 // runs generate and apply: every generated Secret on the cluster keeps its data, secrets.yaml
 // now holds the cluster's values, apply names what it kept and how to rotate, and a world-
-// readable secrets.yaml is named by apply. --rotate-ca then replaces only the certificate.
+// readable secrets.yaml is named by apply. --rotate-ca then replaces only the gateway's
+// certificate (Katib's webhook certificate has a CA of its own, which users do not trust).
 func TestSecretsKeptWithoutSecretsYAML(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -61,7 +62,7 @@ func TestSecretsKeptWithoutSecretsYAML(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := e.memberSecrets(t, ctx, ns, a.App.Metadata.Name)
-	for _, name := range []string{"katib-mysql-secrets", "modeldb-mysql-secrets", "jupyterhub", "ambassador-tls"} {
+	for _, name := range []string{"katib-mysql-secrets", "modeldb-mysql-secrets", "jupyterhub", "ambassador-tls", "katib-webhook-cert"} {
 		if len(before[name]) == 0 {
 			t.Fatalf("Secret %s/%s is not on the cluster with data after apply", ns, name)
 		}
@@ -80,7 +81,7 @@ func TestSecretsKeptWithoutSecretsYAML(t *testing.T) {
 			t.Errorf("Secret %s/%s changed after secrets.yaml was lost and generate and apply ran", ns, name)
 		}
 	}
-	for _, name := range []string{"katib-mysql-secrets", "modeldb-mysql-secrets", "jupyterhub", "ambassador-tls"} {
+	for _, name := range []string{"katib-mysql-secrets", "modeldb-mysql-secrets", "jupyterhub", "ambassador-tls", "katib-webhook-cert"} {
 		if want := "kept Secret " + ns + "/" + name; !strings.Contains(applied.stdout, want) {
 			t.Errorf("apply does not say %q:\n%s", want, applied.stdout)
 		}

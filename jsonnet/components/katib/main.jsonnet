@@ -104,9 +104,12 @@ local failurePolicies = ['Ignore', 'Fail'];
       apiVersion: 'config.kubeflow.org/v1beta1',
       kind: 'KatibConfig',
       init: {
-        // The controller generates its webhook certificate into the katib-webhook-cert Secret
-        // and writes the CA into the webhook configurations below.
-        certGenerator: { enable: true },
+        // Katib's certificate generator is off: it would read Secrets through a cluster-wide
+        // cache. kfdeploy issues the webhook's certificate into katib-webhook-cert (see below);
+        // with enable false and no webhookServiceName/webhookSecretName (either would switch it
+        // back on, pkg/apis/config/v1beta1/defaults.go@v0.19.0), the controller only reads
+        // tls.crt and tls.key from /tmp/cert (cmd/katib-controller/v1beta1/main.go@v0.19.0).
+        certGenerator: { enable: false },
         controller: { webhookPort: 8443, trialResources: p.trialResources },
       },
       runtime: {
@@ -135,7 +138,8 @@ local failurePolicies = ['Ignore', 'Fail'];
       failurePolicy: p.webhookFailurePolicy,
       timeoutSeconds: 5,
       admissionReviewVersions: ['v1'],
-      // No caBundle here: the controller writes it, and kfdeploy must not own (and reset) it.
+      // The caBundle is the CA that issued katib-webhook-cert, filled in by kfdeploy
+      // (kfdeploy.dev/ca-bundle on the configurations).
       clientConfig: { service: { name: 'katib-controller', namespace: ns, path: path, port: 443 } },
       rules: rules,
     } + extra;
@@ -156,15 +160,16 @@ local failurePolicies = ['Ignore', 'Fail'];
       "(o.apiVersion == '%s' && o.kind == '%s')" % [t.apiVersion, t.kind]
       for t in trialOwners
     ]);
+    local caBundle = { 'kfdeploy.dev/ca-bundle': 'katib/webhook' };
     local experimentRules = [{ apiGroups: ['kubeflow.org'], apiVersions: ['v1beta1'], operations: ['CREATE', 'UPDATE'], resources: ['experiments'] }];
     [
       crds(algorithms, labels),
 
       // Controller. Cluster scope is required: Katib runs Experiments of every namespace,
       // creating the trials' Jobs and the suggestion Deployments/Services/PVCs next to each
-      // Experiment, and it patches the cluster-scoped webhook configurations with its CA.
-      // (Katib has no single-namespace mode; it also reads Secrets through a cluster-wide cache
-      // for its certificate.)
+      // Experiment (Katib has no single-namespace mode). No Secrets and no webhook
+      // configurations: with its certificate generator off, nothing in the controller reads or
+      // writes them (only pkg/certgenerator/v1beta1/generator.go@v0.19.0 does).
       k.serviceAccount('katib-controller', ns, controller.labels),
       k.clusterAccess('katib-controller', ns, [
         k.rule([''], ['services'], ['get', 'list', 'watch', 'create', 'delete']),
@@ -172,21 +177,25 @@ local failurePolicies = ['Ignore', 'Fail'];
         k.rule([''], ['serviceaccounts', 'persistentvolumes', 'persistentvolumeclaims'], ['get', 'list', 'watch', 'create']),
         k.rule([''], ['namespaces', 'configmaps'], k.read),
         k.rule([''], ['pods', 'pods/status'], ['get']),
-        // The certificate generator updates its Secret and the webhook configurations' CA
-        // (pkg/certgenerator/v1beta1/generator.go@v0.19.0).
-        k.rule([''], ['secrets'], ['get', 'list', 'watch', 'patch', 'update']),
         k.rule(['apps'], ['deployments'], ['get', 'list', 'watch', 'create', 'delete']),
         k.rule(['rbac.authorization.k8s.io'], ['roles', 'rolebindings'], ['get', 'create', 'list', 'watch']),
         k.rule(['batch'], ['jobs', 'cronjobs'], ['get', 'list', 'watch', 'create', 'delete']),
         k.rule(['kubeflow.org'], ['tfjobs', 'pytorchjobs', 'mpijobs', 'xgboostjobs'], ['get', 'list', 'watch', 'create', 'delete']),
         k.rule(['kubeflow.org'], ['experiments', 'experiments/status', 'experiments/finalizers', 'trials', 'trials/status', 'trials/finalizers', 'suggestions', 'suggestions/status', 'suggestions/finalizers'], ['*']),
-        k.rule(['admissionregistration.k8s.io'], ['validatingwebhookconfigurations', 'mutatingwebhookconfigurations'], ['get', 'watch', 'list', 'patch', 'update']),
       ], controller.labels, serviceAccount='katib-controller'),
       if pulls then k.namespacedAccess(suggestionAccount, ns, [
         k.rule(['kubeflow.org'], ['trials', 'trials/status'], k.read + ['update', 'patch']),
       ], controller.labels) else [],
       k.configMap('katib-config', ns, { 'katib-config.yaml': std.manifestYamlDoc(katibConfig, quote_keys=false) }, controller.labels),
-      k.emptySecret('katib-webhook-cert', ns, controller.labels),
+      // The webhook server's certificate, which kfdeploy issues from a CA of its own and keeps
+      // in secrets.yaml (annotations kfdeploy.dev/certificate*: the names it must cover); only
+      // the API server trusts that CA, through the caBundle of the configurations below.
+      // Opaque, as before: a Secret's type cannot change.
+      k.object('v1', 'Secret', 'katib-webhook-cert', ns, controller.labels, {
+        'kfdeploy.dev/certificate': 'katib/webhook',
+        'kfdeploy.dev/certificate-dns-names': std.join(',', ['katib-controller.%s.svc' % ns, 'katib-controller.%s.svc.cluster.local' % ns]),
+        'kfdeploy.dev/certificate-trusted-by': 'apiserver',
+      }) + { type: 'Opaque' },
       k.service('katib-controller', ns, controller.selector, [
         { name: 'webhook', port: 443, targetPort: 'webhook' },
         { name: 'metrics', port: 8080, targetPort: 'metrics' },
@@ -227,12 +236,11 @@ local failurePolicies = ['Ignore', 'Fail'];
                    labels=controller.labels,
                    // Restart the controller when katib-config changes (it reads it at start).
                    podAnnotations={ 'kfdeploy.dev/config-hash': std.md5(std.manifestJson(katibConfig)) }),
-      // Named katib.kubeflow.org because Katib's certificate generator patches them by that name
-      // (so there is one Katib per cluster).
-      k.object('admissionregistration.k8s.io/v1', 'ValidatingWebhookConfiguration', 'katib.kubeflow.org', labels=controller.labels) + {
+      // Named katib.kubeflow.org as upstream's (so there is one Katib per cluster).
+      k.object('admissionregistration.k8s.io/v1', 'ValidatingWebhookConfiguration', 'katib.kubeflow.org', labels=controller.labels, annotations=caBundle) + {
         webhooks: [webhook('validator.experiment.katib.kubeflow.org', '/validate-experiment', experimentRules)],
       },
-      k.object('admissionregistration.k8s.io/v1', 'MutatingWebhookConfiguration', 'katib.kubeflow.org', labels=controller.labels) + {
+      k.object('admissionregistration.k8s.io/v1', 'MutatingWebhookConfiguration', 'katib.kubeflow.org', labels=controller.labels, annotations=caBundle) + {
         webhooks: [
           webhook('defaulter.experiment.katib.kubeflow.org', '/mutate-experiment', experimentRules),
           // Adds the metrics collector to trial pods, in every namespace (Katib runs Experiments
