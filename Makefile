@@ -40,32 +40,40 @@ export GOFLAGS := $(strip $(filter-out -trimpath,$(GOFLAGS_PLAIN)) -trimpath)
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kfdeploy
 
-## test: what CI runs (.ci/run), in stages, each timed (wall and CPU time, user+sys). lint and
-## unit run while the harness programs and then the cluster binaries build in the background,
-## niced: the builds take the CPU the checks leave idle (downloads, links, tests waiting). The
-## harness modules share no compile with the product, so they go first; the kube module shares
-## k8s.io/* with it and follows (by then lint's go vet has compiled those packages: the harness
-## builds take longer). Then e2e and conformance run alone: nothing may compete with the API
-## servers of their clusters. The background's output is printed when it is done (kept in
-## _out/builds.log); a failed lint or unit stops it.
+## test: what CI runs (.ci/run), in stages, each timed (wall and CPU time, user+sys). The builds
+## run in the background, niced, while the checks run: first the cluster binaries, which e2e
+## needs (the kube module shares k8s.io/* with the product: lint's go vet compiles them first,
+## the niced build mostly finds them in the build cache), then the harness programs, which only
+## conformance needs. lint and unit run at once; e2e starts when the cluster binaries are built,
+## with the harness programs still building beside it at the lowest priority (nice 19: e2e's
+## API servers and commands get nearly every cycle they ask for, and mostly wait); conformance
+## runs alone once they are built. The background's output is printed when it is done (kept in
+## _out/builds.log); a failed stage stops it.
 test:
-	@mkdir -p _out; rm -f _out/.stage-*; total=$$SECONDS; \
+	@mkdir -p _out; rm -f _out/.stage-* _out/.built-*; total=$$SECONDS; \
 	stage() ( TIMEFORMAT='%R %U %S'; { time $(MAKE) --no-print-directory "$$1" 2>&4; } 4>&2 2>"_out/.stage-$$1" ); \
 	report() { \
 		printf '\n%-14s %8s %16s\n' stage wall "cpu (user+sys)"; \
-		for s in lint unit harness-build cluster-build e2e conformance; do \
+		for s in lint unit cluster-build harness-build e2e conformance; do \
 			[ -s "_out/.stage-$$s" ] && awk -v s=$$s '{ printf "%-14s %6.0f s %14.0f s\n", s, $$1, $$2 + $$3 }' "_out/.stage-$$s"; \
 		done; \
-		printf '%-14s %6d s   (harness-build and cluster-build ran during lint and unit)\n' total $$((SECONDS - total)); \
+		printf '%-14s %6d s   (cluster-build ran during lint and unit, harness-build after it, during unit and e2e)\n' total $$((SECONDS - total)); \
 	}; \
-	set -m; ( renice -n 10 -p $$BASHPID >/dev/null; stage harness-build && stage cluster-build ) </dev/null >_out/builds.log 2>&1 & builds=$$!; set +m; \
+	built() { \
+		while [ ! -e "_out/.built-$$1" ]; do kill -0 $$builds 2>/dev/null || break; sleep 2; done; \
+		echo "--- $$1 (in the background; _out/builds.log):"; cat _out/builds.log; : >_out/builds.log; \
+		[ "$$(cat "_out/.built-$$1" 2>/dev/null)" = 0 ] || { echo "$$1 failed (log above)"; exit 1; }; \
+	}; \
+	set -m; ( renice -n 10 -p $$BASHPID >/dev/null; \
+		rc=0; stage cluster-build || rc=1; echo $$rc >_out/.built-cluster-build; \
+		rc=0; stage harness-build || rc=1; echo $$rc >_out/.built-harness-build ) </dev/null >>_out/builds.log 2>&1 & builds=$$!; set +m; \
 	trap 'kill -TERM -- -$$builds 2>/dev/null || true; report' EXIT; \
 	stage lint; \
 	stage unit; \
-	built=0; wait $$builds || built=$$?; \
-	echo "--- harness-build, cluster-build (in the background; _out/builds.log):"; cat _out/builds.log; \
-	[ $$built = 0 ] || { echo "harness-build or cluster-build failed (log above)"; exit $$built; }; \
+	built cluster-build; \
+	renice -n 19 -g $$builds >/dev/null 2>&1 || true; \
 	stage e2e; \
+	built harness-build; \
 	stage conformance
 
 ## unit: every package's tests with the race detector (no cluster needed; the race detector needs cgo)
