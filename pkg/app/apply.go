@@ -12,6 +12,10 @@ import (
 	"github.com/kfdeploy/kfdeploy/pkg/clusterid"
 	"github.com/kfdeploy/kfdeploy/pkg/config"
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/engine"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/inventory"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/lock"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/snapshot"
 	"github.com/kfdeploy/kfdeploy/pkg/manifest"
 	"github.com/kfdeploy/kfdeploy/pkg/preflight"
 	"github.com/kfdeploy/kfdeploy/pkg/secrets"
@@ -35,8 +39,8 @@ type Loaded struct {
 }
 
 // ApplySet is the app's inventory in the cluster.
-func (l *Loaded) ApplySet() kube.ApplySet {
-	return kube.ApplySet{App: l.App.Metadata.Name, Namespace: l.App.Spec.Namespace}
+func (l *Loaded) ApplySet() inventory.ApplySet {
+	return inventory.ApplySet{App: l.App.Metadata.Name, Namespace: l.App.Spec.Namespace}
 }
 
 // Load reads app.yaml and the generated manifests, with generated passwords filled in.
@@ -64,11 +68,11 @@ func Load(appDir string) (*Loaded, error) {
 type ApplyOptions struct {
 	AppDir  string
 	Cluster Cluster
-	Apply   kube.ApplyOptions
+	Apply   engine.ApplyOptions
 	// SkipPreflight applies without running the preflight checks first.
 	SkipPreflight bool
 	Preflight     PreflightSettings
-	Progress      kube.Reporter
+	Progress      engine.Reporter
 	// PreflightDone, when set, is called with the preflight report before anything is
 	// applied, so that it can be shown while apply goes on.
 	PreflightDone func(*preflight.Report)
@@ -84,9 +88,9 @@ type ApplyOptions struct {
 type ApplyReport struct {
 	App       string
 	Namespace string
-	DryRun    kube.DryRun
+	DryRun    engine.DryRun
 	Preflight *preflight.Report // nil with SkipPreflight, or when apply stopped before it
-	Result    *kube.Result      // nil when apply stopped before writing
+	Result    *engine.Result    // nil when apply stopped before writing
 	Duration  time.Duration
 	// Cluster is the cluster applied to; RecordedCluster says that the app directory
 	// recorded it by this run (a first apply, or --add-cluster).
@@ -102,7 +106,7 @@ type ApplyReport struct {
 	// generated secrets and certificates, each preflight check ("preflight NAME"; they run
 	// concurrently), then the apply's phases (namespaces, plan, inventory, each level, prune,
 	// wait).
-	Phases []kube.Phase
+	Phases []engine.Phase
 }
 
 // Apply is the apply phase: load the app (manifests no older than app.yaml), connect, check
@@ -122,7 +126,7 @@ func Apply(ctx context.Context, opts ApplyOptions) (rep *ApplyReport, err error)
 		rep.Duration = time.Since(started)
 		if rep.Preflight != nil {
 			for _, p := range rep.Preflight.Phases {
-				rep.Phases = append(rep.Phases, kube.Phase{Name: "preflight " + p.Name, Seconds: p.Seconds})
+				rep.Phases = append(rep.Phases, engine.Phase{Name: "preflight " + p.Name, Seconds: p.Seconds})
 			}
 		}
 		if rep.Result != nil {
@@ -138,32 +142,32 @@ func Apply(ctx context.Context, opts ApplyOptions) (rep *ApplyReport, err error)
 		return rep, err
 	}
 	rep.Cluster = guard.Current
-	rep.Phases = append(rep.Phases, kube.NewPhase("connect", started))
-	if opts.Apply.DryRun == kube.DryRunNone {
+	rep.Phases = append(rep.Phases, engine.NewPhase("connect", started))
+	if opts.Apply.DryRun == engine.DryRunNone {
 		lockStarted := time.Now()
-		lock, lockErr := c.AcquireLock(ctx, set)
+		held, lockErr := lock.Acquire(ctx, c, set)
 		if lockErr != nil {
 			return rep, lockErr
 		}
-		defer lock.Release()
-		ctx = lock.Context() // kube.Apply finds the lock there
-		defer func() { err = lock.Explain(err) }()
-		rep.Phases = append(rep.Phases, kube.NewPhase("lock", lockStarted))
+		defer held.Release()
+		ctx = held.Context() // engine.Apply finds the lock there
+		defer func() { err = held.Explain(err) }()
+		rep.Phases = append(rep.Phases, engine.NewPhase("lock", lockStarted))
 	}
 	// One snapshot of the cluster for the whole run: the generated secrets, preflight, the plan
 	// and the wait read through it, each list once.
-	snap := c.NewSnapshot(set, loaded.Objects, kube.SnapshotOptions{Status: opts.Apply.Wait})
+	snap := engine.NewSnapshot(c, set, loaded.Objects, snapshot.Options{Status: opts.Apply.Wait})
 	secretsStarted := time.Now()
 	// Generated secrets: the cluster's values are kept and taken into secrets.yaml; the
 	// gateway's certificate covers the nodes (livesecrets.go). A dry run writes no secrets.yaml.
-	if loaded, rep.Secrets, err = adoptLiveSecrets(ctx, snap, loaded, opts.Rotate, opts.Apply.DryRun != kube.DryRunNone); err != nil {
+	if loaded, rep.Secrets, err = adoptLiveSecrets(ctx, snap.Snapshot, loaded, opts.Rotate, opts.Apply.DryRun != engine.DryRunNone); err != nil {
 		return rep, err
 	}
 	snap = snap.WithObjects(loaded.Objects)
-	rep.Phases = append(rep.Phases, kube.NewPhase("secrets", secretsStarted))
+	rep.Phases = append(rep.Phases, engine.NewPhase("secrets", secretsStarted))
 	if !opts.SkipPreflight {
 		settings := opts.Preflight
-		settings.DryRun = opts.Apply.DryRun != kube.DryRunNone
+		settings.DryRun = opts.Apply.DryRun != engine.DryRunNone
 		rep.Preflight, err = runPreflight(ctx, c, snap, loaded, settings)
 		if err != nil {
 			return rep, err
@@ -180,7 +184,7 @@ func Apply(ctx context.Context, opts ApplyOptions) (rep *ApplyReport, err error)
 	}
 	applyOpts := opts.Apply
 	applyOpts.Snapshot = snap
-	if applyOpts.DryRun == kube.DryRunNone {
+	if applyOpts.DryRun == engine.DryRunNone {
 		// Recorded before the first object is written, as the inventory is: an interrupted
 		// first apply is still known to be on this cluster.
 		if rep.RecordedCluster, err = guard.record(); err != nil {
@@ -188,12 +192,12 @@ func Apply(ctx context.Context, opts ApplyOptions) (rep *ApplyReport, err error)
 		}
 		applyOpts.Cluster = guard.Current
 	}
-	rep.Result, err = c.Apply(ctx, set, loaded.Objects, applyOpts, opts.Progress)
+	rep.Result, err = engine.Apply(ctx, c, set, loaded.Objects, applyOpts, opts.Progress)
 	if err != nil {
 		return rep, fmt.Errorf("apply app %s: %w", set.App, err)
 	}
-	if opts.Apply.DryRun == kube.DryRunNone {
-		rep.URLs, rep.URLsErr = appURLs(ctx, snap, set, !rep.Result.Wrote("Service"))
+	if opts.Apply.DryRun == engine.DryRunNone {
+		rep.URLs, rep.URLsErr = appURLs(ctx, snap.Snapshot, set, !rep.Result.Wrote("Service"))
 	}
 	return rep, nil
 }

@@ -12,7 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/snapshot"
 	"github.com/kfdeploy/kfdeploy/pkg/secrets"
 )
 
@@ -253,7 +253,7 @@ func certNotices(s certSpec, namespace string, store *secrets.Store, out secrets
 
 // nodeAddresses are the InternalIP, ExternalIP and Hostname addresses of the cluster's nodes,
 // sorted and without duplicates.
-func nodeAddresses(ctx context.Context, snap *kube.Snapshot) ([]string, error) {
+func nodeAddresses(ctx context.Context, snap *snapshot.Snapshot) ([]string, error) {
 	nodes, err := snap.Nodes(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list nodes for the gateway's certificate: %w", err)

@@ -117,7 +117,7 @@ func TestGatewayCertificateLifecycle(t *testing.T) {
 	}
 
 	// Manifests hold placeholders only: no PEM block anywhere under manifests/.
-	for name, content := range snapshot(t, filepath.Join(dir, ManifestsDir)) {
+	for name, content := range readTree(t, filepath.Join(dir, ManifestsDir)) {
 		if strings.Contains(content, "-----BEGIN") {
 			t.Errorf("manifests/%s holds a PEM block in clear", name)
 		}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/kfdeploy/kfdeploy/pkg/clusterid"
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/inventory"
 )
 
 // guarded is the outcome of the cluster guard: the cluster a run reaches, and whether the app
@@ -22,7 +23,7 @@ type guarded struct {
 // reaches and decides with the app directory's record of its clusters (pkg/clusterid). When the
 // directory records no cluster (a fresh clone), it also reads whether the cluster already holds
 // the app's inventory. A refusal comes before the run writes anything, and before its lock.
-func guardCluster(ctx context.Context, c *kube.Client, appDir string, set kube.ApplySet, op clusterid.Operation, add bool) (*guarded, error) {
+func guardCluster(ctx context.Context, c *kube.Client, appDir string, set inventory.ApplySet, op clusterid.Operation, add bool) (*guarded, error) {
 	state, err := clusterid.Load(appDir)
 	if err != nil {
 		return nil, err
@@ -33,7 +34,7 @@ func guardCluster(ctx context.Context, c *kube.Client, appDir string, set kube.A
 	}
 	run := clusterid.Run{Op: op, Add: add, Namespace: set.Namespace}
 	if len(state.Clusters) == 0 && !add && op != clusterid.Status {
-		inv, err := c.ReadInventory(ctx, set)
+		inv, err := inventory.Read(ctx, c, set)
 		if err != nil {
 			return nil, err
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kfdeploy/kfdeploy/pkg/clusterid"
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/inventory"
 )
 
 // Recording a cluster must neither make the manifests stale nor change what generate writes.
@@ -69,10 +70,10 @@ func readDir(t *testing.T, dir string) map[string]string {
 // that acts on the app is refused, naming the cluster, unless --add-cluster; status reads.
 func TestGuardFreshCloneOnADeployedCluster(t *testing.T) {
 	dir := t.TempDir()
-	set := kube.ApplySet{App: "app", Namespace: "kf"}
+	set := inventory.ApplySet{App: "app", Namespace: "kf"}
 	kubeSystem := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kube-system", UID: "1a2b3c4d-0000"}}
 	parent := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: set.Namespace, Name: set.ParentName(),
-		Labels: map[string]string{kube.LabelApplySetID: set.ID()}}}
+		Labels: map[string]string{inventory.LabelApplySetID: set.ID()}}}
 	c := &kube.Client{Typed: fake.NewClientset(kubeSystem, parent), Config: &rest.Config{Host: "https://10.0.0.1:6443"}, Context: "prod"}
 	ctx := context.Background()
 	for _, op := range []clusterid.Operation{clusterid.Apply, clusterid.Diff, clusterid.Delete, clusterid.Test, clusterid.CreateVolumes} {

@@ -9,14 +9,16 @@ import (
 	"github.com/kfdeploy/kfdeploy/pkg/clusterid"
 	"github.com/kfdeploy/kfdeploy/pkg/config"
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/engine"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/inventory"
 )
 
 // DeleteOptions are the resolved choices of a delete.
 type DeleteOptions struct {
-	Set      kube.ApplySet // see DeleteTarget
+	Set      inventory.ApplySet // see DeleteTarget
 	Cluster  Cluster
-	Delete   kube.DeleteOptions
-	Progress kube.Reporter
+	Delete   engine.DeleteOptions
+	Progress engine.Reporter
 	// AppDir is the app directory when the target came from its app.yaml: the clusters it
 	// knows are checked first (pkg/clusterid). "" with --app NAME: there is no record to check.
 	AppDir string
@@ -33,7 +35,7 @@ type DeletePlan struct {
 	Namespace string
 	Purge     bool
 	Cluster   clusterid.Identity // the cluster the run reaches
-	kube.DeletePlan
+	engine.DeletePlan
 }
 
 // DeleteReport is what a delete did.
@@ -43,36 +45,36 @@ type DeleteReport struct {
 	DryRun    bool
 	// NotDeployed: the cluster has no inventory of the app, so there was nothing to delete.
 	NotDeployed bool
-	Result      *kube.Result
+	Result      *engine.Result
 	Duration    time.Duration
 	Cluster     clusterid.Identity // the cluster deleted from
 	// Phases is where the run's time went: connecting (cluster guard), then the delete.
-	Phases []kube.Phase
+	Phases []engine.Phase
 }
 
 // DeleteTarget names the app to delete: by name and namespace (no app directory needed), or
 // from the app.yaml in appDir.
-func DeleteTarget(appDir, name, namespace string) (kube.ApplySet, error) {
+func DeleteTarget(appDir, name, namespace string) (inventory.ApplySet, error) {
 	if name != "" || namespace != "" {
 		if name == "" || namespace == "" {
-			return kube.ApplySet{}, errors.New("--app and --namespace go together: pass both to delete without the app directory")
+			return inventory.ApplySet{}, errors.New("--app and --namespace go together: pass both to delete without the app directory")
 		}
 		if !config.ValidName(name) || !config.ValidName(namespace) {
-			return kube.ApplySet{}, fmt.Errorf("--app %q and --namespace %q must be DNS labels", name, namespace)
+			return inventory.ApplySet{}, fmt.Errorf("--app %q and --namespace %q must be DNS labels", name, namespace)
 		}
-		return kube.ApplySet{App: name, Namespace: namespace}, nil
+		return inventory.ApplySet{App: name, Namespace: namespace}, nil
 	}
 	a, err := config.Load(appDir)
 	if err != nil {
-		return kube.ApplySet{}, fmt.Errorf("%w (or pass --app NAME --namespace NS)", err)
+		return inventory.ApplySet{}, fmt.Errorf("%w (or pass --app NAME --namespace NS)", err)
 	}
-	return kube.ApplySet{App: a.Metadata.Name, Namespace: a.Spec.Namespace}, nil
+	return inventory.ApplySet{App: a.Metadata.Name, Namespace: a.Spec.Namespace}, nil
 }
 
 // Delete is the delete phase: connect, check the cluster's identity against the app
 // directory, then remove the app's objects as recorded in the cluster's inventory, so it needs
 // no app directory. The app's lock is taken after the confirmation (a prompt may wait for a
-// long time) and before anything is written (kube.Delete). A missing inventory is not an error.
+// long time) and before anything is written (engine.Delete). A missing inventory is not an error.
 func Delete(ctx context.Context, opts DeleteOptions) (*DeleteReport, error) {
 	started := time.Now()
 	set := opts.Set
@@ -96,15 +98,15 @@ func Delete(ctx context.Context, opts DeleteOptions) (*DeleteReport, error) {
 	}
 	kopts := opts.Delete
 	if opts.Confirm != nil {
-		kopts.Confirm = func(p kube.DeletePlan) error {
+		kopts.Confirm = func(p engine.DeletePlan) error {
 			return opts.Confirm(DeletePlan{App: set.App, Namespace: set.Namespace, Purge: kopts.Purge, Cluster: rep.Cluster, DeletePlan: p})
 		}
 	}
-	rep.Phases = append(rep.Phases, kube.NewPhase("connect", started))
+	rep.Phases = append(rep.Phases, engine.NewPhase("connect", started))
 	deleting := time.Now()
-	rep.Result, err = c.Delete(ctx, set, kopts, opts.Progress)
-	rep.Phases = append(rep.Phases, kube.NewPhase("delete", deleting))
-	if errors.Is(err, kube.ErrNotFoundApp) {
+	rep.Result, err = engine.Delete(ctx, c, set, kopts, opts.Progress)
+	rep.Phases = append(rep.Phases, engine.NewPhase("delete", deleting))
+	if errors.Is(err, inventory.ErrNotFound) {
 		rep.NotDeployed = true
 		return rep, nil
 	}

@@ -6,6 +6,8 @@ import (
 
 	"github.com/kfdeploy/kfdeploy/pkg/clusterid"
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/engine"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/snapshot"
 )
 
 // DiffOptions are the resolved choices of a diff.
@@ -24,15 +26,15 @@ const diffConcurrency = 16
 type DiffReport struct {
 	App       string
 	Namespace string
-	Objects   []kube.ObjectDiff
+	Objects   []engine.ObjectDiff
 	Cluster   clusterid.Identity // the cluster compared with
 	// Secrets is what apply would do with the generated secrets (taken in memory here).
 	Secrets *SecretsReport
 }
 
 // Counts tallies the objects per change.
-func (r *DiffReport) Counts() map[kube.Change]int {
-	counts := map[kube.Change]int{}
+func (r *DiffReport) Counts() map[engine.Change]int {
+	counts := map[engine.Change]int{}
 	for _, d := range r.Objects {
 		counts[d.Change]++
 	}
@@ -43,7 +45,7 @@ func (r *DiffReport) Counts() map[kube.Change]int {
 func (r *DiffReport) Changed() bool {
 	for _, d := range r.Objects {
 		switch d.Change {
-		case kube.ChangeCreate, kube.ChangeUpdate, kube.ChangePrune:
+		case engine.ChangeCreate, engine.ChangeUpdate, engine.ChangePrune:
 			return true
 		}
 	}
@@ -70,11 +72,11 @@ func Diff(ctx context.Context, opts DiffOptions) (*DiffReport, error) {
 		return nil, err
 	}
 	// As apply would: the cluster's generated values kept (in memory; secrets.yaml unchanged).
-	loaded, adopted, err := adoptLiveSecrets(ctx, c.NewSnapshot(set, nil, kube.SnapshotOptions{}), loaded, SecretRotation{}, true)
+	loaded, adopted, err := adoptLiveSecrets(ctx, snapshot.New(c, set, snapshot.Options{}), loaded, SecretRotation{}, true)
 	if err != nil {
 		return nil, err
 	}
-	diffs, err := c.Diff(ctx, set, loaded.Objects, opts.Prune, diffConcurrency)
+	diffs, err := engine.Diff(ctx, c, set, loaded.Objects, opts.Prune, diffConcurrency)
 	if err != nil {
 		return nil, fmt.Errorf("diff app %s: %w", set.App, err)
 	}

@@ -73,8 +73,8 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
-// snapshot reads every file under dir (relative path → content).
-func snapshot(t *testing.T, dir string) map[string]string {
+// readTree reads every file under dir (relative path → content).
+func readTree(t *testing.T, dir string) map[string]string {
 	t.Helper()
 	files := map[string]string{}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -126,13 +126,13 @@ func TestGenerateKeepsPasswordsAndOutputStable(t *testing.T) {
 	if _, err := Generate(context.Background(), dir); err != nil {
 		t.Fatal(err)
 	}
-	first := snapshot(t, filepath.Join(dir, ManifestsDir))
+	first := readTree(t, filepath.Join(dir, ManifestsDir))
 	password := storedPassword(t, dir)
 
 	if _, err := Generate(context.Background(), dir); err != nil {
 		t.Fatal(err)
 	}
-	if second := snapshot(t, filepath.Join(dir, ManifestsDir)); !reflect.DeepEqual(first, second) {
+	if second := readTree(t, filepath.Join(dir, ManifestsDir)); !reflect.DeepEqual(first, second) {
 		t.Errorf("a second generate changed manifests/:\nfirst:  %v\nsecond: %v", first, second)
 	}
 	if again := storedPassword(t, dir); again != password {
@@ -179,7 +179,7 @@ func TestGenerateFailureKeepsPreviousManifests(t *testing.T) {
 			if _, err := Generate(context.Background(), dir); err != nil {
 				t.Fatal(err)
 			}
-			before := snapshot(t, filepath.Join(dir, ManifestsDir))
+			before := readTree(t, filepath.Join(dir, ManifestsDir))
 
 			writeFile(t, filepath.Join(dir, "components", "broken.jsonnet"), broken.src)
 			writeAppYAML(t, dir, "db", "broken")
@@ -187,7 +187,7 @@ func TestGenerateFailureKeepsPreviousManifests(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), broken.want) {
 				t.Fatalf("Generate with a broken component: error %v, want it to mention %q", err, broken.want)
 			}
-			if after := snapshot(t, filepath.Join(dir, ManifestsDir)); !reflect.DeepEqual(before, after) {
+			if after := readTree(t, filepath.Join(dir, ManifestsDir)); !reflect.DeepEqual(before, after) {
 				t.Errorf("a failed generate changed manifests/:\nbefore: %v\nafter:  %v", before, after)
 			}
 			entries, err := os.ReadDir(dir)
@@ -244,7 +244,7 @@ func TestGenerateStopsWhenInterrupted(t *testing.T) {
 	if _, err := Generate(context.Background(), dir); err != nil {
 		t.Fatal(err)
 	}
-	before := snapshot(t, filepath.Join(dir, ManifestsDir))
+	before := readTree(t, filepath.Join(dir, ManifestsDir))
 	writeAppYAML(t, dir, "db")
 	writeFile(t, filepath.Join(dir, "components", "db.jsonnet"), strings.Replace(dbComponent, "db-settings", "db-config", 1))
 
@@ -254,7 +254,7 @@ func TestGenerateStopsWhenInterrupted(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Generate with a cancelled context: error %v, want context.Canceled", err)
 	}
-	if after := snapshot(t, filepath.Join(dir, ManifestsDir)); !reflect.DeepEqual(before, after) {
+	if after := readTree(t, filepath.Join(dir, ManifestsDir)); !reflect.DeepEqual(before, after) {
 		t.Errorf("an interrupted generate changed manifests/:\nbefore: %v\nafter:  %v", before, after)
 	}
 }

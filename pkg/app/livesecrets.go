@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/inventory"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/snapshot"
 	"github.com/kfdeploy/kfdeploy/pkg/secrets"
 )
 
@@ -68,7 +70,7 @@ type generatedSecret struct {
 // certificates (with the nodes' addresses), saves secrets.yaml unless dry-run, and returns the
 // app with its Secrets resolved from the result. The live values are read with one list per
 // namespace of the app's Secrets (by the ApplySet label), never a get per Secret.
-func adoptLiveSecrets(ctx context.Context, snap *kube.Snapshot, loaded *Loaded, rot SecretRotation, dryRun bool) (*Loaded, *SecretsReport, error) {
+func adoptLiveSecrets(ctx context.Context, snap *snapshot.Snapshot, loaded *Loaded, rot SecretRotation, dryRun bool) (*Loaded, *SecretsReport, error) {
 	c := snap.Client()
 	rep := &SecretsReport{}
 	objs, _, err := loadManifests(loaded.Dir)
@@ -223,7 +225,7 @@ func rotationSet(rot SecretRotation, gen []generatedSecret, namespace string) (m
 
 // liveSecrets reads the app's Secrets that gen names, with one list per namespace by the
 // ApplySet's member label.
-func liveSecrets(ctx context.Context, c *kube.Client, set kube.ApplySet, gen []generatedSecret) (map[string]*corev1.Secret, error) {
+func liveSecrets(ctx context.Context, c *kube.Client, set inventory.ApplySet, gen []generatedSecret) (map[string]*corev1.Secret, error) {
 	wanted := map[string]bool{}
 	var namespaces []string
 	for _, g := range gen {
@@ -333,7 +335,7 @@ func adoptIssuedCertificate(store *secrets.Store, g generatedSecret, live *corev
 // those users trust, and so does a first apply (first: component/name of certificates the
 // cluster does not serve yet); a certificate only the API server trusts gets a new CA when its
 // Secret is rotated (rotate: ids).
-func ensureApplyCertificates(ctx context.Context, snap *kube.Snapshot, store *secrets.Store, specs []certSpec, namespace string, rotateCA bool, rotate, first map[string]bool, rep *SecretsReport) error {
+func ensureApplyCertificates(ctx context.Context, snap *snapshot.Snapshot, store *secrets.Store, specs []certSpec, namespace string, rotateCA bool, rotate, first map[string]bool, rep *SecretsReport) error {
 	var addrs []string
 	for _, s := range specs {
 		if s.withNodes && addrs == nil {

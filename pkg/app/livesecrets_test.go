@@ -17,6 +17,8 @@ import (
 
 	"github.com/kfdeploy/kfdeploy/pkg/config"
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/inventory"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/snapshot"
 	"github.com/kfdeploy/kfdeploy/pkg/secrets"
 )
 
@@ -62,7 +64,7 @@ func liveCopies(t *testing.T, dir string) (*Loaded, []*corev1.Secret) {
 			continue
 		}
 		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: o.GetName(), Namespace: o.GetNamespace(),
-			Labels: map[string]string{kube.LabelPartOf: loaded.ApplySet().ID()}}, Data: map[string][]byte{}}
+			Labels: map[string]string{inventory.LabelPartOf: loaded.ApplySet().ID()}}, Data: map[string][]byte{}}
 		for k, v := range data {
 			s.Data[k] = []byte(v)
 		}
@@ -106,7 +108,7 @@ func TestAdoptLiveSecrets(t *testing.T) {
 	}
 	cs := fake.NewClientset(objs...)
 	c := &kube.Client{Typed: cs, Fast: cs}
-	adopted, rep, err := adoptLiveSecrets(context.Background(), c.NewSnapshot(kube.ApplySet{}, nil, kube.SnapshotOptions{}), loaded, SecretRotation{}, false)
+	adopted, rep, err := adoptLiveSecrets(context.Background(), snapshot.New(c, inventory.ApplySet{}, snapshot.Options{}), loaded, SecretRotation{}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +150,7 @@ func TestAdoptLiveSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, rep, err = adoptLiveSecrets(context.Background(), c.NewSnapshot(kube.ApplySet{}, nil, kube.SnapshotOptions{}), reloaded, SecretRotation{}, false)
+	_, rep, err = adoptLiveSecrets(context.Background(), snapshot.New(c, inventory.ApplySet{}, snapshot.Options{}), reloaded, SecretRotation{}, false)
 	if err != nil || len(rep.Adopted) != 0 {
 		t.Errorf("second apply: adopted %v, %v; want nothing left to take", rep.Adopted, err)
 	}
@@ -161,14 +163,14 @@ func TestAdoptLiveSecrets(t *testing.T) {
 	rotating := secretsApp(t)
 	loaded, _ = Load(rotating)
 	mine := secretData(t, loaded.Objects, "modeldb-mysql-secrets")["password"]
-	out, rep, err := adoptLiveSecrets(context.Background(), c.NewSnapshot(kube.ApplySet{}, nil, kube.SnapshotOptions{}), loaded, SecretRotation{Secrets: []string{"ml/modeldb-mysql-secrets"}}, false)
+	out, rep, err := adoptLiveSecrets(context.Background(), snapshot.New(c, inventory.ApplySet{}, snapshot.Options{}), loaded, SecretRotation{Secrets: []string{"ml/modeldb-mysql-secrets"}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := secretData(t, out.Objects, "modeldb-mysql-secrets")["password"]; got != mine || !slices.Contains(rep.Rotated, "ml/modeldb-mysql-secrets") {
 		t.Errorf("--rotate-secret: the password to apply is not secrets.yaml's (rotated %v)", rep.Rotated)
 	}
-	if _, _, err := adoptLiveSecrets(context.Background(), c.NewSnapshot(kube.ApplySet{}, nil, kube.SnapshotOptions{}), loaded, SecretRotation{Secrets: []string{"ml/nope"}}, false); err == nil || !strings.Contains(err.Error(), "ml/modeldb-mysql-secrets") {
+	if _, _, err := adoptLiveSecrets(context.Background(), snapshot.New(c, inventory.ApplySet{}, snapshot.Options{}), loaded, SecretRotation{Secrets: []string{"ml/nope"}}, false); err == nil || !strings.Contains(err.Error(), "ml/modeldb-mysql-secrets") {
 		t.Errorf("--rotate-secret of an unknown Secret: %v, want an error listing the generated ones", err)
 	}
 }
@@ -197,7 +199,7 @@ func TestAdoptLiveSecretsLeavesUserFiles(t *testing.T) {
 	live[secretIndex(live, "ambassador-tls")].Data[corev1.TLSCertKey] = []byte(storeValue(t, other, "ambassador/tls.crt"))
 	live[secretIndex(live, "ambassador-tls")].Data[corev1.TLSPrivateKeyKey] = []byte(storeValue(t, other, "ambassador/tls.key"))
 	cs := fake.NewClientset(live[0])
-	out, rep, err := adoptLiveSecrets(context.Background(), (&kube.Client{Typed: cs, Fast: cs}).NewSnapshot(kube.ApplySet{}, nil, kube.SnapshotOptions{}), loaded, SecretRotation{}, true)
+	out, rep, err := adoptLiveSecrets(context.Background(), snapshot.New((&kube.Client{Typed: cs, Fast: cs}), inventory.ApplySet{}, snapshot.Options{}), loaded, SecretRotation{}, true)
 	if err != nil {
 		t.Fatal(err)
 	}

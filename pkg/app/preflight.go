@@ -8,6 +8,9 @@ import (
 	"github.com/kfdeploy/kfdeploy/pkg/clusterid"
 	"github.com/kfdeploy/kfdeploy/pkg/config"
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/engine"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/lock"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/snapshot"
 	"github.com/kfdeploy/kfdeploy/pkg/preflight"
 )
 
@@ -54,15 +57,15 @@ func Preflight(ctx context.Context, opts PreflightOptions) (*preflight.Report, e
 			if _, err := guardCluster(ctx, c, opts.AppDir, set, clusterid.CreateVolumes, false); err != nil {
 				return nil, fmt.Errorf("%w (preflight without --nfs-server checks without creating anything)", err)
 			}
-			lock, err := c.AcquireLock(ctx, set)
+			held, err := lock.Acquire(ctx, c, set)
 			if err != nil {
 				return nil, err
 			}
-			defer lock.Release()
-			ctx = lock.Context()
+			defer held.Release()
+			ctx = held.Context()
 		}
 	}
-	snap := c.NewSnapshot(loaded.ApplySet(), loaded.Objects, kube.SnapshotOptions{})
+	snap := engine.NewSnapshot(c, loaded.ApplySet(), loaded.Objects, snapshot.Options{})
 	rep, err := runPreflight(ctx, c, snap, loaded, settings)
 	if err != nil {
 		return nil, err
@@ -86,7 +89,7 @@ func nfsFor(loaded *Loaded, s PreflightSettings) *config.NFS {
 }
 
 // runPreflight runs the checks for a loaded app, reading through snap, and judges the result.
-func runPreflight(ctx context.Context, c *kube.Client, snap *kube.Snapshot, loaded *Loaded, s PreflightSettings) (*preflight.Report, error) {
+func runPreflight(ctx context.Context, c *kube.Client, snap *engine.Snapshot, loaded *Loaded, s PreflightSettings) (*preflight.Report, error) {
 	opts := preflight.Options{App: loaded.App, Objects: loaded.Objects, Files: loaded.Files, GPUResourceNames: loaded.App.GPUResourceNames(), DryRun: s.DryRun,
 		NFS: nfsFor(loaded, s), Snapshot: snap}
 	if len(s.GPUResourceNames) > 0 {

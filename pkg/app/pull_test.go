@@ -254,7 +254,7 @@ func TestPullSecretFromDockerConfig(t *testing.T) {
 	if _, err := Generate(context.Background(), dir); err != nil {
 		t.Fatal(err)
 	}
-	for path, content := range snapshot(t, filepath.Join(dir, ManifestsDir)) {
+	for path, content := range readTree(t, filepath.Join(dir, ManifestsDir)) {
 		if strings.Contains(content, pullAuth) || strings.Contains(content, pullPassword) {
 			t.Errorf("%s holds the docker config's login", path)
 		}

@@ -8,6 +8,9 @@ import (
 	"github.com/kfdeploy/kfdeploy/pkg/clusterid"
 	"github.com/kfdeploy/kfdeploy/pkg/config"
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/inventory"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/readiness"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/snapshot"
 	"github.com/kfdeploy/kfdeploy/pkg/topnodes"
 )
 
@@ -21,8 +24,8 @@ type StatusOptions struct {
 type StatusReport struct {
 	App       string
 	Namespace string
-	Objects   []kube.ObjectStatus
-	Pods      []kube.PodStatus
+	Objects   []readiness.ObjectStatus
+	Pods      []readiness.PodStatus
 	URLs      *URLs // nil without a gateway
 }
 
@@ -37,22 +40,22 @@ func Status(ctx context.Context, opts StatusOptions) (*StatusReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	set := kube.ApplySet{App: a.Metadata.Name, Namespace: a.Spec.Namespace}
+	set := inventory.ApplySet{App: a.Metadata.Name, Namespace: a.Spec.Namespace}
 	if _, err := guardCluster(ctx, c, opts.AppDir, set, clusterid.Status, false); err != nil {
 		return nil, err
 	}
-	objs, err := c.Status(ctx, set)
-	if errors.Is(err, kube.ErrNotFoundApp) {
+	objs, err := readiness.Status(ctx, c, set)
+	if errors.Is(err, inventory.ErrNotFound) {
 		return nil, fmt.Errorf("app %s is not deployed in namespace %s: run 'kfdeploy apply'", set.App, set.Namespace)
 	}
 	if err != nil {
 		return nil, err
 	}
-	pods, err := c.Pods(ctx, set.Namespace)
+	pods, err := readiness.Pods(ctx, c, set.Namespace)
 	if err != nil {
 		return nil, err
 	}
-	urls, err := appURLs(ctx, c.NewSnapshot(set, nil, kube.SnapshotOptions{}), set, false)
+	urls, err := appURLs(ctx, snapshot.New(c, set, snapshot.Options{}), set, false)
 	if err != nil {
 		return nil, err
 	}

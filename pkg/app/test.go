@@ -8,6 +8,8 @@ import (
 	"github.com/kfdeploy/kfdeploy/pkg/clusterid"
 	"github.com/kfdeploy/kfdeploy/pkg/config"
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/inventory"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/lock"
 	"github.com/kfdeploy/kfdeploy/pkg/smoketest"
 )
 
@@ -70,18 +72,18 @@ func Test(ctx context.Context, opts TestOptions) (*smoketest.Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	set := kube.ApplySet{App: a.Metadata.Name, Namespace: a.Spec.Namespace}
+	set := inventory.ApplySet{App: a.Metadata.Name, Namespace: a.Spec.Namespace}
 	if _, err := guardCluster(ctx, c, opts.AppDir, set, clusterid.Test, false); err != nil {
 		return nil, err
 	}
-	lock, err := c.AcquireLock(ctx, set)
+	held, err := lock.Acquire(ctx, c, set)
 	if err != nil {
 		return nil, err
 	}
-	defer lock.Release()
-	rep, err := smoketest.Run(lock.Context(), smoketest.Clients{Dynamic: c.Dynamic, Typed: c.Typed}, runOpts)
+	defer held.Release()
+	rep, err := smoketest.Run(held.Context(), smoketest.Clients{Dynamic: c.Dynamic, Typed: c.Typed}, runOpts)
 	if err == nil {
-		err = lock.Err() // what failed after the lock was lost failed because the run stopped
+		err = held.Err() // what failed after the lock was lost failed because the run stopped
 	}
-	return rep, lock.Explain(err)
+	return rep, held.Explain(err)
 }

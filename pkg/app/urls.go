@@ -17,7 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/inventory"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/snapshot"
 )
 
 // Annotations the components put on Services for these URLs: the gateway Service says its
@@ -64,7 +65,7 @@ const maxOtherAddresses = 4
 // appURLs reads the app's Services and the nodes and computes the URLs; nil when the app has no
 // gateway. The Services come from the snapshot when it read them whole and the run wrote none
 // (fresh says so); the nodes come from the snapshot.
-func appURLs(ctx context.Context, snap *kube.Snapshot, set kube.ApplySet, fresh bool) (*URLs, error) {
+func appURLs(ctx context.Context, snap *snapshot.Snapshot, set inventory.ApplySet, fresh bool) (*URLs, error) {
 	svcs, err := appServices(ctx, snap, set, fresh)
 	if err != nil {
 		return nil, err
@@ -85,12 +86,12 @@ func appURLs(ctx context.Context, snap *kube.Snapshot, set kube.ApplySet, fresh 
 }
 
 // appServices are the Services labelled as the app's in its namespace.
-func appServices(ctx context.Context, snap *kube.Snapshot, set kube.ApplySet, fresh bool) ([]corev1.Service, error) {
+func appServices(ctx context.Context, snap *snapshot.Snapshot, set inventory.ApplySet, fresh bool) ([]corev1.Service, error) {
 	var out []corev1.Service
 	if cached, ok := snap.CachedList(schema.GroupResource{Resource: "services"}, set.Namespace); ok && fresh {
 		for _, name := range slices.Sorted(maps.Keys(cached)) {
 			o := cached[name]
-			if o.Meta.Labels[kube.LabelApp] != set.App {
+			if o.Meta.Labels[inventory.LabelApp] != set.App {
 				continue
 			}
 			var svc corev1.Service
@@ -101,7 +102,7 @@ func appServices(ctx context.Context, snap *kube.Snapshot, set kube.ApplySet, fr
 		}
 		return out, nil
 	}
-	svcs, err := snap.Client().Typed.CoreV1().Services(set.Namespace).List(ctx, metav1.ListOptions{LabelSelector: kube.LabelApp + "=" + set.App})
+	svcs, err := snap.Client().Typed.CoreV1().Services(set.Namespace).List(ctx, metav1.ListOptions{LabelSelector: inventory.LabelApp + "=" + set.App})
 	if err != nil {
 		return nil, fmt.Errorf("list the app's Services for its URLs: %w", err)
 	}

@@ -22,6 +22,8 @@ import (
 
 	"github.com/kfdeploy/kfdeploy/pkg/config"
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/inventory"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/snapshot"
 	"github.com/kfdeploy/kfdeploy/pkg/secrets"
 )
 
@@ -92,14 +94,14 @@ func checkServed(t *testing.T, objs []*unstructured.Unstructured) (ca string) {
 // --rotate-secret, and replaces one served without its CA.
 func TestKatibWebhookCertificate(t *testing.T) {
 	deployed := katibApp(t)
-	before := snapshot(t, deployed)
+	before := readTree(t, deployed)
 	if before["manifests/katib.yaml"] == "" || before["secrets.yaml"] == "" {
 		t.Fatal("generate wrote no manifests/katib.yaml or secrets.yaml")
 	}
 	if _, err := Generate(context.Background(), deployed); err != nil {
 		t.Fatal(err)
 	}
-	if after := snapshot(t, deployed); after["manifests/katib.yaml"] != before["manifests/katib.yaml"] || after["secrets.yaml"] != before["secrets.yaml"] {
+	if after := readTree(t, deployed); after["manifests/katib.yaml"] != before["manifests/katib.yaml"] || after["secrets.yaml"] != before["secrets.yaml"] {
 		t.Error("a second generate changed Katib's manifests or secrets.yaml")
 	}
 	if _, _, err := CACertificate(deployed); err == nil || !strings.Contains(err.Error(), "no certificate issued by kfdeploy") {
@@ -114,7 +116,7 @@ func TestKatibWebhookCertificate(t *testing.T) {
 		objs = append(objs, s)
 	}
 	cs := fake.NewClientset(objs...)
-	snap := (&kube.Client{Typed: cs, Fast: cs}).NewSnapshot(kube.ApplySet{}, nil, kube.SnapshotOptions{})
+	snap := snapshot.New(&kube.Client{Typed: cs, Fast: cs}, inventory.ApplySet{}, snapshot.Options{})
 	checkout := katibApp(t)
 	loaded, err := Load(checkout)
 	if err != nil {
@@ -174,7 +176,7 @@ func TestKatibWebhookCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	mine := checkServed(t, loaded.Objects)
-	out, rep, err = adoptLiveSecrets(context.Background(), (&kube.Client{Typed: cs, Fast: cs}).NewSnapshot(kube.ApplySet{}, nil, kube.SnapshotOptions{}), loaded, SecretRotation{}, true)
+	out, rep, err = adoptLiveSecrets(context.Background(), snapshot.New(&kube.Client{Typed: cs, Fast: cs}, inventory.ApplySet{}, snapshot.Options{}), loaded, SecretRotation{}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +228,7 @@ func TestKatibWebhookCertificateRenewedWithoutCAKey(t *testing.T) {
 	sec := live[secretIndex(live, "katib-webhook-cert")]
 	sec.Data = map[string][]byte{"ca.crt": []byte(caPEM), corev1.TLSCertKey: []byte(certPEM), corev1.TLSPrivateKeyKey: []byte(keyPEM)}
 	cs := fake.NewClientset(sec)
-	snap := (&kube.Client{Typed: cs, Fast: cs}).NewSnapshot(kube.ApplySet{}, nil, kube.SnapshotOptions{})
+	snap := snapshot.New(&kube.Client{Typed: cs, Fast: cs}, inventory.ApplySet{}, snapshot.Options{})
 
 	out, rep, err := adoptLiveSecrets(context.Background(), snap, loaded, SecretRotation{}, false)
 	if err != nil {
@@ -276,7 +278,7 @@ func TestGatewayAndKatibCAsApart(t *testing.T) {
 		objs = append(objs, s)
 	}
 	cs := fake.NewClientset(objs...)
-	out, rep, err := adoptLiveSecrets(context.Background(), (&kube.Client{Typed: cs, Fast: cs}).NewSnapshot(kube.ApplySet{}, nil, kube.SnapshotOptions{}), loaded, SecretRotation{CA: true}, true)
+	out, rep, err := adoptLiveSecrets(context.Background(), snapshot.New(&kube.Client{Typed: cs, Fast: cs}, inventory.ApplySet{}, snapshot.Options{}), loaded, SecretRotation{CA: true}, true)
 	if err != nil {
 		t.Fatal(err)
 	}

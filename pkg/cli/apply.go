@@ -10,7 +10,7 @@ import (
 
 	"github.com/kfdeploy/kfdeploy/pkg/app"
 	"github.com/kfdeploy/kfdeploy/pkg/clusterid"
-	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/engine"
 	"github.com/kfdeploy/kfdeploy/pkg/preflight"
 )
 
@@ -89,16 +89,16 @@ func (o *applyOptions) complete(g *globalOptions, args []string) error {
 		return err
 	}
 	o.platform = platform
-	dry := kube.DryRun(f.dryRun)
+	dry := engine.DryRun(f.dryRun)
 	o.app = app.ApplyOptions{
 		AppDir:  g.appDir,
 		Cluster: g.kube,
-		Apply: kube.ApplyOptions{
+		Apply: engine.ApplyOptions{
 			DryRun:         dry,
 			ForceConflicts: f.forceConflicts,
 			Prune:          f.prune,
 			Concurrency:    f.concurrency,
-			Wait:           f.wait && dry == kube.DryRunNone,
+			Wait:           f.wait && dry == engine.DryRunNone,
 			Timeout:        f.timeout,
 			SendAll:        !f.skipUnchanged,
 		},
@@ -117,7 +117,7 @@ func (o *applyOptions) validate() error {
 		return err
 	}
 	switch o.app.Apply.DryRun {
-	case kube.DryRunNone, kube.DryRunClient, kube.DryRunServer:
+	case engine.DryRunNone, engine.DryRunClient, engine.DryRunServer:
 	default:
 		return fmt.Errorf("--dry-run %q is not supported: use client or server", f.dryRun)
 	}

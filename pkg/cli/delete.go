@@ -13,7 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/kfdeploy/kfdeploy/pkg/app"
-	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/engine"
 )
 
 // deleteFlags are delete's raw flag values.
@@ -90,7 +90,7 @@ func (o *deleteOptions) complete(g *globalOptions, args []string) error {
 	o.platform = platform
 	o.app = app.DeleteOptions{
 		Cluster:    g.kube,
-		Delete:     kube.DeleteOptions{Purge: f.purge, Timeout: f.timeout, DryRun: f.dryRun, Concurrency: f.conc},
+		Delete:     engine.DeleteOptions{Purge: f.purge, Timeout: f.timeout, DryRun: f.dryRun, Concurrency: f.conc},
 		AddCluster: f.add,
 	}
 	in, ok := g.streams.In.(*os.File)
@@ -206,7 +206,7 @@ func describeDelete(p app.DeletePlan) string {
 
 // describeGoes names, per kind and namespace, what goes with the CRDs and namespaces a purge
 // deletes: "3 Workflow.argoproj.io in alice (a, b, c); 1 PersistentVolumeClaim in lab (claim-bob)".
-func describeGoes(goes []kube.Contents) string {
+func describeGoes(goes []engine.Contents) string {
 	parts := make([]string, 0, len(goes))
 	for _, c := range goes {
 		where := ""

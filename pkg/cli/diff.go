@@ -11,7 +11,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kfdeploy/kfdeploy/pkg/app"
-	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/engine"
 )
 
 // diffExitError is diff's exit status for errors, as kubectl diff's: 0 no changes, 1 changes
@@ -62,21 +62,21 @@ func (o *diffOptions) complete(g *globalOptions, args []string) error {
 
 // diffDocument is diff's -o json document.
 type diffDocument struct {
-	App       string              `json:"app"`
-	Namespace string              `json:"namespace"`
-	Changed   bool                `json:"changed"`
-	Counts    map[kube.Change]int `json:"counts"`
-	Objects   []diffEntry         `json:"objects"`
+	App       string                `json:"app"`
+	Namespace string                `json:"namespace"`
+	Changed   bool                  `json:"changed"`
+	Counts    map[engine.Change]int `json:"counts"`
+	Objects   []diffEntry           `json:"objects"`
 }
 
 type diffEntry struct {
-	ID     string      `json:"id"`
-	Change kube.Change `json:"change"`
-	Note   string      `json:"note,omitempty"`
-	Diff   string      `json:"diff,omitempty"` // unified diff, Secret values redacted
+	ID     string        `json:"id"`
+	Change engine.Change `json:"change"`
+	Note   string        `json:"note,omitempty"`
+	Diff   string        `json:"diff,omitempty"` // unified diff, Secret values redacted
 	// Planned and Reason are the apply plan's action for the object and why.
-	Planned kube.Change `json:"planned"`
-	Reason  string      `json:"reason,omitempty"`
+	Planned engine.Change `json:"planned"`
+	Reason  string        `json:"reason,omitempty"`
 }
 
 func (o *diffOptions) run(ctx context.Context, streams ioStreams) error {
@@ -101,12 +101,12 @@ func (o *diffOptions) run(ctx context.Context, streams ioStreams) error {
 			return err
 		}
 	} else {
-		planned := map[kube.Change]int{}
+		planned := map[engine.Change]int{}
 		for _, d := range doc.Objects {
 			planned[d.Planned]++
 			// Objects the plan leaves alone are only counted; those it would send are listed,
 			// also when the server would find nothing to change (applied by an older kfdeploy).
-			if d.Change == kube.ChangeNone && d.Planned == kube.ChangeNone {
+			if d.Change == engine.ChangeNone && d.Planned == engine.ChangeNone {
 				continue
 			}
 			fmt.Fprintf(streams.Out, "# %s: %s", d.ID, d.Change)
@@ -120,9 +120,9 @@ func (o *diffOptions) run(ctx context.Context, streams ioStreams) error {
 			fmt.Fprint(streams.Out, d.Diff)
 		}
 		fmt.Fprintf(streams.Out, "plan: %d to create, %d to update, %d unchanged (not sent), %d to prune, %d kept\n",
-			planned[kube.ChangeCreate], planned[kube.ChangeUpdate], planned[kube.ChangeNone], planned[kube.ChangePrune], planned[kube.ChangeKeep])
+			planned[engine.ChangeCreate], planned[engine.ChangeUpdate], planned[engine.ChangeNone], planned[engine.ChangePrune], planned[engine.ChangeKeep])
 		fmt.Fprintf(streams.Out, "%d to create, %d to update, %d to prune, %d kept, %d unchanged\n",
-			counts[kube.ChangeCreate], counts[kube.ChangeUpdate], counts[kube.ChangePrune], counts[kube.ChangeKeep], counts[kube.ChangeNone])
+			counts[engine.ChangeCreate], counts[engine.ChangeUpdate], counts[engine.ChangePrune], counts[engine.ChangeKeep], counts[engine.ChangeNone])
 	}
 	if doc.Changed {
 		return ErrChanges
@@ -132,14 +132,14 @@ func (o *diffOptions) run(ctx context.Context, streams ioStreams) error {
 
 // diffText is the unified diff of one object with Secret values redacted; "" when there is
 // nothing to show.
-func diffText(d kube.ObjectDiff) string {
+func diffText(d engine.ObjectDiff) string {
 	var from, to string
 	switch d.Change {
-	case kube.ChangeCreate:
+	case engine.ChangeCreate:
 		to = d.ID
-	case kube.ChangeUpdate:
+	case engine.ChangeUpdate:
 		from, to = d.ID, d.ID
-	case kube.ChangePrune:
+	case engine.ChangePrune:
 		from = d.ID
 	default:
 		return ""

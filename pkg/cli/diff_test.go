@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/engine"
 )
 
 func secret(data map[string]any) map[string]any {
@@ -34,10 +34,10 @@ func TestRedactSecretPairShowsChangesNotValues(t *testing.T) {
 func TestDiffTextRedactsEveryChangeAndKeepsTheData(t *testing.T) {
 	live := secret(map[string]any{"password": "b2xk"})
 	desired := secret(map[string]any{"password": "bmV3"})
-	for _, d := range []kube.ObjectDiff{
-		{ID: "ns/Secret/db", Change: kube.ChangeUpdate, Live: live, Desired: desired},
-		{ID: "ns/Secret/db", Change: kube.ChangeCreate, Desired: desired},
-		{ID: "ns/Secret/db", Change: kube.ChangePrune, Live: live},
+	for _, d := range []engine.ObjectDiff{
+		{ID: "ns/Secret/db", Change: engine.ChangeUpdate, Live: live, Desired: desired},
+		{ID: "ns/Secret/db", Change: engine.ChangeCreate, Desired: desired},
+		{ID: "ns/Secret/db", Change: engine.ChangePrune, Live: live},
 	} {
 		text := diffText(d)
 		if text == "" || strings.Contains(text, "b2xk") || strings.Contains(text, "bmV3") {
@@ -50,7 +50,7 @@ func TestDiffTextRedactsEveryChangeAndKeepsTheData(t *testing.T) {
 	if text := unified("a", "a", live, secret(map[string]any{"password": "b2xk"})); text != "" {
 		t.Errorf("equal objects give a diff:\n%s", text)
 	}
-	if text := diffText(kube.ObjectDiff{ID: "ns/Secret/db", Change: kube.ChangeNone, Live: live, Desired: live}); text != "" {
+	if text := diffText(engine.ObjectDiff{ID: "ns/Secret/db", Change: engine.ChangeNone, Live: live, Desired: live}); text != "" {
 		t.Errorf("an unchanged object has a diff: %q", text)
 	}
 }

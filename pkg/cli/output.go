@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/engine"
 	"github.com/kfdeploy/kfdeploy/pkg/progress"
 )
 
@@ -49,27 +49,27 @@ func validateOutput(output string) error {
 
 // runReport is the -o json document of apply and delete: a stable schema for CI.
 type runReport struct {
-	Operation string              `json:"operation"`
-	App       string              `json:"app"`
-	Namespace string              `json:"namespace"`
-	DryRun    string              `json:"dryRun,omitempty"`
-	Counts    map[kube.Action]int `json:"counts"`
-	Objects   []kube.ObjectResult `json:"objects"`
+	Operation string                `json:"operation"`
+	App       string                `json:"app"`
+	Namespace string                `json:"namespace"`
+	DryRun    string                `json:"dryRun,omitempty"`
+	Counts    map[engine.Action]int `json:"counts"`
+	Objects   []engine.ObjectResult `json:"objects"`
 	// Phases is where the time went, phase by phase in the order they ran (preflight checks
 	// run concurrently, so theirs overlap); always a list.
-	Phases []kube.Phase `json:"phases"`
+	Phases []engine.Phase `json:"phases"`
 	// Goes: delete --purge's users' objects that went with the CRDs and namespaces it deleted.
-	Goes            []kube.Contents `json:"goes,omitempty"`
-	DurationSeconds float64         `json:"durationSeconds"`
-	Error           string          `json:"error,omitempty"`
+	Goes            []engine.Contents `json:"goes,omitempty"`
+	DurationSeconds float64           `json:"durationSeconds"`
+	Error           string            `json:"error,omitempty"`
 }
 
-func newRunReport(op, appName, namespace, dryRun string, res *kube.Result, phases []kube.Phase, took time.Duration, runErr error) runReport {
-	r := runReport{Operation: op, App: appName, Namespace: namespace, DryRun: dryRun, Counts: map[kube.Action]int{},
-		DurationSeconds: took.Round(time.Millisecond).Seconds(), Objects: []kube.ObjectResult{}, Phases: []kube.Phase{}}
+func newRunReport(op, appName, namespace, dryRun string, res *engine.Result, phases []engine.Phase, took time.Duration, runErr error) runReport {
+	r := runReport{Operation: op, App: appName, Namespace: namespace, DryRun: dryRun, Counts: map[engine.Action]int{},
+		DurationSeconds: took.Round(time.Millisecond).Seconds(), Objects: []engine.ObjectResult{}, Phases: []engine.Phase{}}
 	r.Phases = append(r.Phases, phases...)
 	// Every action is a key, so that a missing key never means "unknown".
-	for _, a := range kube.Actions {
+	for _, a := range engine.Actions {
 		r.Counts[a] = 0
 	}
 	if res != nil {
@@ -89,7 +89,7 @@ func newRunReport(op, appName, namespace, dryRun string, res *kube.Result, phase
 // summary is the closing line of a text run: "apply myapp: 3 created, 5 unchanged (2.1s)".
 func (r runReport) summary() string {
 	var parts []string
-	for _, a := range kube.Actions {
+	for _, a := range engine.Actions {
 		if n := r.Counts[a]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", n, a))
 		}
@@ -105,7 +105,7 @@ func (r runReport) summary() string {
 }
 
 // writePhases is the table of where a run's time went (-v): one row per phase, then the total.
-func writePhases(w io.Writer, phases []kube.Phase, total float64) error {
+func writePhases(w io.Writer, phases []engine.Phase, total float64) error {
 	tw := newTable(w)
 	fmt.Fprintln(tw, "PHASE\tSECONDS")
 	for _, p := range phases {
@@ -121,7 +121,7 @@ func writePhases(w io.Writer, phases []kube.Phase, total float64) error {
 // progressTarget returns where a run's progress goes: with -o json the document owns stdout
 // and progress moves to stderr; on a terminal progress is a live line. done must be called
 // before the result is printed.
-func progressTarget(streams ioStreams, output string) (w io.Writer, rep kube.Reporter, done func()) {
+func progressTarget(streams ioStreams, output string) (w io.Writer, rep engine.Reporter, done func()) {
 	if output == outputJSON {
 		return streams.ErrOut, progress.NewLines(streams.ErrOut), func() {}
 	}

@@ -10,7 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/engine"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/readiness"
 	"github.com/kfdeploy/kfdeploy/pkg/preflight"
 	"github.com/kfdeploy/kfdeploy/pkg/topnodes"
 )
@@ -44,11 +45,11 @@ func sortedCopy(s ...string) []string {
 // or added without the README following.
 
 func TestRunReportSchema(t *testing.T) {
-	res := &kube.Result{Objects: []kube.ObjectResult{
-		{ID: "ns/ConfigMap/b", Action: kube.Created},
-		{ID: "ns/ConfigMap/a", Action: kube.Kept, Detail: "PersistentVolumeClaim holds data"},
+	res := &engine.Result{Objects: []engine.ObjectResult{
+		{ID: "ns/ConfigMap/b", Action: engine.Created},
+		{ID: "ns/ConfigMap/a", Action: engine.Kept, Detail: "PersistentVolumeClaim holds data"},
 	}}
-	phases := []kube.Phase{{Name: "preflight cluster", Seconds: 0.01}, {Name: "plan", Seconds: 0.2}, {Name: "wait", Seconds: 1.2}}
+	phases := []engine.Phase{{Name: "preflight cluster", Seconds: 0.01}, {Name: "plan", Seconds: 0.2}, {Name: "wait", Seconds: 1.2}}
 	doc, keys := jsonKeys(t, newRunReport("apply", "myapp", "kf", "server", res, phases, 1500*time.Millisecond, errors.New("boom")))
 	if want := sortedCopy("operation", "app", "namespace", "dryRun", "counts", "objects", "phases", "durationSeconds", "error"); !reflect.DeepEqual(keys, want) {
 		t.Errorf("apply report keys %v, want %v", keys, want)
@@ -82,8 +83,8 @@ func TestRunReportSchema(t *testing.T) {
 }
 
 func TestDiffDocumentSchema(t *testing.T) {
-	doc, keys := jsonKeys(t, diffDocument{App: "a", Namespace: "n", Changed: true, Counts: map[kube.Change]int{kube.ChangeCreate: 1},
-		Objects: []diffEntry{{ID: "n/ConfigMap/c", Change: kube.ChangeCreate, Diff: "+x\n"}}})
+	doc, keys := jsonKeys(t, diffDocument{App: "a", Namespace: "n", Changed: true, Counts: map[engine.Change]int{engine.ChangeCreate: 1},
+		Objects: []diffEntry{{ID: "n/ConfigMap/c", Change: engine.ChangeCreate, Diff: "+x\n"}}})
 	if want := sortedCopy("app", "namespace", "changed", "counts", "objects"); !reflect.DeepEqual(keys, want) {
 		t.Errorf("diff document keys %v, want %v", keys, want)
 	}
@@ -164,8 +165,8 @@ func TestWriteTopNodes(t *testing.T) {
 
 func TestStatusDocumentSchema(t *testing.T) {
 	doc, keys := jsonKeys(t, statusDocument{App: "a", Namespace: "n",
-		Objects: []kube.ObjectStatus{{ID: "n/Deployment.apps/d", Status: "Current"}},
-		Pods:    []kube.PodStatus{{Namespace: "n", Name: "d-1", Ready: "1/1", Phase: "Running", Node: "k8s-g1"}}})
+		Objects: []readiness.ObjectStatus{{ID: "n/Deployment.apps/d", Status: "Current"}},
+		Pods:    []readiness.PodStatus{{Namespace: "n", Name: "d-1", Ready: "1/1", Phase: "Running", Node: "k8s-g1"}}})
 	if want := sortedCopy("app", "namespace", "objects", "pods"); !reflect.DeepEqual(keys, want) {
 		t.Errorf("status document keys %v, want %v", keys, want)
 	}
@@ -183,7 +184,7 @@ func TestStatusDocumentSchema(t *testing.T) {
 
 func TestWritePhases(t *testing.T) {
 	var buf bytes.Buffer
-	if err := writePhases(&buf, []kube.Phase{{Name: "preflight fit", Seconds: 0.012}, {Name: "wait", Seconds: 1.5}}, 1.75); err != nil {
+	if err := writePhases(&buf, []engine.Phase{{Name: "preflight fit", Seconds: 0.012}, {Name: "wait", Seconds: 1.5}}, 1.75); err != nil {
 		t.Fatal(err)
 	}
 	want := `PHASE          SECONDS

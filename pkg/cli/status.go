@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kfdeploy/kfdeploy/pkg/app"
-	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/readiness"
 )
 
 // statusOptions are status's raw flags and resolved options.
@@ -36,11 +36,11 @@ func newStatusCommand(g *globalOptions) *cobra.Command {
 
 // statusDocument is status's -o json document.
 type statusDocument struct {
-	App       string              `json:"app"`
-	Namespace string              `json:"namespace"`
-	Objects   []kube.ObjectStatus `json:"objects"`
-	Pods      []kube.PodStatus    `json:"pods"`
-	URLs      *app.URLs           `json:"urls,omitempty"`
+	App       string                   `json:"app"`
+	Namespace string                   `json:"namespace"`
+	Objects   []readiness.ObjectStatus `json:"objects"`
+	Pods      []readiness.PodStatus    `json:"pods"`
+	URLs      *app.URLs                `json:"urls,omitempty"`
 }
 
 func (o *statusOptions) run(ctx context.Context, streams ioStreams) error {

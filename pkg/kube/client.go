@@ -1,5 +1,9 @@
-// Package kube is the only code that talks to the Kubernetes API server: connecting, server-side
-// apply, the ApplySet inventory, pruning, waiting and deletion.
+// Package kube is the connection to the Kubernetes API server that every other package under
+// pkg/kube builds on: the clients, the retry transport, the API server's warnings, paginated
+// lists and the cluster's identity. What is done with the connection lives above it: the
+// inventory (pkg/kube/inventory), the lock (pkg/kube/lock), the reads of one command
+// (pkg/kube/snapshot), readiness and diagnosis (pkg/kube/readiness) and the apply, delete and
+// diff engine (pkg/kube/engine).
 package kube
 
 import (
@@ -44,7 +48,7 @@ type Client struct {
 	// e.g. with --server).
 	Context string
 	probe   kubernetes.Interface // without retries, for the first contact
-	// LockTiming paces the app's lock (see Lock); zero is DefaultLockTiming.
+	// LockTiming paces the app's lock (see pkg/kube/lock); zero is DefaultLockTiming.
 	LockTiming LockTiming
 }
 
@@ -206,26 +210,30 @@ func (c *Client) Mapping(gvk schema.GroupVersionKind) (*meta.RESTMapping, error)
 	return m, nil
 }
 
-// resourceFor returns the dynamic client for a mapping in a namespace.
-func (c *Client) resourceFor(m *meta.RESTMapping, namespace string) dynamic.ResourceInterface {
+// ResourceFor returns the dynamic client for a mapping in a namespace.
+func (c *Client) ResourceFor(m *meta.RESTMapping, namespace string) dynamic.ResourceInterface {
 	if m.Scope.Name() == meta.RESTScopeNameNamespace {
 		return c.Dynamic.Resource(m.Resource).Namespace(namespace)
 	}
 	return c.Dynamic.Resource(m.Resource)
 }
 
-// isNamespaced reports whether a mapping is namespace-scoped.
-func isNamespaced(m *meta.RESTMapping) bool { return m.Scope.Name() == meta.RESTScopeNameNamespace }
+// CRDResource is where CustomResourceDefinitions are read.
+var CRDResource = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 
-// kindString is "Kind.group", or "Kind" for the core group, as used in ApplySet annotations.
-func kindString(gk schema.GroupKind) string {
+// IsNamespaced reports whether a mapping is namespace-scoped.
+func IsNamespaced(m *meta.RESTMapping) bool { return m.Scope.Name() == meta.RESTScopeNameNamespace }
+
+// KindString is "Kind.group", or "Kind" for the core group, as used in ApplySet annotations.
+func KindString(gk schema.GroupKind) string {
 	if gk.Group == "" {
 		return gk.Kind
 	}
 	return gk.Kind + "." + gk.Group
 }
 
-func parseKinds(s string) []schema.GroupKind {
+// ParseKinds reads a list of kinds as KindString writes them, separated by commas.
+func ParseKinds(s string) []schema.GroupKind {
 	var gks []schema.GroupKind
 	for _, part := range strings.Split(s, ",") {
 		if part = strings.TrimSpace(part); part != "" {

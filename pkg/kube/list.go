@@ -11,16 +11,16 @@ import (
 	"k8s.io/client-go/tools/pager"
 )
 
-// listPageSize bounds each list response; large sets are read in pages.
-const listPageSize = 500
+// ListPageSize bounds each list response; large sets are read in pages.
+const ListPageSize = 500
 
-// eachMetadata calls fn for the metadata of every object of a resource in a namespace that
+// EachMetadata calls fn for the metadata of every object of a resource in a namespace that
 // matches selector, reading pages with client-go's pager.
-func (c *Client) eachMetadata(ctx context.Context, resource schema.GroupVersionResource, namespace, selector string, fn func(*metav1.PartialObjectMetadata)) error {
+func (c *Client) EachMetadata(ctx context.Context, resource schema.GroupVersionResource, namespace, selector string, fn func(*metav1.PartialObjectMetadata)) error {
 	p := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 		return c.Metadata.Resource(resource).Namespace(namespace).List(ctx, opts)
 	})
-	p.PageSize = listPageSize
+	p.PageSize = ListPageSize
 	return p.EachListItem(ctx, metav1.ListOptions{LabelSelector: selector}, func(o runtime.Object) error {
 		m, ok := o.(*metav1.PartialObjectMetadata)
 		if !ok {
@@ -31,12 +31,18 @@ func (c *Client) eachMetadata(ctx context.Context, resource schema.GroupVersionR
 	})
 }
 
-// listObjects reads every object of a group that matches selector, in pages.
-func (c *Client) listObjects(ctx context.Context, k groupKey, selector string) ([]unstructured.Unstructured, error) {
+// GroupKey is the objects of one resource in one namespace, read together with one list call.
+type GroupKey struct {
+	Resource  schema.GroupVersionResource
+	Namespace string
+}
+
+// ListObjects reads every object of a group that matches selector, in pages.
+func (c *Client) ListObjects(ctx context.Context, k GroupKey, selector string) ([]unstructured.Unstructured, error) {
 	p := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-		return c.Dynamic.Resource(k.resource).Namespace(k.namespace).List(ctx, opts)
+		return c.Dynamic.Resource(k.Resource).Namespace(k.Namespace).List(ctx, opts)
 	})
-	p.PageSize = listPageSize
+	p.PageSize = ListPageSize
 	var items []unstructured.Unstructured
 	err := p.EachListItem(ctx, metav1.ListOptions{LabelSelector: selector}, func(o runtime.Object) error {
 		u, ok := o.(*unstructured.Unstructured)
@@ -47,7 +53,7 @@ func (c *Client) listObjects(ctx context.Context, k groupKey, selector string) (
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list %s in %q: %w", k.resource.Resource, k.namespace, err)
+		return nil, fmt.Errorf("list %s in %q: %w", k.Resource.Resource, k.Namespace, err)
 	}
 	return items, nil
 }

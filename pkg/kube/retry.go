@@ -72,8 +72,8 @@ func withRetry(rt http.RoundTripper) http.RoundTripper {
 }
 
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	// A run that lost its lock sends nothing more, checked before every attempt (see Lock).
-	if err := checkLock(req.Context()); err != nil {
+	// A run that lost its lock sends nothing more, checked before every attempt (see MaySend).
+	if err := MaySend(req.Context()); err != nil {
 		return nil, err
 	}
 	if isWatch(req) {
@@ -111,7 +111,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err := t.clock.Sleep(req.Context(), delay); err != nil {
 			return nil, err
 		}
-		if err := checkLock(req.Context()); err != nil {
+		if err := MaySend(req.Context()); err != nil {
 			return nil, err
 		}
 	}

@@ -50,6 +50,34 @@ func (e *netOpError) Unwrap() error { return e.err }
 
 var fastBackoff = wait.Backoff{Duration: time.Millisecond, Factor: 1, Steps: 5}
 
+// TestRetryTransportAsksTheSendGuard: a request whose context carries a guard that refuses
+// (a run that lost its lock) is not sent, and neither is a retry after the guard starts
+// refusing while the transport waits.
+func TestRetryTransportAsksTheSendGuard(t *testing.T) {
+	stop := errors.New("the run lost its lock")
+	refused := WithSendGuard(context.Background(), func() error { return stop })
+	next := &flakyTransport{}
+	req, _ := http.NewRequestWithContext(refused, http.MethodPatch, "https://api/api/v1/namespaces/ns/configmaps/x", strings.NewReader("{}"))
+	if _, err := testRetry(next, fastBackoff).RoundTrip(req); !errors.Is(err, stop) || next.calls != 0 {
+		t.Errorf("guarded request: error %v after %d calls, want the guard's error and no call", err, next.calls)
+	}
+	var calls int
+	lateStop := WithSendGuard(context.Background(), func() error {
+		if calls++; calls > 1 {
+			return stop
+		}
+		return nil
+	})
+	next = &flakyTransport{failures: 3}
+	req, _ = http.NewRequestWithContext(lateStop, http.MethodGet, "https://api/version", nil)
+	if _, err := testRetry(next, fastBackoff).RoundTrip(req); !errors.Is(err, stop) || next.calls != 1 {
+		t.Errorf("guard refusing after the first attempt: error %v after %d calls, want the guard's error after one call", err, next.calls)
+	}
+	if err := MaySend(context.Background()); err != nil {
+		t.Errorf("a context without a guard: %v", err)
+	}
+}
+
 func TestRetryTransportReplaysBodyAfterConnectionRefused(t *testing.T) {
 	flaky := &flakyTransport{failures: 2}
 	rt := testRetry(flaky, fastBackoff)

@@ -10,7 +10,7 @@ import (
 
 // warnings shows the warnings the API server sends back (deprecated API versions, unknown
 // fields, ...) once each per run, naming the first object whose request drew it. The object
-// and where to report come from the request's context (see withWarningObject); requests
+// and where to report come from the request's context (see WithWarningObject); requests
 // without them print to stderr, as kubectl does.
 type warnings struct {
 	mu     sync.Mutex
@@ -22,15 +22,21 @@ func newWarnings() *warnings { return &warnings{seen: map[string]bool{}, stderr:
 
 type warningKey struct{}
 
+// WarningReporter shows the API server's warnings as a step of the run's progress; the
+// engine's Reporter is one.
+type WarningReporter interface {
+	Step(format string, args ...any)
+}
+
 // warningTarget is what a request's context says about its warnings.
 type warningTarget struct {
 	object string
-	rep    Reporter
+	rep    WarningReporter
 }
 
-// withWarningObject marks a request's context with the object it is about and the reporter
+// WithWarningObject marks a request's context with the object it is about and the reporter
 // that shows its warnings.
-func withWarningObject(ctx context.Context, object string, rep Reporter) context.Context {
+func WithWarningObject(ctx context.Context, object string, rep WarningReporter) context.Context {
 	return context.WithValue(ctx, warningKey{}, warningTarget{object: object, rep: rep})
 }
 

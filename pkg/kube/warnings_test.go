@@ -19,8 +19,6 @@ type stepRecorder struct {
 	steps []string
 }
 
-func (r *stepRecorder) Object(string, Action, string)      {}
-func (r *stepRecorder) Waiting(string, int, int, []string) {}
 func (r *stepRecorder) Step(format string, args ...any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -50,7 +48,7 @@ func TestWarningsShownOnceWithTheObject(t *testing.T) {
 	}
 	rep := &stepRecorder{}
 	for _, name := range []string{"a", "b", "c"} {
-		ctx := withWarningObject(context.Background(), "kf/PodDisruptionBudget.policy/"+name, rep)
+		ctx := WithWarningObject(context.Background(), "kf/PodDisruptionBudget.policy/"+name, rep)
 		if err := rc.Get().AbsPath("/x", name).Do(ctx).Error(); err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,9 @@ import (
 
 	"github.com/kfdeploy/kfdeploy/pkg/config"
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/engine"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/inventory"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/snapshot"
 	"github.com/kfdeploy/kfdeploy/pkg/manifest"
 )
 
@@ -35,7 +38,7 @@ type Options struct {
 	DryRun bool
 	// Snapshot is what the command reads of the cluster, shared with the apply that follows
 	// (nil: preflight reads for itself). It must be of the same app and Objects.
-	Snapshot *kube.Snapshot
+	Snapshot *engine.Snapshot
 }
 
 // env is what the checks of one run share: the clients, the options, and what more than one
@@ -43,7 +46,7 @@ type Options struct {
 type env struct {
 	client *kube.Client
 	// snap is every read of the app's objects, namespaces and nodes, made once for the run.
-	snap *kube.Snapshot
+	snap *engine.Snapshot
 	// fast is a protobuf clientset for the large lists (pods, nodes, PVs).
 	fast kubernetes.Interface
 	opts Options
@@ -79,7 +82,7 @@ func newChecks(c *kube.Client, fast kubernetes.Interface, opts Options) []Check 
 	}
 	e := &env{client: c, fast: fast, opts: opts, app: opts.App.Metadata.Name, ns: opts.App.Spec.Namespace, snap: opts.Snapshot}
 	if e.snap == nil {
-		e.snap = c.NewSnapshot(kube.ApplySet{App: e.app, Namespace: e.ns}, opts.Objects, kube.SnapshotOptions{})
+		e.snap = engine.NewSnapshot(c, inventory.ApplySet{App: e.app, Namespace: e.ns}, opts.Objects, snapshot.Options{})
 	}
 	return []Check{
 		&clusterCheck{e},

@@ -23,7 +23,7 @@ func gpuNode(name string, allocatable, allocated int64) topnodes.Node {
 		Allocatable: map[string]int64{gpuRes: allocatable}, Allocated: map[string]int64{gpuRes: allocated}, Held: map[string]int64{}}
 }
 
-func snapshot(nodes ...topnodes.Node) *topnodes.Snapshot {
+func nodeSnapshot(nodes ...topnodes.Node) *topnodes.Snapshot {
 	return &topnodes.Snapshot{ResourceNames: []string{gpuRes}, Nodes: nodes, Unscheduled: map[string]int64{}}
 }
 
@@ -45,7 +45,7 @@ func statuses(fs []Finding) string {
 }
 
 func TestEvaluateGPUsFits(t *testing.T) {
-	snap := snapshot(gpuNode("g1", 1, 1), gpuNode("g2", 1, 0), gpuNode("g3", 1, 0), gpuNode("g11", 1, 0), gpuNode("m1", 0, 0))
+	snap := nodeSnapshot(gpuNode("g1", 1, 1), gpuNode("g2", 1, 0), gpuNode("g3", 1, 0), gpuNode("g11", 1, 0), gpuNode("m1", 0, 0))
 	fs := evaluateGPUs(snap, []workload{gpuWorkload("jupyter", 1, 1), gpuWorkload("web", 3, 0)})
 	if statuses(fs) != "ok" {
 		t.Fatalf("findings %+v, want one ok", fs)
@@ -57,7 +57,7 @@ func TestEvaluateGPUsFits(t *testing.T) {
 }
 
 func TestEvaluateGPUsLargestPodDoesNotFit(t *testing.T) {
-	snap := snapshot(gpuNode("g1", 1, 0), gpuNode("g2", 1, 0))
+	snap := nodeSnapshot(gpuNode("g1", 1, 0), gpuNode("g2", 1, 0))
 	fs := evaluateGPUs(snap, []workload{gpuWorkload("trainer", 1, 2)})
 	if statuses(fs) != "fail" {
 		t.Fatalf("findings %+v, want one failure", fs)
@@ -71,7 +71,7 @@ func TestEvaluateGPUsLargestPodDoesNotFit(t *testing.T) {
 }
 
 func TestEvaluateGPUsTotalDoesNotFit(t *testing.T) {
-	snap := snapshot(gpuNode("g1", 1, 0), gpuNode("g2", 1, 1))
+	snap := nodeSnapshot(gpuNode("g1", 1, 0), gpuNode("g2", 1, 1))
 	fs := evaluateGPUs(snap, []workload{gpuWorkload("workers", 2, 1)})
 	if statuses(fs) != "fail" || !strings.Contains(fs[0].Finding, "the app requests 2 nvidia.com/gpu in all; the cluster has 1 free") {
 		t.Errorf("findings %+v", fs)
@@ -79,7 +79,7 @@ func TestEvaluateGPUsTotalDoesNotFit(t *testing.T) {
 }
 
 func TestEvaluateGPUsFragmented(t *testing.T) {
-	snap := snapshot(gpuNode("g1", 3, 0), gpuNode("g2", 1, 0))
+	snap := nodeSnapshot(gpuNode("g1", 3, 0), gpuNode("g2", 1, 0))
 	fs := evaluateGPUs(snap, []workload{gpuWorkload("pair", 2, 2)})
 	if statuses(fs) != "warn,ok" {
 		t.Errorf("findings %+v, want a packing warning and the summary", fs)
@@ -89,7 +89,7 @@ func TestEvaluateGPUsFragmented(t *testing.T) {
 func TestEvaluateGPUsCountsTheAppsOwnPodsAsFree(t *testing.T) {
 	n := gpuNode("g1", 1, 1)
 	n.Held[gpuRes] = 1 // the app's running notebook holds it; re-applying keeps that pod
-	fs := evaluateGPUs(snapshot(n), []workload{gpuWorkload("jupyter", 1, 1)})
+	fs := evaluateGPUs(nodeSnapshot(n), []workload{gpuWorkload("jupyter", 1, 1)})
 	if statuses(fs) != "ok" || !strings.Contains(fs[0].Finding, "1 held by this app's running pods") {
 		t.Errorf("findings %+v", fs)
 	}
@@ -103,7 +103,7 @@ func TestEvaluateGPUsUnusableNodes(t *testing.T) {
 	tainted := gpuNode("tainted", 1, 0)
 	tainted.Taints = []corev1.Taint{{Key: "dedicated", Value: "ml", Effect: corev1.TaintEffectNoSchedule}}
 	cpu := gpuNode("cpu", 0, 0)
-	fs := evaluateGPUs(snapshot(labelled, cordoned, tainted, cpu), []workload{gpuWorkload("jupyter", 1, 0)})
+	fs := evaluateGPUs(nodeSnapshot(labelled, cordoned, tainted, cpu), []workload{gpuWorkload("jupyter", 1, 0)})
 	if statuses(fs) != "warn,warn,warn,ok" {
 		t.Fatalf("findings %+v", fs)
 	}
@@ -120,12 +120,12 @@ func TestEvaluateGPUsUnusableNodes(t *testing.T) {
 	// A GPU pod that tolerates the taint can use the node: no warning, and it fits there.
 	w := gpuWorkload("trainer", 1, 1)
 	w.spec.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "ml", Effect: corev1.TaintEffectNoSchedule}}
-	fs = evaluateGPUs(snapshot(tainted), []workload{w})
+	fs = evaluateGPUs(nodeSnapshot(tainted), []workload{w})
 	if statuses(fs) != "ok" {
 		t.Errorf("tolerated taint: findings %+v", fs)
 	}
 	// Without the toleration the only GPU node is out of reach.
-	fs = evaluateGPUs(snapshot(tainted), []workload{gpuWorkload("trainer", 1, 1)})
+	fs = evaluateGPUs(nodeSnapshot(tainted), []workload{gpuWorkload("trainer", 1, 1)})
 	if statuses(fs) != "warn,fail,fail" {
 		t.Errorf("untolerated taint: findings %+v", fs)
 	}
@@ -138,7 +138,7 @@ func TestEvaluateGPUsCapsNodeRows(t *testing.T) {
 		n.Labels = map[string]string{"feature.node.kubernetes.io/pci-10de.present": "true"}
 		nodes = append(nodes, n)
 	}
-	fs := evaluateGPUs(snapshot(nodes...), nil)
+	fs := evaluateGPUs(nodeSnapshot(nodes...), nil)
 	if len(fs) != maxNodeRows+2 || !strings.Contains(fs[maxNodeRows].Finding, "and 5 more") {
 		t.Errorf("%d findings, want %d node rows, a summary row and the ok line: %+v", len(fs), maxNodeRows, fs)
 	}
@@ -147,7 +147,7 @@ func TestEvaluateGPUsCapsNodeRows(t *testing.T) {
 func TestEvaluateGPUsDaemonSet(t *testing.T) {
 	d := gpuWorkload("exporter", 1, 1)
 	d.daemon = true
-	fs := evaluateGPUs(snapshot(gpuNode("g1", 1, 0), gpuNode("g2", 1, 1)), []workload{d})
+	fs := evaluateGPUs(nodeSnapshot(gpuNode("g1", 1, 0), gpuNode("g2", 1, 1)), []workload{d})
 	if statuses(fs) != "fail" || !strings.Contains(fs[0].Finding, "g2 has not enough free") {
 		t.Errorf("findings %+v", fs)
 	}

@@ -9,7 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/engine"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/inventory"
 	"github.com/kfdeploy/kfdeploy/pkg/manifest"
 )
 
@@ -87,7 +88,7 @@ func terminatingFinding(ns *corev1.Namespace) Finding {
 }
 
 func namespaceOK(ns *corev1.Namespace, app string) string {
-	switch owner := ns.Labels[kube.LabelApp]; owner {
+	switch owner := ns.Labels[inventory.LabelApp]; owner {
 	case app:
 		return fmt.Sprintf("namespace %s is Active, managed by this app", ns.Name)
 	case "":
@@ -111,7 +112,7 @@ type conflict struct {
 // anything else cannot serve two apps, and apply would take it over from the other app, so it
 // fails naming that app. The other conflicts (leftovers of no live app, other tools' objects)
 // are returned to be warned about.
-func (c *namespaceCheck) ownedElsewhere(cs []conflict, parents kube.Parents) ([]Finding, []conflict) {
+func (c *namespaceCheck) ownedElsewhere(cs []conflict, parents inventory.Parents) ([]Finding, []conflict) {
 	var findings []Finding
 	var rest []conflict
 	for _, cf := range cs {
@@ -120,7 +121,7 @@ func (c *namespaceCheck) ownedElsewhere(cs []conflict, parents kube.Parents) ([]
 			rest = append(rest, cf)
 			continue
 		}
-		if why := kube.ShareVerdict(cf.t.obj, owner, cf.live); why != "" {
+		if why := engine.ShareVerdict(cf.t.obj, owner, cf.live); why != "" {
 			findings = append(findings, Finding{Status: Fail,
 				Finding: fmt.Sprintf("%s belongs to kfdeploy %s and cannot serve two apps: %s", cf.id, ref, why),
 				Remedy:  fmt.Sprintf("remove the component that declares it from this app (kfdeploy components), or delete %s first; %s", ref, c.fileOf(cf.t))})
@@ -146,7 +147,7 @@ func (c *namespaceCheck) fileOf(t target) string {
 func (c *namespaceCheck) conflicts(ctx context.Context, terminating, missing map[string]bool) ([]conflict, []error) {
 	var out []conflict
 	var errs []error
-	self := kube.ApplySet{App: c.e.app, Namespace: c.e.ns}.ID()
+	self := inventory.ApplySet{App: c.e.app, Namespace: c.e.ns}.ID()
 	failed := map[string]bool{} // one error per list, not per object
 	for _, t := range c.e.resolved() {
 		if t.err != nil || t.fromCRD || terminating[t.id.Namespace] || missing[t.id.Namespace] {
@@ -175,10 +176,10 @@ func (c *namespaceCheck) conflicts(ctx context.Context, terminating, missing map
 // ownerConflict decides whether a live object the app would write is held by another owner.
 func ownerConflict(t target, live *metav1.ObjectMeta, self string) (conflict, bool) {
 	// Compared by ApplySet, not by app name: two apps of one name live in two namespaces.
-	if live.Labels[kube.LabelPartOf] == self {
+	if live.Labels[inventory.LabelPartOf] == self {
 		return conflict{}, false
 	}
-	return conflict{id: t.id.String(), owner: live.Labels[kube.LabelApp], managers: managers(live), t: t, live: *live}, true
+	return conflict{id: t.id.String(), owner: live.Labels[inventory.LabelApp], managers: managers(live), t: t, live: *live}, true
 }
 
 // managers lists the field managers of an object other than kfdeploy; managers of the status
@@ -190,7 +191,7 @@ func managers(o *metav1.ObjectMeta) []string {
 		if f.Subresource == "status" {
 			continue
 		}
-		if f.Manager != kube.FieldManager && !seen[f.Manager] {
+		if f.Manager != inventory.FieldManager && !seen[f.Manager] {
 			seen[f.Manager] = true
 			out = append(out, f.Manager)
 		}

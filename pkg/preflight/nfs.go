@@ -17,7 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kfdeploy/kfdeploy/pkg/config"
-	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/inventory"
 )
 
 const (
@@ -117,7 +117,7 @@ func (c *nfsCheck) create(ctx context.Context, nfs *config.NFS, p *claimPlan) Fi
 		return Finding{Status: OK, Finding: "dry run: would create " + what, Remedy: remedy}
 	}
 	pvs := c.env.client.Typed.CoreV1().PersistentVolumes()
-	_, err := pvs.Create(ctx, pv, metav1.CreateOptions{FieldManager: kube.FieldManager})
+	_, err := pvs.Create(ctx, pv, metav1.CreateOptions{FieldManager: inventory.FieldManager})
 	switch {
 	case err == nil:
 		c.record(vol)
@@ -147,7 +147,7 @@ func (c *nfsCheck) record(v Volume) {
 // nfsVolume is the PV for a claim: capacity and access modes from the claim, its class (or ”),
 // reclaim policy Retain, pre-bound to the claim by claimRef, labelled as kfdeploy's.
 func nfsVolume(app string, nfs *config.NFS, p *claimPlan) *corev1.PersistentVolume {
-	labels := map[string]string{kube.LabelApp: app, labelManagedBy: "kfdeploy"}
+	labels := map[string]string{inventory.LabelApp: app, labelManagedBy: "kfdeploy"}
 	if p.spec.Selector != nil {
 		for k, v := range p.spec.Selector.MatchLabels {
 			labels[k] = v // the binder checks the selector of a claim that names no volume

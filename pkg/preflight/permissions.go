@@ -11,7 +11,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/lock"
 )
 
 // appVerbs are what apply (get, create and patch through server-side apply, list to find
@@ -51,9 +51,9 @@ func (c *permissionsCheck) Run(ctx context.Context) []Finding {
 		add(t.gvr.Group, t.gvr.Resource, t.id.Namespace, appVerbs...)
 	}
 	// The ApplySet inventory, a Secret in the app's namespace; the Lease that keeps two runs
-	// from applying at once (in kube.LockNamespace); and the namespace itself.
+	// from applying at once (in lock.Namespace); and the namespace itself.
 	add("", "secrets", c.e.ns, "get", "create", "patch", "delete")
-	add("coordination.k8s.io", "leases", kube.LockNamespace, "get", "create", "update", "delete")
+	add("coordination.k8s.io", "leases", lock.Namespace, "get", "create", "update", "delete")
 	add("", "namespaces", "", "get", "create", "patch", "delete")
 	if c.e.opts.NFS != nil {
 		add("", "persistentvolumes", "", "get", "create")

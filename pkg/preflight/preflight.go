@@ -38,7 +38,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/engine"
 )
 
 // Status is the outcome of one finding.
@@ -102,8 +102,8 @@ type Report struct {
 	// Warnings are about the app directory (a secrets.yaml others may read), not the cluster.
 	Warnings []string `json:"warnings,omitempty"`
 	// Phases is each check's duration (checks run concurrently: they overlap).
-	Phases          []kube.Phase `json:"phases"`
-	DurationSeconds float64      `json:"durationSeconds"`
+	Phases          []engine.Phase `json:"phases"`
+	DurationSeconds float64        `json:"durationSeconds"`
 }
 
 // Failed reports whether the run failed: a failed finding, or with strict any warning.
@@ -117,18 +117,18 @@ func (r *Report) Failed(strict bool) bool {
 func Run(ctx context.Context, checks []Check) Report {
 	started := time.Now()
 	results := make([][]Finding, len(checks))
-	took := make([]kube.Phase, len(checks))
+	took := make([]engine.Phase, len(checks))
 	timed := func(i int, c Check) {
 		began := time.Now()
 		results[i] = runOne(ctx, c)
-		took[i] = kube.NewPhase(c.Name(), began)
+		took[i] = engine.NewPhase(c.Name(), began)
 	}
 	var wg sync.WaitGroup
 	stopped := false
 	for i, c := range checks {
 		if stopped {
 			results[i] = []Finding{{Status: Fail, Finding: "not run: the cluster is not reachable", Remedy: "fix the cluster check first"}}
-			took[i] = kube.Phase{Name: c.Name()}
+			took[i] = engine.Phase{Name: c.Name()}
 			continue
 		}
 		if _, ok := c.(gate); ok {

@@ -16,6 +16,9 @@ import (
 
 	"github.com/kfdeploy/kfdeploy/pkg/config"
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/engine"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/inventory"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/snapshot"
 )
 
 // resettable adds the Reset that kube.Client's mapper needs to a static mapper.
@@ -46,7 +49,7 @@ func testEnv(cs *fake.Clientset, objs ...*unstructured.Unstructured) *env {
 	c := &kube.Client{Typed: cs, Fast: cs, Mapper: testMapper()}
 	return &env{client: c, fast: cs, app: "myapp", ns: "kf",
 		opts: Options{App: app, Objects: objs, GPUResourceNames: app.GPUResourceNames()},
-		snap: c.NewSnapshot(kube.ApplySet{App: "myapp", Namespace: "kf"}, objs, kube.SnapshotOptions{})}
+		snap: engine.NewSnapshot(c, inventory.ApplySet{App: "myapp", Namespace: "kf"}, objs, snapshot.Options{})}
 }
 
 func TestPermissionsListsExactlyTheMissingOnes(t *testing.T) {

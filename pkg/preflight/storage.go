@@ -15,7 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/pager"
 
-	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/engine"
 )
 
 // How a claim of the app will get its volume.
@@ -121,7 +121,7 @@ var claimsResource = schema.GroupVersionResource{Version: "v1", Resource: "persi
 
 // readStorage lists PVs and StorageClasses and finds the app's claims in the snapshot's lists
 // of claims (one per namespace), concurrently.
-func readStorage(ctx context.Context, fast, typed kubernetes.Interface, snap *kube.Snapshot, claims []claim) ([]*corev1.PersistentVolume, []storageClass, error) {
+func readStorage(ctx context.Context, fast, typed kubernetes.Interface, snap *engine.Snapshot, claims []claim) ([]*corev1.PersistentVolume, []storageClass, error) {
 	var pvs []*corev1.PersistentVolume
 	var scs []storageClass
 	var mu sync.Mutex

@@ -11,7 +11,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kfdeploy/kfdeploy/pkg/config"
-	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/inventory"
 	"github.com/kfdeploy/kfdeploy/pkg/manifest"
 )
 
@@ -238,10 +238,10 @@ func TestNFSVolume(t *testing.T) {
 	if r := v.Spec.ClaimRef; r == nil || r.Namespace != "katib" || r.Name != "katib-mysql" || r.UID != "" {
 		t.Errorf("claimRef %+v", r)
 	}
-	if v.Labels[kube.LabelApp] != "myapp" || v.Labels["app.kubernetes.io/managed-by"] != "kfdeploy" || v.Labels["tier"] != "db" {
+	if v.Labels[inventory.LabelApp] != "myapp" || v.Labels["app.kubernetes.io/managed-by"] != "kfdeploy" || v.Labels["tier"] != "db" {
 		t.Errorf("labels %v", v.Labels)
 	}
-	if _, ok := v.Labels[kube.LabelPartOf]; ok {
+	if _, ok := v.Labels[inventory.LabelPartOf]; ok {
 		t.Errorf("the PV must not be an ApplySet member: %v", v.Labels)
 	}
 	if !reservedFor(v, &plans[0].claim) || !fitsSize(v, &plans[0].claim) {

@@ -14,7 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/engine"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/inventory"
 	"github.com/kfdeploy/kfdeploy/pkg/manifest"
 )
 
@@ -50,7 +51,7 @@ func (c *upgradeCheck) Name() string { return "upgrade" }
 
 func (c *upgradeCheck) Run(ctx context.Context) []Finding {
 	existing := c.existingNamespaces(ctx)
-	set := kube.ApplySet{App: c.e.app, Namespace: c.e.ns}
+	set := inventory.ApplySet{App: c.e.app, Namespace: c.e.ns}
 	var mu sync.Mutex
 	var refused []Finding
 	var errs []error
@@ -97,14 +98,14 @@ func (c *upgradeCheck) Run(ctx context.Context) []Finding {
 			if labels == nil {
 				labels = map[string]string{}
 			}
-			labels[kube.LabelPartOf] = set.ID()
-			labels[kube.LabelApp] = set.App
+			labels[inventory.LabelPartOf] = set.ID()
+			labels[inventory.LabelApp] = set.App
 			obj.SetLabels(labels)
 			if t.namespaced {
 				obj.SetNamespace(t.id.Namespace)
 			}
 			r := c.e.client.Dynamic.Resource(t.gvr)
-			opts := metav1.ApplyOptions{FieldManager: kube.FieldManager, Force: true, DryRun: []string{metav1.DryRunAll}}
+			opts := metav1.ApplyOptions{FieldManager: inventory.FieldManager, Force: true, DryRun: []string{metav1.DryRunAll}}
 			var err error
 			if t.namespaced {
 				_, err = r.Namespace(t.id.Namespace).Apply(gctx, obj.GetName(), obj, opts)
@@ -151,7 +152,7 @@ func (c *upgradeCheck) unchanged(ctx context.Context) map[manifest.ID]bool {
 		return out
 	}
 	for _, st := range plan.Steps() {
-		if st.Change == kube.ChangeNone {
+		if st.Change == engine.ChangeNone {
 			out[st.ID] = true
 		}
 	}
@@ -273,7 +274,7 @@ func inPlaceRemedy(id manifest.ID, gvr schema.GroupVersionResource) string {
 // leftClaims warns of the app's claims that its manifests no longer have (a component removed,
 // or a claim renamed by a new release): apply never prunes claims, so the data stays, but no
 // workload of the app mounts it any more.
-func (c *upgradeCheck) leftClaims(ctx context.Context, set kube.ApplySet, existing map[string]bool) []Finding {
+func (c *upgradeCheck) leftClaims(ctx context.Context, set inventory.ApplySet, existing map[string]bool) []Finding {
 	want := map[string]bool{}
 	for _, t := range c.e.resolved() {
 		if t.id.GroupKind() == (schema.GroupKind{Kind: "PersistentVolumeClaim"}) {
@@ -293,7 +294,7 @@ func (c *upgradeCheck) leftClaims(ctx context.Context, set kube.ApplySet, existi
 		}
 		for _, o := range claims {
 			pvc := o.Meta
-			if pvc.Labels[kube.LabelPartOf] != set.ID() || want[pvc.Namespace+"/"+pvc.Name] {
+			if pvc.Labels[inventory.LabelPartOf] != set.ID() || want[pvc.Namespace+"/"+pvc.Name] {
 				continue
 			}
 			out = append(out, Finding{Status: Warn,

@@ -16,7 +16,7 @@ import (
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/fake"
 
-	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/inventory"
 	"github.com/kfdeploy/kfdeploy/pkg/manifest"
 )
 
@@ -78,16 +78,16 @@ func TestRefusedFinding(t *testing.T) {
 // TestLeftClaims: a claim of the app that its manifests no longer have is named (it is kept,
 // not pruned, and nothing mounts it), one it still has is not, nor a claim of another app.
 func TestLeftClaims(t *testing.T) {
-	set := kube.ApplySet{App: "myapp", Namespace: "kf"}
+	set := inventory.ApplySet{App: "myapp", Namespace: "kf"}
 	claim := func(name, setID string) *corev1.PersistentVolumeClaim {
 		return &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "kf",
-			Labels: map[string]string{kube.LabelPartOf: setID}}}
+			Labels: map[string]string{inventory.LabelPartOf: setID}}}
 	}
 	cs := fake.NewClientset(
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kf"}},
 		claim("db", set.ID()),
 		claim("db-renamed-away", set.ID()),
-		claim("other-apps", kube.ApplySet{App: "other", Namespace: "kf"}.ID()),
+		claim("other-apps", inventory.ApplySet{App: "other", Namespace: "kf"}.ID()),
 	)
 	e := testEnv(cs, obj("v1", "PersistentVolumeClaim", "kf", "db"))
 	m := meta.NewDefaultRESTMapper(nil)

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/engine"
 )
 
 // Live redraws one status line on a terminal — a bar and counts for the current step — and
@@ -17,20 +17,20 @@ type Live struct {
 	mu       sync.Mutex
 	out      io.Writer
 	step     string
-	counts   map[kube.Action]int
+	counts   map[engine.Action]int
 	wait     string
 	drawn    bool
 	lastDraw time.Time
 }
 
 // NewLive draws on out, which should be a terminal.
-func NewLive(out io.Writer) *Live { return &Live{out: out, counts: map[kube.Action]int{}} }
+func NewLive(out io.Writer) *Live { return &Live{out: out, counts: map[engine.Action]int{}} }
 
-func (l *Live) Object(id string, action kube.Action, detail string) {
+func (l *Live) Object(id string, action engine.Action, detail string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.counts[action]++
-	if action == kube.Failed || action == kube.Kept || action == kube.Pruned {
+	if action == engine.Failed || action == engine.Kept || action == engine.Pruned {
 		l.clear()
 		if detail != "" {
 			fmt.Fprintf(l.out, "%s %s (%s)\n", id, action, detail)
@@ -113,8 +113,8 @@ func bar(done, total, width int) string {
 	return "[" + strings.Repeat("#", filled) + strings.Repeat(".", width-filled) + "]"
 }
 
-func sortedActions(m map[kube.Action]int) []kube.Action {
-	actions := make([]kube.Action, 0, len(m))
+func sortedActions(m map[engine.Action]int) []engine.Action {
+	actions := make([]engine.Action, 0, len(m))
 	for a := range m {
 		actions = append(actions, a)
 	}

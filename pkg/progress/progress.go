@@ -1,5 +1,5 @@
 // Package progress tells the user what a long-running command is doing, apart from debug logs.
-// Its writers implement kube.Reporter.
+// Its writers implement engine.Reporter.
 package progress
 
 import (
@@ -8,7 +8,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/engine"
 )
 
 // Lines writes one line per event: the format for logs and CI. Objects left unchanged are
@@ -20,13 +20,13 @@ type Lines struct {
 	lastWait string
 }
 
-var _ kube.Reporter = (*Lines)(nil)
+var _ engine.Reporter = (*Lines)(nil)
 
 // NewLines writes to out.
 func NewLines(out io.Writer) *Lines { return &Lines{out: out} }
 
-func (l *Lines) Object(id string, action kube.Action, detail string) {
-	if action == kube.Unchanged {
+func (l *Lines) Object(id string, action engine.Action, detail string) {
+	if action == engine.Unchanged {
 		return
 	}
 	l.mu.Lock()

@@ -88,7 +88,7 @@ func TestUpgradeKeepsData(t *testing.T) {
 	e.MustRun(t, dir, "param", "set", "katib", "webhookFailurePolicy", "Ignore")
 	// generate stamps the app for this binary; its manifests are then swapped for the previous
 	// release's, which this binary applies as the previous one did (the same field manager and
-	// ApplySet labels: pkg/kube/applyset.go is unchanged since prevCommit).
+	// ApplySet labels: pkg/kube/inventory/applyset.go, pkg/kube/applyset.go at prevCommit, is unchanged).
 	e.MustRun(t, dir, "generate")
 	checkPasswordsKept(t, dir, passwords)
 	for name, data := range prev {

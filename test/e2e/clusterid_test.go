@@ -17,7 +17,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/kfdeploy/kfdeploy/pkg/clusterid"
-	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/inventory"
 )
 
 // kubeconfigB is the second local cluster of the identity guard's test (make e2e starts it).
@@ -100,7 +100,7 @@ func (tc *twoClusters) assertNothingOnB(t *testing.T, ns, when string) {
 	if _, err := tc.kubeB.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("%s: namespace %s exists on cluster B (err %v)", when, ns, err)
 	}
-	sel := metav1.ListOptions{LabelSelector: kube.LabelApp}
+	sel := metav1.ListOptions{LabelSelector: inventory.LabelApp}
 	secrets, err := tc.kubeB.CoreV1().Secrets("").List(ctx, sel)
 	if err != nil {
 		t.Fatal(err)
@@ -149,10 +149,10 @@ func TestClusterIdentityGuard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := parent.Annotations[kube.AnnotationClusterUID]; got != tc.uidA {
+	if got := parent.Annotations[inventory.AnnotationClusterUID]; got != tc.uidA {
 		t.Errorf("inventory records cluster UID %q, want A's %s", got, tc.uidA)
 	}
-	if got := parent.Annotations[kube.AnnotationClusterContext]; got != "prod" {
+	if got := parent.Annotations[inventory.AnnotationClusterContext]; got != "prod" {
 		t.Errorf("inventory records context %q, want prod", got)
 	}
 

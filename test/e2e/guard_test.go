@@ -25,6 +25,8 @@ import (
 
 	"github.com/kfdeploy/kfdeploy/pkg/clusterid"
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/inventory"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/lock"
 )
 
 // holdingProxy is the test cluster's API server behind a TLS reverse proxy of the test's, which
@@ -119,10 +121,10 @@ func TestApplyLockedDuringPreflight(t *testing.T) {
 		t.Fatal("the first apply sent no access review within 2m")
 	}
 
-	set := kube.ApplySet{App: "app", Namespace: ns}
-	lease, err := e.kube.CoordinationV1().Leases(kube.LockNamespace).Get(ctx, set.LockName(), metav1.GetOptions{})
+	set := inventory.ApplySet{App: "app", Namespace: ns}
+	lease, err := e.kube.CoordinationV1().Leases(lock.Namespace).Get(ctx, lock.Name(set), metav1.GetOptions{})
 	if err != nil {
-		t.Fatalf("during the first apply's preflight, its Lease %s/%s: %v", kube.LockNamespace, set.LockName(), err)
+		t.Fatalf("during the first apply's preflight, its Lease %s/%s: %v", lock.Namespace, lock.Name(set), err)
 	}
 	holder := *lease.Spec.HolderIdentity
 	if _, err := e.kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
@@ -131,7 +133,7 @@ func TestApplyLockedDuringPreflight(t *testing.T) {
 
 	second := e.run(t, appDir, "apply", "--timeout", "1m")
 	if second.code != 1 || !strings.Contains(second.stderr, "another kfdeploy run ("+holder) ||
-		!strings.Contains(second.stderr, kube.LockNamespace+"/"+set.LockName()) {
+		!strings.Contains(second.stderr, lock.Namespace+"/"+lock.Name(set)) {
 		t.Errorf("a second apply during the first one's preflight: exit %d, want 1 naming the holder %s and its Lease:\n%s", second.code, holder, second.stderr)
 	}
 	if _, err := e.kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
@@ -142,7 +144,7 @@ func TestApplyLockedDuringPreflight(t *testing.T) {
 	if code, _, stderr := first.wait(t); code != 0 {
 		t.Fatalf("the first apply, released: exit %d\n%s", code, stderr)
 	}
-	if _, err := e.kube.CoordinationV1().Leases(kube.LockNamespace).Get(ctx, set.LockName(), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+	if _, err := e.kube.CoordinationV1().Leases(lock.Namespace).Get(ctx, lock.Name(set), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the Lease is still there after the apply: %v", err)
 	}
 }
@@ -156,19 +158,19 @@ func TestLockOutlivesTheAppNamespace(t *testing.T) {
 	e.cleanupNamespace(t, ns)
 	c := e.engineClient(t, nil)
 	c.LockTiming = kube.LockTiming{Duration: 10 * time.Second, RenewDeadline: 6 * time.Second, RetryPeriod: 200 * time.Millisecond}
-	set := kube.ApplySet{App: "app", Namespace: ns}
-	lock, err := c.AcquireLock(ctx, set)
+	set := inventory.ApplySet{App: "app", Namespace: ns}
+	held, err := lock.Acquire(ctx, c, set)
 	if err != nil {
 		t.Fatalf("the lock of an app whose namespace does not exist: %v", err)
 	}
-	defer lock.Release()
-	leases := e.kube.CoordinationV1().Leases(kube.LockNamespace)
+	defer held.Release()
+	leases := e.kube.CoordinationV1().Leases(lock.Namespace)
 	renewed := func() *metav1.MicroTime {
-		l, err := leases.Get(ctx, set.LockName(), metav1.GetOptions{})
+		l, err := leases.Get(ctx, lock.Name(set), metav1.GetOptions{})
 		if err != nil {
-			t.Fatalf("Lease %s/%s: %v", kube.LockNamespace, set.LockName(), err)
+			t.Fatalf("Lease %s/%s: %v", lock.Namespace, lock.Name(set), err)
 		}
-		if l.Labels[kube.LabelApp] != "app" {
+		if l.Labels[inventory.LabelApp] != "app" {
 			t.Errorf("Lease labels %v", l.Labels)
 		}
 		return l.Spec.RenewTime
@@ -191,7 +193,7 @@ func TestLockOutlivesTheAppNamespace(t *testing.T) {
 	eventually(t, time.Minute, "the Lease renewed after the namespace went", func(context.Context) (bool, error) {
 		return renewed().After(gone.Time), nil
 	})
-	if err := lock.Err(); err != nil {
+	if err := held.Err(); err != nil {
 		t.Errorf("the lock was lost: %v", err)
 	}
 }
@@ -293,7 +295,7 @@ func TestClusterGuardCoversPreflightTestStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	pvs := func() int {
-		l, err := tc.kubeB.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{LabelSelector: kube.LabelApp})
+		l, err := tc.kubeB.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{LabelSelector: inventory.LabelApp})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -25,6 +25,9 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/engine"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/inventory"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/lock"
 )
 
 // wrappedGetter is the kubeconfig of the tests with a transport of the test's under
@@ -86,8 +89,8 @@ func TestLockLostCreateResponse(t *testing.T) {
 			return resp, err
 		})
 	})
-	s := kube.ApplySet{App: "app", Namespace: ns}
-	lock, err := c.AcquireLock(ctx, s)
+	s := inventory.ApplySet{App: "app", Namespace: ns}
+	held, err := lock.Acquire(ctx, c, s)
 	if err != nil {
 		t.Fatalf("after a lost create response the run is locked out of its own lock: %v", err)
 	}
@@ -95,12 +98,12 @@ func TestLockLostCreateResponse(t *testing.T) {
 		t.Fatalf("the create was sent %d times, want the lost one and its retry", dropped.Load())
 	}
 	other := e.engineClient(t, nil)
-	var locked *kube.ErrLocked
-	if _, err := other.AcquireLock(ctx, s); !errors.As(err, &locked) {
+	var locked *lock.ErrLocked
+	if _, err := lock.Acquire(ctx, other, s); !errors.As(err, &locked) {
 		t.Errorf("a second run while the lock is held: %v, want ErrLocked", err)
 	}
-	lock.Release()
-	again, err := other.AcquireLock(ctx, s)
+	held.Release()
+	again, err := lock.Acquire(ctx, other, s)
 	if err != nil {
 		t.Fatalf("after Release: %v", err)
 	}
@@ -125,14 +128,14 @@ func (c *cutTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return c.next.RoundTrip(r)
 }
 
-// stepRecorder is a kube.Reporter that calls onObject for every object reported.
+// stepRecorder is a engine.Reporter that calls onObject for every object reported.
 type stepRecorder struct {
-	onObject func(id string, action kube.Action)
+	onObject func(id string, action engine.Action)
 }
 
-func (r stepRecorder) Object(id string, action kube.Action, _ string) { r.onObject(id, action) }
-func (stepRecorder) Step(string, ...any)                              {}
-func (stepRecorder) Waiting(string, int, int, []string)               {}
+func (r stepRecorder) Object(id string, action engine.Action, _ string) { r.onObject(id, action) }
+func (stepRecorder) Step(string, ...any)                                {}
+func (stepRecorder) Waiting(string, int, int, []string)                 {}
 
 func nsObject(name string) *corev1.Namespace {
 	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
@@ -156,8 +159,8 @@ func TestLockLostStopsWriting(t *testing.T) {
 			"data":     map[string]any{"index": fmt.Sprint(i)},
 		}})
 	}
-	s := kube.ApplySet{App: "app", Namespace: ns}
-	opts := kube.ApplyOptions{Prune: true, Concurrency: 2, Timeout: 5 * time.Minute}
+	s := inventory.ApplySet{App: "app", Namespace: ns}
+	opts := engine.ApplyOptions{Prune: true, Concurrency: 2, Timeout: 5 * time.Minute}
 
 	cut := &cutTransport{}
 	a := e.engineClient(t, func(rt http.RoundTripper) http.RoundTripper { cut.next = rt; return cut })
@@ -165,7 +168,7 @@ func TestLockLostStopsWriting(t *testing.T) {
 	var applied atomic.Int32
 	cutOnce := sync.Once{}
 	cutAt := make(chan struct{})
-	rep := stepRecorder{onObject: func(id string, _ kube.Action) {
+	rep := stepRecorder{onObject: func(id string, _ engine.Action) {
 		if strings.Contains(id, "/ConfigMap/") && applied.Add(1) == n/3 {
 			cutOnce.Do(func() { cut.cut.Store(true); close(cutAt) })
 		}
@@ -177,7 +180,7 @@ func TestLockLostStopsWriting(t *testing.T) {
 	}
 	aDone := make(chan outcome, 1)
 	go func() {
-		_, err := a.Apply(ctx, s, objs, opts, rep)
+		_, err := engine.Apply(ctx, a, s, objs, opts, rep)
 		aDone <- outcome{err, time.Now()}
 	}()
 	select {
@@ -190,8 +193,8 @@ func TestLockLostStopsWriting(t *testing.T) {
 	b := e.engineClient(t, nil)
 	var bAcquired time.Time
 	for {
-		lock, err := b.AcquireLock(ctx, s)
-		var locked *kube.ErrLocked
+		held, err := lock.Acquire(ctx, b, s)
+		var locked *lock.ErrLocked
 		if errors.As(err, &locked) {
 			time.Sleep(500 * time.Millisecond)
 			continue
@@ -200,7 +203,7 @@ func TestLockLostStopsWriting(t *testing.T) {
 			t.Fatalf("run B: %v", err)
 		}
 		bAcquired = time.Now()
-		lock.Release()
+		held.Release()
 		break
 	}
 	var aEnd outcome
@@ -209,7 +212,7 @@ func TestLockLostStopsWriting(t *testing.T) {
 	case <-time.After(2 * time.Minute):
 		t.Fatal("run A did not stop after losing the API server")
 	}
-	var lost *kube.LockLostError
+	var lost *lock.LostError
 	if !errors.As(aEnd.err, &lost) || !strings.Contains(aEnd.err.Error(), "lost the lock") {
 		t.Fatalf("run A: %v, want an error saying it lost the lock", aEnd.err)
 	}
@@ -222,11 +225,11 @@ func TestLockLostStopsWriting(t *testing.T) {
 	// The API server comes back for A: A, stopped, sends nothing.
 	sentBefore := cut.after.Load()
 	cut.cut.Store(false)
-	res, err := b.Apply(ctx, s, objs, opts, stepRecorder{onObject: func(string, kube.Action) {}})
+	res, err := engine.Apply(ctx, b, s, objs, opts, stepRecorder{onObject: func(string, engine.Action) {}})
 	if err != nil {
 		t.Fatalf("run B: %v", err)
 	}
-	if failed := res.Counts()[kube.Failed]; failed != 0 {
+	if failed := res.Counts()[engine.Failed]; failed != 0 {
 		t.Errorf("run B: %d objects failed", failed)
 	}
 	if got := cut.after.Load() - sentBefore; got != 0 {
@@ -239,7 +242,7 @@ func TestLockLostStopsWriting(t *testing.T) {
 	if len(cms.Items) != n {
 		t.Errorf("%d ConfigMaps after run B, want %d", len(cms.Items), n)
 	}
-	if _, err := e.kube.CoordinationV1().Leases(kube.LockNamespace).Get(ctx, s.LockName(), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+	if _, err := e.kube.CoordinationV1().Leases(lock.Namespace).Get(ctx, lock.Name(s), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the lock is still there after run B: %v", err)
 	}
 }

@@ -25,7 +25,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
-	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/inventory"
 )
 
 // preflightReport is the -o json document of preflight (schema: pkg/preflight's doc comment).
@@ -240,7 +240,7 @@ func TestPreflightNFS(t *testing.T) {
 		pv.Spec.ClaimRef == nil || pv.Spec.ClaimRef.Namespace != ns || pv.Spec.ClaimRef.Name != "jupyter-data" {
 		t.Errorf("PV spec %+v", pv.Spec)
 	}
-	if pv.Labels[kube.LabelApp] != "app" || pv.Labels["app.kubernetes.io/managed-by"] != "kfdeploy" || pv.Labels[kube.LabelPartOf] != "" {
+	if pv.Labels[inventory.LabelApp] != "app" || pv.Labels["app.kubernetes.io/managed-by"] != "kfdeploy" || pv.Labels[inventory.LabelPartOf] != "" {
 		t.Errorf("PV labels %v: want kfdeploy's labels and no ApplySet part-of label", pv.Labels)
 	}
 

@@ -16,7 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/kfdeploy/kfdeploy/pkg/app"
-	"github.com/kfdeploy/kfdeploy/pkg/kube"
+	"github.com/kfdeploy/kfdeploy/pkg/kube/inventory"
 )
 
 // secretsUIs are the components with generated secrets: the databases' passwords (katib,
@@ -26,7 +26,7 @@ const secretsUIs = "core,ambassador,jupyterhub,katib,modeldb"
 // memberSecrets are the data of the app's Secrets on the cluster (the inventory's parent aside).
 func (e *env) memberSecrets(t *testing.T, ctx context.Context, ns, appName string) map[string]map[string][]byte {
 	t.Helper()
-	set := kube.ApplySet{App: appName, Namespace: ns}
+	set := inventory.ApplySet{App: appName, Namespace: ns}
 	list, err := e.kube.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: set.Selector()})
 	if err != nil {
 		t.Fatal(err)
