@@ -140,5 +140,7 @@ if [[ -n ${BENCH_PREFLIGHT_RESULT:-} ]]; then
 	printf '%s %s %d %d\n' "$(printf '%s\n' "${walls[@]}" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')" \
 		"$(printf '%s\n' "${rsss[@]}" | sort -g | tail -1)" "$NODES" "$PODS" >"$BENCH_PREFLIGHT_RESULT"
 fi
+log "where the last run's time went (seconds per check; the checks after the cluster check run concurrently):"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("  " + ", ".join("%s %.2f" % (p["name"], p["seconds"]) for p in d.get("phases", [])))' "$WORK/out.$RUNS.json" >&2 || true
 log "findings of the last run:"
 python3 -c 'import json,sys; [print("  %s %s: %s" % (c["name"], c["status"], c["finding"][:200])) for c in json.load(open(sys.argv[1]))["checks"]]' "$WORK/out.$RUNS.json" >&2 || true
