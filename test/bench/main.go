@@ -239,7 +239,7 @@ func benchFullPreset(ctx context.Context, o options) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	m, err := kfd("apply", "--nfs-server", "127.0.0.1", "--nfs-path", "/nfs-data")
+	m, err := kfd("apply", "--nfs-server", "127.0.0.1", "--nfs-path", "/nfs-data", "--timeout", "30m")
 	if err != nil {
 		return "", err
 	}
@@ -440,7 +440,9 @@ func runKfdeploy(ctx context.Context, o options, ns string, n, pass int, name st
 	kfd := func(args ...string) (measurement, error) {
 		return timed(ctx, appDir, o.kfdeploy, append([]string{"--kubeconfig", o.kubeconfig}, args...)...)
 	}
-	apply := append([]string{"apply", "--concurrency", strconv.Itoa(o.concurrency)}, flags...)
+	// The first apply of 5,000 objects waits minutes for the controller-manager to roll out
+	// the Deployments: longer than apply's default deadline.
+	apply := append([]string{"apply", "--concurrency", strconv.Itoa(o.concurrency), "--timeout", "30m"}, flags...)
 	for _, sc := range scenarios {
 		changed := -1
 		if sc == oneEdit {
@@ -462,7 +464,7 @@ func runKfdeploy(ctx context.Context, o options, ns string, n, pass int, name st
 		}
 		res.record(name, sc, m)
 	}
-	m, err := kfd("delete", "--yes", "--purge", "--concurrency", strconv.Itoa(o.concurrency))
+	m, err := kfd("delete", "--yes", "--purge", "--concurrency", strconv.Itoa(o.concurrency), "--timeout", "30m")
 	if err != nil {
 		return err
 	}
