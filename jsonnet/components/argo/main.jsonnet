@@ -34,6 +34,12 @@ local authModes = ['client', 'server'];
     local controllerSelector = k.selector('argo', 'workflow-controller');
     local serverLabels = k.labels('argo', 'argo-server');
     local serverSelector = k.selector('argo', 'argo-server');
+    // The server serves HTTPS only (self-signed); Emissary originates TLS to it. It acts with
+    // the user's Kubernetes token (authMode client) or as itself, never as the gateway's user:
+    // admins only.
+    local routes = if routed then [k.mapping('argo', '/argo/', 'argo-server', ns, 2746, scheme='https', websocket=true,
+                                             signIn=if p.authMode == 'client' then 'kubernetes-token' else 'none',
+                                             ui='Argo Workflows', allowed='admins')] else [];
     local yaml(v) = std.manifestYamlDoc(v, quote_keys=false);
     [
       crds(labels),
@@ -122,10 +128,8 @@ local authModes = ['client', 'server'];
                 serverSelector,
                 [{ name: 'web', port: 2746, targetPort: 'web' }],
                 labels=serverLabels,
-                // The server serves HTTPS only (self-signed); Emissary originates TLS to it.
-                annotations=if routed then k.ambassadorConfig([k.mapping('argo', '/argo/', 'argo-server', ns, 2746, scheme='https', websocket=true,
-                                                                          signIn=if p.authMode == 'client' then 'kubernetes-token' else 'none',
-                                                                          ui='Argo Workflows')]) else {}),
+                annotations=if routed then k.ambassadorConfig(routes) else {}),
+      k.httpRoutes(env, routes, serverLabels),
       k.deployment('argo-server', ns, serverSelector, {
         serviceAccountName: 'argo-server',
         securityContext: k.podSecurityContext(),
