@@ -433,7 +433,7 @@ func diffPaths(a, b any, path string) []string {
 // clusterScoped are the kinds the components may render without a namespace.
 var clusterScoped = map[string]bool{
 	"Namespace": true, "CustomResourceDefinition": true, "ClusterRole": true, "ClusterRoleBinding": true,
-	"StorageClass": true, "PersistentVolume": true, "PriorityClass": true,
+	"StorageClass": true, "PersistentVolume": true, "PriorityClass": true, "GatewayClass": true,
 	"MutatingWebhookConfiguration": true, "ValidatingWebhookConfiguration": true,
 }
 
