@@ -178,6 +178,10 @@ func renderAll(ctx context.Context, app *config.App, appDir string, store *secre
 			errs = append(errs, err)
 			continue
 		}
+		if err := ensureHtpasswds(c.Name, objs, store); err != nil {
+			errs = append(errs, err)
+			continue
+		}
 		out[c.Name] = objs
 	}
 	if err := addPullSecretObjects(app, appDir, store, out); err != nil {
