@@ -33,25 +33,6 @@ var routedParams = map[string]map[string]any{
 	"modeldb": {"route": true},
 }
 
-// renderWithGateway renders a component as in an app whose gateway is the gateway component.
-func renderWithGateway(t *testing.T, component string, params map[string]any) []*unstructured.Unstructured {
-	t.Helper()
-	all := map[string]any{}
-	for k, v := range requiredParams[component] {
-		all[k] = v
-	}
-	for k, v := range params {
-		all[k] = v
-	}
-	env := goldenEnv(t, component)
-	env.Gateway = GatewayAPI
-	objs, err := library().Render(component, all, env)
-	if err != nil {
-		t.Fatalf("render %s with %v and the gateway component: %v", component, all, err)
-	}
-	return objs
-}
-
 // gatewayApp is the full preset with the gateway component instead of ambassador, plus the
 // jupyter component, each with every route switched on: component → objects.
 func gatewayApp(t *testing.T) map[string][]*unstructured.Unstructured {
@@ -63,7 +44,7 @@ func gatewayApp(t *testing.T) map[string][]*unstructured.Unstructured {
 	}
 	out := map[string][]*unstructured.Unstructured{}
 	for _, c := range components {
-		out[c] = renderWithGateway(t, c, routedParams[c])
+		out[c] = renderFor(t, c, routedParams[c], GatewayAPI)
 	}
 	return out
 }
