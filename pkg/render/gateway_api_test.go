@@ -459,3 +459,21 @@ func TestGatewayTraefik(t *testing.T) {
 		}
 	}
 }
+
+// TestArgoBehindGatewayAPI: Traefik dials backends in plain HTTP unless a BackendTLSPolicy names
+// the CA of their certificate, which Argo's self-signed one lacks: behind the gateway component
+// the server speaks HTTP (probes too); behind Emissary it keeps HTTPS.
+func TestArgoBehindGatewayAPI(t *testing.T) {
+	for gateway, secure := range map[string]bool{GatewayAPI: false, GatewayAmbassador: true, GatewayNone: true} {
+		var d appsv1.Deployment
+		typed(t, renderFor(t, "argo", nil, gateway), "Deployment", "argo-server", &d)
+		c := d.Spec.Template.Spec.Containers[0]
+		scheme := corev1.URISchemeHTTPS
+		if !secure {
+			scheme = corev1.URISchemeHTTP
+		}
+		if slices.Contains(c.Args, "--secure=false") == secure || c.ReadinessProbe.HTTPGet.Scheme != scheme || c.LivenessProbe.HTTPGet.Scheme != scheme {
+			t.Errorf("gateway %q: argo-server args %v, probe schemes %s and %s; want TLS %v", gateway, c.Args, c.ReadinessProbe.HTTPGet.Scheme, c.LivenessProbe.HTTPGet.Scheme, secure)
+		}
+	}
+}
