@@ -355,12 +355,15 @@
   // comes first, so that it sees the path the user asked for (its return address after sign-in);
   // then Emissary's rewrite: null (Emissary's default) replaces the prefix by '/', '' keeps the
   // path, anything else replaces the prefix. Websockets need nothing (Gateway API proxies the
-  // upgrade); timeouts are not rendered, since Traefik ignores a rule's timeouts and sets no
-  // response timeout of its own.
+  // upgrade); timeouts are not rendered, since Traefik reads none from a rule
+  // (pkg/provider/kubernetes/gateway@v3.7.13) and by default waits for a backend's response
+  // without limit. A backend must speak plain HTTP: Traefik dials TLS only with a
+  // BackendTLSPolicy naming the CA of the backend's certificate.
   httpRoutes(env, mappings, labels={})::
     if std.get(env, 'gateway', '') != 'gateway-api' then [] else [
       local b = m.backend;
       assert b.namespace == env.namespace : 'route %s: the backend must be in the app namespace' % m.name;
+      assert b.scheme == 'http' : 'route %s: the gateway component dials backends in plain HTTP, not %s' % [m.name, b.scheme];
       local rewrite = if m.rewritePath == null then '/' else m.rewritePath;
       $.httpRoute(m.name, env.namespace, [
         $.httpRule(m.prefix, b.service, b.port, [$.middlewareFilter($.gateway.signIn[m.allowed])] + (
