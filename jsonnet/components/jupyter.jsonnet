@@ -20,6 +20,9 @@ local k = import 'kfdeploy/k.libsonnet';
     local labels = k.labels('jupyter', p.name);
     local selector = k.selector('jupyter', p.name);
     local base = '/notebook/' + p.name + '/';
+    // The server's base URL is the route's prefix, so the path is forwarded unchanged. Its own
+    // token guards it behind the gateway's sign-in.
+    local routes = [k.mapping(p.name, base, p.name, env.namespace, 80, rewrite='', websocket=true, signIn='notebook-token', ui='Notebook ' + p.name, allowed='signed-in')];
     [
       k.pvc(p.name + '-data', env.namespace, p.storageSize, p.storageClass, labels=labels),
       k.service(p.name,
@@ -28,8 +31,8 @@ local k = import 'kfdeploy/k.libsonnet';
                 [{ name: 'http', port: 80, targetPort: 'http' }],
                 p.serviceType,
                 labels,
-                // The server's base URL is the route's prefix, so the path is forwarded unchanged.
-                k.ambassadorConfig([k.mapping(p.name, base, p.name, env.namespace, 80, rewrite='', websocket=true, signIn='notebook-token', ui='Notebook ' + p.name)])),
+                k.ambassadorConfig(routes)),
+      k.httpRoutes(env, routes, labels),
       k.deployment(p.name, env.namespace, selector, {
         securityContext: k.podSecurityContext(fsGroup=100),
         // The notebook never needs the Kubernetes API.

@@ -44,6 +44,7 @@ local k = import 'kfdeploy/k.libsonnet';
       [
         k.service(name, ns, selector, [{ name: role, port: port, targetPort: role }], labels=labels,
                   annotations=if std.length(mappings) > 0 then k.ambassadorConfig(mappings) else {}),
+        k.httpRoutes(env, mappings, labels),
         k.deployment(name, ns, selector, {
           serviceAccountName: serviceAccount,
           securityContext: k.podSecurityContext(),
@@ -68,7 +69,7 @@ local k = import 'kfdeploy/k.libsonnet';
 
     // The routes of the chart's Kong configuration, under /k8s/ui/.
     local route(name, path, role, websocket=false, timeoutMs=null) =
-      k.mapping(name, '/k8s/ui' + path, base + '-' + role, ns, port, rewrite=path, websocket=websocket, timeoutMs=timeoutMs, signIn='kubernetes-token');
+      k.mapping(name, '/k8s/ui' + path, base + '-' + role, ns, port, rewrite=path, websocket=websocket, timeoutMs=timeoutMs, signIn='kubernetes-token', allowed='admins');
     [
       // web reads and saves the Dashboard's global settings in its ConfigMap.
       k.configMap(settings, ns, {}, viewerLabels),
@@ -95,7 +96,7 @@ local k = import 'kfdeploy/k.libsonnet';
              serviceAccount=base + '-web',
              // Every call that reads or writes the cluster carries the user's token and fails
              // without one (modules/common/client/init.go@web/v1.7.0, buildAuthInfo).
-             mappings=[k.mapping('k8s-dashboard', '/k8s/ui/', base + '-web', ns, port, signIn='kubernetes-token', ui='Kubernetes Dashboard')],
+             mappings=[k.mapping('k8s-dashboard', '/k8s/ui/', base + '-web', ns, port, signIn='kubernetes-token', ui='Kubernetes Dashboard', allowed='admins')],
              resources=k.resources('20m', '64Mi', memoryLimit='256Mi'))
     + module('api', p.apiImage,
              args=['--namespace=' + ns, '--metrics-scraper-service-name=' + scraper],

@@ -29,6 +29,8 @@ local mysql = import 'kfdeploy/mysql.libsonnet';
     local selector = k.selector('modeldb', name);
     local dbLabels = k.labels('modeldb', db);
     local dbSelector = k.selector('modeldb', db);
+    // The REST API has no users of its own and writes: admins only.
+    local routes = if p.route then [k.mapping(name, '/model-registry/', name, ns, 8080, signIn='none', ui='Model Registry API', allowed='admins')] else [];
     [
       // Database metadb and user mlmd keep the names ML Metadata gave them, so a database made
       // by an earlier release stays in use: the registry's migrations adopt an ML Metadata
@@ -50,7 +52,8 @@ local mysql = import 'kfdeploy/mysql.libsonnet';
                    dbSelector),
       k.service(name, ns, selector, [
         { name: 'http-api', port: 8080, targetPort: 'http-api' },
-      ], labels=labels, annotations=if p.route then k.ambassadorConfig([k.mapping(name, '/model-registry/', name, ns, 8080, signIn='none', ui='Model Registry API')]) else {}),
+      ], labels=labels, annotations=if p.route then k.ambassadorConfig(routes) else {}),
+      k.httpRoutes(env, routes, labels),
       k.deployment(name, ns, selector, {
         // The server talks to MySQL only, never to the Kubernetes API.
         automountServiceAccountToken: false,

@@ -16,6 +16,8 @@ local k = import 'kfdeploy/k.libsonnet';
     local name = 'tf-job-dashboard';
     local labels = k.labels(name);
     local selector = k.selector(name);
+    // Headlamp acts with the token the user signs in with, not as the gateway's user: admins only.
+    local routes = [k.mapping(name, '/tfjobs/', name, ns, 80, rewrite='', signIn='kubernetes-token', ui='TFJob dashboard (Headlamp)', allowed='admins')];
     [
       // Headlamp itself needs no permissions: every request carries the user's token.
       k.serviceAccount(name, ns, labels),
@@ -32,7 +34,8 @@ local k = import 'kfdeploy/k.libsonnet';
                 selector,
                 [{ name: 'http', port: 80, targetPort: 'http' }],
                 labels=labels,
-                annotations=k.ambassadorConfig([k.mapping(name, '/tfjobs/', name, ns, 80, rewrite='', signIn='kubernetes-token', ui='TFJob dashboard (Headlamp)')])),
+                annotations=k.ambassadorConfig(routes)),
+      k.httpRoutes(env, routes, labels),
       k.deployment(name, ns, selector, {
         serviceAccountName: name,
         securityContext: k.podSecurityContext(),

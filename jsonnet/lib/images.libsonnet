@@ -7,6 +7,12 @@
   // (charts/emissary-ingress/values.yaml and build-aux/charts.mk at v4.1.0).
   emissary: 'ghcr.io/emissary-ingress/emissary:4.1.0',
 
+  // gateway: Traefik Proxy (github.com/traefik/traefik), the official image on Docker Hub, and
+  // oauth2-proxy (github.com/oauth2-proxy/oauth2-proxy), published on quay.io: the versions the
+  // conformance harness builds from the Go module proxy (test/tools/traefik, test/tools/oauth2-proxy).
+  traefik: 'docker.io/library/traefik:v3.7.13',
+  oauth2Proxy: 'quay.io/oauth2-proxy/oauth2-proxy:v7.15.6',
+
   // argo: Argo Workflows (github.com/argoproj/argo-workflows).
   argoController: 'quay.io/argoproj/workflow-controller:v3.7.18',
   argoServer: 'quay.io/argoproj/argocli:v3.7.18',

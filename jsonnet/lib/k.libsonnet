@@ -1,6 +1,7 @@
 // Helpers shared by every component: object constructors, labels, resources, probes, security
-// contexts, RBAC, Ambassador routes and CustomResourceDefinition schemas. Components built from
-// these stay short and alike; every helper that takes a namespace sets metadata.namespace.
+// contexts, RBAC, Ambassador and Gateway API routes and CustomResourceDefinition schemas.
+// Components built from these stay short and alike; every helper that takes a namespace sets
+// metadata.namespace.
 {
   // ---------------------------------------------------------------------------------------------
   // Labels
@@ -266,15 +267,24 @@
   // signIn is what stands before it ('password', 'kubernetes-token', 'notebook-token', or
   // 'none'), access what a user who got through may do ('read-only' or 'read-write'), and ui,
   // when set, the title of the UI whose entry point this is (kfdeploy lists its URL).
-  mapping(name, prefix, service, namespace, port, rewrite=null, websocket=false, timeoutMs=null, scheme='http', stream=false, idleTimeoutMs=null, signIn=null, access='read-write', ui=null)::
+  //
+  // allowed is who passes the sign-in of the `gateway` component (Gateway API, see httpRoutes):
+  // 'admins' (the admin group; the default, so that a route nobody thought about stays closed)
+  // or 'signed-in' (any signed-in user), for UIs that act as the user or show only what is theirs.
+  mapping(name, prefix, service, namespace, port, rewrite=null, websocket=false, timeoutMs=null, scheme='http', stream=false, idleTimeoutMs=null, signIn=null, access='read-write', ui=null, allowed='admins')::
     local longLived = websocket || stream;
     local idle = if idleTimeoutMs != null then idleTimeoutMs else if longLived then 3600000 else null;
     assert signIn == null || std.member(['password', 'kubernetes-token', 'notebook-token', 'none'], signIn) : 'mapping %s: unknown signIn %s' % [name, signIn];
     assert std.member(['read-only', 'read-write'], access) : 'mapping %s: access must be read-only or read-write' % name;
+    assert std.member(['admins', 'signed-in'], allowed) : 'mapping %s: allowed must be admins or signed-in' % name;
     {
       signIn:: signIn,
       access:: access,
       ui:: ui,
+      // What httpRoutes needs, hidden from Emissary.
+      allowed:: allowed,
+      backend:: { service: service, namespace: namespace, port: port, scheme: scheme },
+      rewritePath:: rewrite,
       apiVersion: 'getambassador.io/v3alpha1',
       kind: 'Mapping',
       name: name,
@@ -301,6 +311,71 @@
         for m in mappings
       }),
     },
+
+  // ---------------------------------------------------------------------------------------------
+  // Gateway API routes (the `gateway` component)
+  //
+  // The same route definitions (k.mapping) rendered for the `gateway` component: with it in the
+  // app (env.gateway == 'gateway-api'), each Mapping is also a gateway.networking.k8s.io/v1
+  // HTTPRoute on the Gateway's HTTPS listener, behind the sign-in of the gateway (a Traefik
+  // ForwardAuth Middleware, referenced as an ExtensionRef filter, which must be in the route's
+  // namespace). Without it the list is empty, so the routes of the two gateways never drift.
+
+  // Names the `gateway` component gives the objects routes refer to.
+  gateway:: {
+    name: 'gateway',
+    httpsListener: 'https',
+    httpListener: 'http',
+    // Middlewares: any signed-in user, or only the admin group.
+    signIn: { 'signed-in': 'signin', admins: 'signin-admins' },
+  },
+
+  // An HTTPRoute of the Gateway's HTTPS listener; rules as httpRule.
+  httpRoute(name, namespace, rules, labels={}, sectionName=$.gateway.httpsListener):: $.object('gateway.networking.k8s.io/v1', 'HTTPRoute', name, namespace, labels) + {
+    spec: {
+      parentRefs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: $.gateway.name, sectionName: sectionName }],
+      rules: rules,
+    },
+  },
+
+  // A rule sending a path prefix to a Service port, through filters (applied in order).
+  httpRule(prefix, service, port, filters=[]):: {
+    matches: [{ path: { type: 'PathPrefix', value: prefix } }],
+    [if std.length(filters) > 0 then 'filters']: filters,
+    backendRefs: [{ name: service, port: port }],
+  },
+
+  // The filter that puts a Traefik Middleware of the route's namespace in front of a rule.
+  middlewareFilter(name):: {
+    type: 'ExtensionRef',
+    extensionRef: { group: 'traefik.io', kind: 'Middleware', name: name },
+  },
+
+  // The HTTPRoutes of Mappings when the app's gateway is `gateway`, else none. The sign-in
+  // comes first, so that it sees the path the user asked for (its return address after sign-in);
+  // then Emissary's rewrite: null (Emissary's default) replaces the prefix by '/', '' keeps the
+  // path, anything else replaces the prefix. Websockets need nothing (Gateway API proxies the
+  // upgrade); timeouts are not rendered, since Traefik reads none from a rule
+  // (pkg/provider/kubernetes/gateway@v3.7.13) and by default waits for a backend's response
+  // without limit. A backend must speak plain HTTP: Traefik dials TLS only with a
+  // BackendTLSPolicy naming the CA of the backend's certificate.
+  httpRoutes(env, mappings, labels={})::
+    if std.get(env, 'gateway', '') != 'gateway-api' then [] else [
+      local b = m.backend;
+      assert b.namespace == env.namespace : 'route %s: the backend must be in the app namespace' % m.name;
+      assert b.scheme == 'http' : 'route %s: the gateway component dials backends in plain HTTP, not %s' % [m.name, b.scheme];
+      local rewrite = if m.rewritePath == null then '/' else m.rewritePath;
+      $.httpRoute(m.name, env.namespace, [
+        $.httpRule(m.prefix, b.service, b.port, [$.middlewareFilter($.gateway.signIn[m.allowed])] + (
+          if rewrite == '' then [] else [{
+            type: 'URLRewrite',
+            urlRewrite: { path: { type: 'ReplacePrefixMatch', replacePrefixMatch: rewrite } },
+          }]
+        )),
+      ], labels)
+      for m in mappings
+      if m.kind == 'Mapping'
+    ],
 
   // ---------------------------------------------------------------------------------------------
   // CustomResourceDefinitions (apiextensions.k8s.io/v1, structural schemas)

@@ -145,6 +145,10 @@ func generateNotices(app *config.App, objsByComponent map[string][]*unstructured
 // images as the table maps them (nil: as the components name them, see images.go).
 func renderAll(ctx context.Context, app *config.App, appDir string, store *secrets.Store, images map[string]string) (map[string][]*unstructured.Unstructured, error) {
 	r := render.New(jsonnet.Library, appDir).WithImages(images)
+	gateway, err := render.GatewayOf(app.ComponentNames())
+	if err != nil {
+		return nil, err
+	}
 	out := map[string][]*unstructured.Unstructured{}
 	var errs []error
 	for _, c := range app.Spec.Components {
@@ -157,7 +161,7 @@ func renderAll(ctx context.Context, app *config.App, appDir string, store *secre
 			continue
 		}
 		env := render.Env{App: app.Metadata.Name, Namespace: app.Spec.Namespace, Platform: app.Spec.Platform, Secrets: map[string]string{},
-			ImagePullSecrets: app.Spec.Images.PullSecretNames()}
+			ImagePullSecrets: app.Spec.Images.PullSecretNames(), Gateway: gateway}
 		for name := range info.Secrets {
 			ph, err := store.Ensure(c.Name, name)
 			if err != nil {
@@ -171,6 +175,10 @@ func renderAll(ctx context.Context, app *config.App, appDir string, store *secre
 			continue
 		}
 		if err := ensureCertificates(appDir, c.Name, objs, store); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := ensureHtpasswds(c.Name, objs, store); err != nil {
 			errs = append(errs, err)
 			continue
 		}

@@ -299,10 +299,14 @@ func renderImages(ctx context.Context, a *config.App, appDir string, store *secr
 
 // runtimeImages evaluates every component's runtime images, with the app's parameters.
 func runtimeImages(a *config.App, r *render.Renderer) (map[string][]render.RuntimeImage, error) {
+	gateway, err := render.GatewayOf(a.ComponentNames())
+	if err != nil {
+		return nil, err
+	}
 	out := map[string][]render.RuntimeImage{}
 	var errs []error
 	for _, c := range a.Spec.Components {
-		env := render.Env{App: a.Metadata.Name, Namespace: a.Spec.Namespace, Platform: a.Spec.Platform}
+		env := render.Env{App: a.Metadata.Name, Namespace: a.Spec.Namespace, Platform: a.Spec.Platform, Gateway: gateway}
 		list, err := r.RuntimeImages(c.Name, c.Params, env)
 		if err != nil {
 			errs = append(errs, err)

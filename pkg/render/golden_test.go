@@ -80,6 +80,12 @@ func placeholder(component, secret string) string {
 
 func render(t *testing.T, component string, params map[string]any) []*unstructured.Unstructured {
 	t.Helper()
+	return renderFor(t, component, params, GatewayNone)
+}
+
+// renderFor renders a component as in an app whose gateway is gateway (Env.Gateway).
+func renderFor(t *testing.T, component string, params map[string]any, gateway string) []*unstructured.Unstructured {
+	t.Helper()
 	all := map[string]any{}
 	for k, v := range requiredParams[component] {
 		all[k] = v
@@ -87,9 +93,11 @@ func render(t *testing.T, component string, params map[string]any) []*unstructur
 	for k, v := range params {
 		all[k] = v
 	}
-	objs, err := library().Render(component, all, goldenEnv(t, component))
+	env := goldenEnv(t, component)
+	env.Gateway = gateway
+	objs, err := library().Render(component, all, env)
 	if err != nil {
-		t.Fatalf("render %s with %v: %v", component, all, err)
+		t.Fatalf("render %s with %v (gateway %q): %v", component, all, gateway, err)
 	}
 	return objs
 }
@@ -433,7 +441,7 @@ func diffPaths(a, b any, path string) []string {
 // clusterScoped are the kinds the components may render without a namespace.
 var clusterScoped = map[string]bool{
 	"Namespace": true, "CustomResourceDefinition": true, "ClusterRole": true, "ClusterRoleBinding": true,
-	"StorageClass": true, "PersistentVolume": true, "PriorityClass": true,
+	"StorageClass": true, "PersistentVolume": true, "PriorityClass": true, "GatewayClass": true,
 	"MutatingWebhookConfiguration": true, "ValidatingWebhookConfiguration": true,
 }
 

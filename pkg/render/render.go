@@ -35,6 +35,36 @@ type Env struct {
 	// the namespace itself (pull.go); a component passes them on to the pods its controllers
 	// start (workflow defaults, spawner, suggestion services).
 	ImagePullSecrets []string `json:"imagePullSecrets"`
+	// Gateway is which gateway the app routes its UIs through (GatewayOf): components render
+	// HTTPRoutes for GatewayAPI (k.libsonnet, httpRoutes) besides the Mappings they always carry.
+	Gateway string `json:"gateway"`
+}
+
+// The gateways an app may have (Env.Gateway): the component that provides it decides.
+const (
+	GatewayNone       = ""
+	GatewayAmbassador = "ambassador"  // component ambassador: Emissary, Mappings on Services
+	GatewayAPI        = "gateway-api" // component gateway: Traefik, Gateway API HTTPRoutes
+)
+
+// gatewayComponents maps each gateway component to the Env.Gateway it provides.
+var gatewayComponents = map[string]string{"ambassador": GatewayAmbassador, "gateway": GatewayAPI}
+
+// GatewayOf is the gateway of an app with these components: an app routes through at most one,
+// since both would claim the same paths with different sign-ins.
+func GatewayOf(components []string) (string, error) {
+	var found []string
+	gw := GatewayNone
+	for _, c := range components {
+		if g, ok := gatewayComponents[c]; ok {
+			found = append(found, c)
+			gw = g
+		}
+	}
+	if len(found) > 1 {
+		return "", fmt.Errorf("components %s are each a gateway for the same UIs: an app has at most one (remove all but one from app.yaml)", strings.Join(found, " and "))
+	}
+	return gw, nil
 }
 
 // Param describes one parameter of a component.

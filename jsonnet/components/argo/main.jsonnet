@@ -34,6 +34,15 @@ local authModes = ['client', 'server'];
     local controllerSelector = k.selector('argo', 'workflow-controller');
     local serverLabels = k.labels('argo', 'argo-server');
     local serverSelector = k.selector('argo', 'argo-server');
+    // The server serves HTTPS (self-signed), and Emissary originates TLS to it. Traefik would
+    // need a BackendTLSPolicy that names the certificate's CA, which a self-signed one has none
+    // of: behind the gateway component the server speaks plain HTTP, like the other UIs' backends.
+    // It acts with the user's Kubernetes token (authMode client) or as itself, never as the
+    // gateway's user: admins only.
+    local secure = std.get(env, 'gateway', '') != 'gateway-api';
+    local routes = if routed then [k.mapping('argo', '/argo/', 'argo-server', ns, 2746, scheme=if secure then 'https' else 'http', websocket=true,
+                                             signIn=if p.authMode == 'client' then 'kubernetes-token' else 'none',
+                                             ui='Argo Workflows', allowed='admins')] else [];
     local yaml(v) = std.manifestYamlDoc(v, quote_keys=false);
     [
       crds(labels),
@@ -122,10 +131,8 @@ local authModes = ['client', 'server'];
                 serverSelector,
                 [{ name: 'web', port: 2746, targetPort: 'web' }],
                 labels=serverLabels,
-                // The server serves HTTPS only (self-signed); Emissary originates TLS to it.
-                annotations=if routed then k.ambassadorConfig([k.mapping('argo', '/argo/', 'argo-server', ns, 2746, scheme='https', websocket=true,
-                                                                          signIn=if p.authMode == 'client' then 'kubernetes-token' else 'none',
-                                                                          ui='Argo Workflows')]) else {}),
+                annotations=if routed then k.ambassadorConfig(routes) else {}),
+      k.httpRoutes(env, routes, serverLabels),
       k.deployment('argo-server', ns, serverSelector, {
         serviceAccountName: 'argo-server',
         securityContext: k.podSecurityContext(),
@@ -135,11 +142,12 @@ local authModes = ['client', 'server'];
           // --base-href (cmd/argo/commands/server.go@v3.7.18) only rewrites index.html's <base>:
           // the gateway strips /argo/. X-Frame-Options SAMEORIGIN instead of the default DENY
           // lets the central dashboard, served from the same gateway, show the UI in its iframe.
-          args: ['server', '--namespaced', '--managed-namespace=' + ns, '--auth-mode=' + p.authMode, '--base-href=/argo/', '--x-frame-options=SAMEORIGIN'],
+          args: ['server', '--namespaced', '--managed-namespace=' + ns, '--auth-mode=' + p.authMode, '--base-href=/argo/', '--x-frame-options=SAMEORIGIN']
+                + (if secure then [] else ['--secure=false']),
           ports: [{ name: 'web', containerPort: 2746 }],
           resources: k.resources('50m', '128Mi', memoryLimit='256Mi'),
-          readinessProbe: k.httpProbe('/', 'web', initialDelaySeconds=10, periodSeconds=20, scheme='HTTPS'),
-          livenessProbe: k.httpProbe('/', 'web', initialDelaySeconds=30, periodSeconds=30, scheme='HTTPS'),
+          readinessProbe: k.httpProbe('/', 'web', initialDelaySeconds=10, periodSeconds=20, scheme=if secure then 'HTTPS' else 'HTTP'),
+          livenessProbe: k.httpProbe('/', 'web', initialDelaySeconds=30, periodSeconds=30, scheme=if secure then 'HTTPS' else 'HTTP'),
           securityContext: k.securityContext(runAsUser=8737),
           volumeMounts: [k.tmpMount],
         }],

@@ -34,6 +34,8 @@ local k = import 'kfdeploy/k.libsonnet';
     local ns = env.namespace;
     local labels = k.labels(name);
     local selector = k.selector(name);
+    // Read-only, and the entry page of every user.
+    local routes = [k.mapping(name, '/', name, ns, 80, websocket=true, signIn='none', access='read-only', ui='Central dashboard', allowed='signed-in')];
     local kfamPort = 8081;
     local kfamDir = '/etc/kfdeploy/kfam';
     local kfam = {
@@ -77,7 +79,8 @@ local k = import 'kfdeploy/k.libsonnet';
                 selector,
                 [{ name: 'http', port: 80, targetPort: 'http' }],
                 labels=labels,
-                annotations=k.ambassadorConfig([k.mapping(name, '/', name, ns, 80, websocket=true, signIn='none', access='read-only', ui='Central dashboard')])),
+                annotations=k.ambassadorConfig(routes)),
+      k.httpRoutes(env, routes, labels),
       k.deployment(name, ns, selector, {
         serviceAccountName: name,
         securityContext: k.podSecurityContext(),

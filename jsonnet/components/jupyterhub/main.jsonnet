@@ -59,6 +59,12 @@ local spawnerImage(p) =
     local selector = k.selector('jupyterhub', 'tf-hub');
     local proxyLabels = k.labels('jupyterhub', 'tf-hub-proxy');
     local proxySelector = k.selector('jupyterhub', 'tf-hub-proxy');
+    // The hub serves /hub/ and the notebook servers /user/<name>/: forwarded unchanged. Every
+    // signed-in user may reach the hub, which decides whose server is whose.
+    local routes = [
+      k.mapping('jupyterhub-hub', '/hub/', 'tf-hub-lb', ns, 80, rewrite='', websocket=true, signIn='password', ui='JupyterHub', allowed='signed-in'),
+      k.mapping('jupyterhub-user', '/user/', 'tf-hub-lb', ns, 80, rewrite='', websocket=true, timeoutMs=300000, signIn='password', allowed='signed-in'),
+    ];
     local configDir = '/usr/local/etc/jupyterhub/kfdeploy';
     local hubURL = 'http://tf-hub.' + ns + '.svc:8081';
     local config = {
@@ -139,11 +145,8 @@ local spawnerImage(p) =
                 proxySelector,
                 [{ name: 'http', port: 80, targetPort: 'http' }],
                 labels=proxyLabels,
-                annotations=k.ambassadorConfig([
-                  // The hub serves /hub/ and the notebook servers /user/<name>/: forwarded unchanged.
-                  k.mapping('jupyterhub-hub', '/hub/', 'tf-hub-lb', ns, 80, rewrite='', websocket=true, signIn='password', ui='JupyterHub'),
-                  k.mapping('jupyterhub-user', '/user/', 'tf-hub-lb', ns, 80, rewrite='', websocket=true, timeoutMs=300000, signIn='password'),
-                ])),
+                annotations=k.ambassadorConfig(routes)),
+      k.httpRoutes(env, routes, proxyLabels),
       k.service('tf-hub-proxy-api', ns, proxySelector, [{ name: 'api', port: 8001, targetPort: 'api' }], labels=proxyLabels),
       k.deployment('tf-hub-proxy', ns, proxySelector, {
         automountServiceAccountToken: false,

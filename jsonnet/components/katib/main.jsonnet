@@ -58,6 +58,8 @@ local failurePolicies = ['Ignore', 'Fail'];
     local db = part('katib-mysql');
     local dbManager = part('katib-db-manager');
     local ui = part('katib-ui');
+    // The UI creates Experiments as its own account, for anyone it lets in: admins only.
+    local uiRoutes = if p.uiRoute then [k.mapping('katib', '/katib/', 'katib-ui', ns, 80, rewrite='/katib/', signIn='none', ui='Katib', allowed='admins')] else [];
     // The suggestion services' containers (Katib takes a container spec for them; it has no
     // such setting for the metrics collector and early-stopping sidecars of trial pods). Katib
     // starts them per Experiment with the images' own user and a writable root, as upstream.
@@ -313,7 +315,8 @@ local failurePolicies = ['Ignore', 'Fail'];
                 ui.selector,
                 [{ name: 'http', port: 80, targetPort: 'http' }],
                 labels=ui.labels,
-                annotations=if p.uiRoute then k.ambassadorConfig([k.mapping('katib', '/katib/', 'katib-ui', ns, 80, rewrite='/katib/', signIn='none', ui='Katib')]) else {}),
+                annotations=if p.uiRoute then k.ambassadorConfig(uiRoutes) else {}),
+      k.httpRoutes(env, uiRoutes, ui.labels),
       k.deployment('katib-ui', ns, ui.selector, {
         serviceAccountName: 'katib-ui',
         securityContext: k.podSecurityContext(),
