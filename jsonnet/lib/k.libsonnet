@@ -328,6 +328,8 @@
     httpListener: 'http',
     // Middlewares: any signed-in user, or only the admin group.
     signIn: { 'signed-in': 'signin', admins: 'signin-admins' },
+    // The sign-in proxy (oauth2-proxy), which UIs may ask about a request's session.
+    signInProxy: { service: 'oauth2-proxy', port: 4180 },
   },
 
   // An HTTPRoute of the Gateway's HTTPS listener; rules as httpRule.

@@ -2,6 +2,7 @@
 # parameters into settings.json next to this file; secrets arrive as environment variables.
 import json
 import os
+import sys
 
 c = get_config()  # noqa: F821 (provided by JupyterHub)
 
@@ -21,17 +22,31 @@ c.JupyterHub.cleanup_servers = False  # notebook servers outlive hub restarts
 c.ConfigurableHTTPProxy.should_start = False
 c.ConfigurableHTTPProxy.api_url = "http://%s.%s.svc:8001" % (settings["proxyApiService"], namespace)
 
-# Users sign in with any user name and the shared password that kfdeploy generated
-# (SharedPasswordAuthenticator, JupyterHub 5.3 and later). The user names in adminUsers sign in
-# with the separate admin password instead, which must be at least 32 characters long
-# (jupyterhub/authenticators/shared.py); it is set only when there are admin users, since the
-# authenticator warns about an admin password without them.
-c.JupyterHub.authenticator_class = "shared-password"
-c.SharedPasswordAuthenticator.user_password = os.environ["KFDEPLOY_USER_PASSWORD"]
-c.Authenticator.allow_all = True
+sign_in = settings["signIn"]
 c.Authenticator.admin_users = set(settings["adminUsers"])
-if settings["adminUsers"]:
-    c.SharedPasswordAuthenticator.admin_password = os.environ["KFDEPLOY_ADMIN_PASSWORD"]
+if sign_in["mode"] == "gateway":
+    # Users sign in at the gateway (oauth2-proxy) and the hub signs them in as that identity,
+    # which it asks the sign-in proxy for (kfdeploy_gateway_auth.py, next to this file). Every
+    # route to the hub requires the gateway's sign-in, so every user it lets in may use the hub;
+    # each uses only their own server (JupyterHub's default roles), admins everyone's.
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    c.JupyterHub.authenticator_class = "kfdeploy_gateway_auth.GatewayAuthenticator"
+    c.GatewayAuthenticator.auth_url = sign_in["authURL"]
+    c.GatewayAuthenticator.admin_groups = sign_in["adminGroups"]
+    c.Authenticator.allow_all = True
+    # How often a hub session is checked against the gateway session (seconds).
+    c.Authenticator.auth_refresh_age = 60
+else:
+    # Without the gateway's sign-in: any user name with the shared password that kfdeploy
+    # generated (SharedPasswordAuthenticator, JupyterHub 5.3 and later). The user names in
+    # adminUsers sign in with the separate admin password instead, which must be at least 32
+    # characters long (jupyterhub/authenticators/shared.py); it is set only when there are admin
+    # users, since the authenticator warns about an admin password without them.
+    c.JupyterHub.authenticator_class = "shared-password"
+    c.SharedPasswordAuthenticator.user_password = os.environ["KFDEPLOY_USER_PASSWORD"]
+    c.Authenticator.allow_all = True
+    if settings["adminUsers"]:
+        c.SharedPasswordAuthenticator.admin_password = os.environ["KFDEPLOY_ADMIN_PASSWORD"]
 
 # The idle culler stops notebook servers that have been idle for cull.timeout seconds, so that
 # their pods - and the GPUs they hold - are released. It runs as a hub-managed service (the hub

@@ -2,8 +2,9 @@
 // spawns one notebook pod per user with KubeSpawner, from profiles that set the image, CPU,
 // memory and nvidia.com/gpu count; each user gets a PersistentVolumeClaim of their own. The
 // configurable-http-proxy Deployment serves the users (Service tf-hub-lb, routed at /hub/ and
-// /user/). Users sign in with the shared password kfdeploy generates; admin users with a separate
-// generated admin password. The idle culler (a hub-managed service) stops idle notebook servers so
+// /user/). With the `gateway` component, users sign in once at the gateway and the hub signs them
+// in as that identity (kfdeploy_gateway_auth.py); without it, with the shared password kfdeploy
+// generates (admin users with a separate generated admin password). The idle culler (a hub-managed service) stops idle notebook servers so
 // that their GPUs are released.
 local images = import 'kfdeploy/images.libsonnet';
 local k = import 'kfdeploy/k.libsonnet';
@@ -33,15 +34,16 @@ local spawnerImage(p) =
     storageSize: { default: '10Gi', description: "Size of each user's notebook volume" },
     storageClass: { default: null, description: "StorageClass of the user volumes and the hub's database volume (null: cluster default; '': pre-created PVs only)" },
     hubStorageSize: { default: '1Gi', description: "Size of the hub's database volume" },
-    adminUsers: { default: [], description: 'User names with JupyterHub admin rights; they sign in with the generated adminPassword' },
+    adminUsers: { default: [], description: 'User names with JupyterHub admin rights (without the gateway component they sign in with the generated adminPassword)' },
+    adminGroups: { default: ['admins'], description: "Groups of the gateway's sign-in whose members are JupyterHub admins (with the gateway component; its adminGroup)" },
     cullIdle: { default: true, description: 'Stop notebook servers that have been idle for cullTimeout seconds (jupyterhub-idle-culler)' },
     cullTimeout: { default: 3600, description: 'Seconds without activity after which a notebook server is stopped' },
     cullEvery: { default: 600, description: 'Seconds between two checks for idle servers' },
     cullMaxAge: { default: 0, description: 'Seconds after which a server is stopped even if active (0: no limit)' },
   },
   secrets: {
-    userPassword: { description: 'Shared password users sign in to JupyterHub with (any user name)' },
-    adminPassword: { description: 'Password the adminUsers sign in to JupyterHub with' },
+    userPassword: { description: 'Shared password users sign in to JupyterHub with (any user name), unused with the gateway component' },
+    adminPassword: { description: 'Password the adminUsers sign in to JupyterHub with, unused with the gateway component' },
     proxyToken: { description: 'Token the hub uses to configure the proxy' },
   },
   // The notebook images KubeSpawner starts user pods from. The idle culler runs inside the hub's
@@ -67,9 +69,18 @@ local spawnerImage(p) =
     ];
     local configDir = '/usr/local/etc/jupyterhub/kfdeploy';
     local hubURL = 'http://tf-hub.' + ns + '.svc:8081';
+    // Behind the gateway's sign-in the hub has no password of its own.
+    local gatewaySignIn = std.get(env, 'gateway', '') == 'gateway-api';
+    local signInProxy = k.gateway.signInProxy;
     local config = {
       'jupyterhub_config.py': importstr 'jupyterhub_config.py',
+      [if gatewaySignIn then 'kfdeploy_gateway_auth.py']: importstr 'kfdeploy_gateway_auth.py',
       'settings.json': std.manifestJson({
+        signIn: if gatewaySignIn then {
+          mode: 'gateway',
+          authURL: 'http://%s.%s.svc:%d/oauth2/auth' % [signInProxy.service, ns, signInProxy.port],
+          adminGroups: p.adminGroups,
+        } else { mode: 'password' },
         hubService: 'tf-hub',
         proxyApiService: 'tf-hub-proxy-api',
         userServiceAccount: 'jupyterhub-user',
@@ -92,10 +103,11 @@ local spawnerImage(p) =
       // The user pods get no Kubernetes API access at all.
       k.serviceAccount('jupyterhub-user', ns, labels, automount=false),
       k.passwordSecret('jupyterhub', ns, {
-        'user-password': env.secrets.userPassword,
-        'admin-password': env.secrets.adminPassword,
         'proxy-token': env.secrets.proxyToken,
-      }, labels),
+      } + (if gatewaySignIn then {} else {
+             'user-password': env.secrets.userPassword,
+             'admin-password': env.secrets.adminPassword,
+           }), labels),
       k.configMap('jupyterhub-config', ns, config, labels),
       k.pvc('tf-hub-db', ns, p.hubStorageSize, p.storageClass, labels=labels),
 
@@ -116,9 +128,10 @@ local spawnerImage(p) =
                         env: [
                           k.fieldEnv('POD_NAMESPACE', 'metadata.namespace'),
                           k.secretEnv('CONFIGPROXY_AUTH_TOKEN', 'jupyterhub', 'proxy-token'),
-                          k.secretEnv('KFDEPLOY_USER_PASSWORD', 'jupyterhub', 'user-password'),
-                          k.secretEnv('KFDEPLOY_ADMIN_PASSWORD', 'jupyterhub', 'admin-password'),
-                        ],
+                        ] + (if gatewaySignIn then [] else [
+                               k.secretEnv('KFDEPLOY_USER_PASSWORD', 'jupyterhub', 'user-password'),
+                               k.secretEnv('KFDEPLOY_ADMIN_PASSWORD', 'jupyterhub', 'admin-password'),
+                             ]),
                         resources: k.resources('100m', '512Mi'),
                         readinessProbe: k.httpProbe('/hub/health', 'hub', initialDelaySeconds=5, periodSeconds=10),
                         livenessProbe: k.httpProbe('/hub/health', 'hub', initialDelaySeconds=60, periodSeconds=20, failureThreshold=5),
