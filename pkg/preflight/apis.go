@@ -210,10 +210,16 @@ func evaluateAPIs(objs []*unstructured.Unstructured, files map[manifest.ID]strin
 		u.names = append(u.names, qualifiedName(o))
 	}
 
-	var findings []Finding
+	findings := evaluateWatches(objs, files, served, failed)
+	installs := installRemedies(objs)
 	sort.Strings(order)
 	for _, key := range order {
-		findings = append(findings, unservedFinding(uses[key], crds, served))
+		f := unservedFinding(uses[key], crds, served)
+		if install, ok := installs[uses[key].key]; ok {
+			// A kind a program of the app watches: its CustomResourceDefinitions are missing.
+			f.Remedy = install + ", then run 'kfdeploy apply' again"
+		}
+		findings = append(findings, f)
 	}
 	gvs := make([]string, 0, len(unknown))
 	for gv := range unknown {

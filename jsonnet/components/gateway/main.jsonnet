@@ -219,7 +219,20 @@ local serviceTypes = ['ClusterIP', 'NodePort', 'LoadBalancer'];
           volumeMounts: [k.tmpMount],
         }],
         volumes: [k.tmpVolume],
-      }, replicas=p.replicas, labels=labels),
+      }, replicas=p.replicas, labels=labels) + {
+        // Traefik's informers wait forever for a kind the API server does not serve: preflight
+        // checks these (gateway/client.go and crd/client.go@v3.7.13 watch them all).
+        metadata+: { annotations+: {
+          'kfdeploy.dev/watches': std.join(',', [
+            'gateway.networking.k8s.io/v1/' + kind
+            for kind in ['GatewayClass', 'Gateway', 'HTTPRoute', 'GRPCRoute', 'BackendTLSPolicy', 'TLSRoute']
+          ] + ['gateway.networking.k8s.io/v1beta1/ReferenceGrant'] + [
+            'traefik.io/v1alpha1/' + kind
+            for kind in ['IngressRoute', 'IngressRouteTCP', 'IngressRouteUDP', 'Middleware', 'MiddlewareTCP', 'ServersTransport', 'ServersTransportTCP', 'TLSOption', 'TLSStore', 'TraefikService']
+          ]),
+          'kfdeploy.dev/watches-install': 'install the Gateway API v1.6.1 standard channel (kubectl apply --server-side -f https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.6.1/standard-install.yaml) and the CRDs of Traefik v3.7 (kubectl apply --server-side -f https://raw.githubusercontent.com/traefik/traefik/v3.7.13/docs/content/reference/dynamic-configuration/kubernetes-crd-definition-v1.yml)',
+        } },
+      },
 
       // The sign-in. Its secrets reach it as files, never as arguments (visible in the process
       // list) or values in the manifests.
