@@ -104,6 +104,10 @@ local serviceTypes = ['ClusterIP', 'NodePort', 'LoadBalancer'];
       } },
     };
     local secretDir = '/etc/oauth2-proxy';
+    // Static users only: oauth2-proxy's own sign-in page always shows a button for its provider,
+    // which has none here (pkg/app/pagewriter/sign_in.html@v7.15.6), so the page is ours.
+    local ownSignInPage = !oidc && std.length(p.staticUsers) > 0;
+    local templatesDir = '/etc/oauth2-proxy-templates';
     [
       k.serviceAccount('traefik', ns, labels),
       // Namespaced where Traefik allows it (providers' `namespaces`): Gateway API objects and its
@@ -251,6 +255,9 @@ local serviceTypes = ['ClusterIP', 'NodePort', 'LoadBalancer'];
       ] else []
     ) + [
       k.service(proxyName, ns, proxySelector, [{ name: 'http', port: proxyPort, targetPort: 'http' }], labels=proxyLabels),
+    ] + (
+      if ownSignInPage then [k.configMap(proxyName + '-templates', ns, { 'sign_in.html': importstr 'sign_in.html' }, proxyLabels)] else []
+    ) + [
       k.deployment(proxyName, ns, proxySelector, {
         automountServiceAccountToken: false,
         securityContext: k.podSecurityContext(),
@@ -290,6 +297,8 @@ local serviceTypes = ['ClusterIP', 'NodePort', 'LoadBalancer'];
               ['--htpasswd-file=%s/htpasswd' % secretDir] + ['--htpasswd-user-group=' + g for g in staticGroups]
             else []
           ) + (
+            if ownSignInPage then ['--custom-templates-dir=' + templatesDir] else []
+          ) + (
             if p.hostname != '' then [
               '--redirect-url=https://%s%s/oauth2/callback' % [p.hostname, if p.redirectPort != null then ':' + p.redirectPort else ''],
               '--whitelist-domain=' + p.hostname,
@@ -301,14 +310,20 @@ local serviceTypes = ['ClusterIP', 'NodePort', 'LoadBalancer'];
           livenessProbe: k.httpProbe('/ping', 'http', initialDelaySeconds=10, periodSeconds=10),
           // The distroless image's nonroot user.
           securityContext: k.securityContext(runAsUser=65532, runAsGroup=65532),
-          volumeMounts: [{ name: 'secrets', mountPath: secretDir, readOnly: true }],
+          volumeMounts: [{ name: 'secrets', mountPath: secretDir, readOnly: true }] + (
+            if ownSignInPage then [{ name: 'templates', mountPath: templatesDir, readOnly: true }] else []
+          ),
         }],
-        volumes: [{
+        volumes: (if ownSignInPage then [{ name: 'templates', configMap: { name: proxyName + '-templates' } }] else []) + [{
           name: 'secrets',
           projected: { sources: [{ secret: { name: proxyName } }] + (
             if std.length(p.staticUsers) > 0 then [{ secret: { name: proxyName + '-htpasswd' } }] else []
           ) },
         }],
-      }, replicas=p.signInReplicas, labels=proxyLabels),
+      },
+                   replicas=p.signInReplicas,
+                   labels=proxyLabels,
+                   // oauth2-proxy reads its templates at start.
+                   podAnnotations=if ownSignInPage then { 'kfdeploy.dev/config-hash': std.md5(importstr 'sign_in.html') } else {}),
     ],
 }
