@@ -25,6 +25,7 @@ type TestOptions struct {
 	Timeout        time.Duration
 	PendingTimeout time.Duration
 	Keep           bool
+	AllowNothing   bool // an app without any tested component passes
 }
 
 // TestRunOptions builds the run's options from the app's config and the command's options.
@@ -49,6 +50,7 @@ func TestRunOptions(a *config.App, opts TestOptions) smoketest.Options {
 		Timeout:        opts.Timeout,
 		PendingTimeout: opts.PendingTimeout,
 		Keep:           opts.Keep,
+		AllowNothing:   opts.AllowNothing,
 	}
 }
 

@@ -38,7 +38,8 @@ reports passed or failed with the reason the cluster gives, and deletes it:
   katib            an experiment: random search, 3 trials, each a Job printing its metric
                    (accuracy=<value>) for Katib's StdOut collector
 
-Components the app lacks are reported as skipped. A failure names the scheduler's message for
+Components the app lacks are reported as skipped; an app with none of them has nothing to test,
+which fails unless --allow-nothing. A failure names the scheduler's message for
 a pod that cannot be scheduled, the controller's condition for a failed job, or what was awaited
 on a timeout. The workloads are labelled kfdeploy.dev/test-run=<run>; --keep leaves them for
 debugging, and the next run removes them. Exit status 1 when a workload failed.`,
@@ -60,6 +61,7 @@ debugging, and the next run removes them. Exit status 1 when a workload failed.`
 	f.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long to wait for all workloads")
 	f.DurationVar(&o.app.PendingTimeout, "pending-timeout", time.Minute, "how long a pod may stay unschedulable or unable to start its container before its workload fails")
 	f.BoolVar(&o.app.Keep, "keep", false, "keep the workloads for debugging (the next run removes them)")
+	f.BoolVar(&o.app.AllowNothing, "allow-nothing", false, "pass when the app has none of the components test has a workload for")
 	for _, w := range []struct{ name, what string }{
 		{"tfjob", "the TFJob's worker"},
 		{"workflow", "the workflow's steps"},
@@ -113,6 +115,13 @@ func (o *testOptions) Run(ctx context.Context) error {
 	}
 	if err != nil {
 		return fmt.Errorf("write the test report: %w", err)
+	}
+	if !rep.Passed && rep.NothingToTest {
+		var lacked []string
+		for _, r := range rep.Results {
+			lacked = append(lacked, r.Component)
+		}
+		return fmt.Errorf("test of app %s: nothing to test: the app has none of %s; add one to app.yaml, or pass --allow-nothing to accept that", rep.App, strings.Join(lacked, ", "))
 	}
 	if !rep.Passed {
 		var failed []string

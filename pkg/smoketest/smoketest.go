@@ -77,6 +77,9 @@ type Options struct {
 	Keep bool
 	// RunID names the run (default: random); names and labels derive from it.
 	RunID string
+	// AllowNothing lets a run pass in which every workload was skipped (the app has none of
+	// the components that have one): by default such a run fails, since it showed nothing.
+	AllowNothing bool
 }
 
 // Validate checks the options that do not depend on the cluster.
@@ -122,12 +125,15 @@ type Result struct {
 
 // Report is the outcome of a run.
 type Report struct {
-	App       string   `json:"app"`
-	Namespace string   `json:"namespace"`
-	Run       string   `json:"run"`
-	Passed    bool     `json:"passed"`
-	Results   []Result `json:"results"`
-	Summary   Summary  `json:"summary"`
+	App       string `json:"app"`
+	Namespace string `json:"namespace"`
+	Run       string `json:"run"`
+	Passed    bool   `json:"passed"`
+	// NothingToTest is true when every workload was skipped: the app has none of their
+	// components. Such a run passes only with Options.AllowNothing.
+	NothingToTest bool     `json:"nothingToTest,omitempty"`
+	Results       []Result `json:"results"`
+	Summary       Summary  `json:"summary"`
 	// Leftovers are workloads of earlier runs (kept, or interrupted before cleanup) that this run
 	// removed.
 	Leftovers []string `json:"leftovers"`
@@ -191,6 +197,10 @@ func Run(ctx context.Context, c Clients, opts Options) (*Report, error) {
 		case Skipped:
 			rep.Summary.Skipped++
 		}
+	}
+	if rep.Summary.Passed+rep.Summary.Failed == 0 {
+		rep.NothingToTest = true
+		rep.Passed = rep.Passed && opts.AllowNothing
 	}
 	rep.DurationSeconds = time.Since(started).Round(time.Millisecond).Seconds()
 	if err := ctx.Err(); err != nil {

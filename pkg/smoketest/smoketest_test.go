@@ -305,8 +305,13 @@ func TestRunSkipsMissingComponents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !rep.Passed || rep.Summary != (Summary{Skipped: 3}) {
-		t.Fatalf("want 3 skipped and passed, got %+v", rep)
+	if rep.Passed || !rep.NothingToTest || rep.Summary != (Summary{Skipped: 3}) {
+		t.Fatalf("want 3 skipped, nothing to test and not passed, got %+v", rep)
+	}
+	opts := options("core", "jupyterhub")
+	opts.AllowNothing = true
+	if rep, err := Run(context.Background(), f.clients, opts); err != nil || !rep.Passed || !rep.NothingToTest {
+		t.Fatalf("AllowNothing: want passed with nothing to test, got %+v, %v", rep, err)
 	}
 	if r := result(t, rep, "workflow"); r.Reason != "the app has no argo component" || r.Object != "" {
 		t.Errorf("workflow: %+v", r)

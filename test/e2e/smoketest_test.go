@@ -36,9 +36,10 @@ func (e *env) appWithTFJobs(t *testing.T) (string, string) {
 
 // testReport is the -o json document of `kfdeploy test`.
 type testReport struct {
-	Passed  bool `json:"passed"`
-	Run     string
-	Results []struct {
+	Passed        bool `json:"passed"`
+	Run           string
+	NothingToTest bool `json:"nothingToTest"`
+	Results       []struct {
 		Workload string `json:"workload"`
 		Status   string `json:"status"`
 		Reason   string `json:"reason"`
@@ -60,7 +61,8 @@ func parseTestReport(t *testing.T, r result) testReport {
 }
 
 // TestSmokeTestSkipsMissingComponents: an app without tf-job-operator, argo and katib has
-// nothing to test; every workload is skipped and the command passes.
+// nothing to test: every workload is skipped and the command fails saying so, unless
+// --allow-nothing accepts it.
 func TestSmokeTestSkipsMissingComponents(t *testing.T) {
 	e := newEnv(t)
 	appDir, ns := e.newApp(t, "--components", "core")
@@ -68,16 +70,24 @@ func TestSmokeTestSkipsMissingComponents(t *testing.T) {
 	e.mustRun(t, appDir, "generate")
 	e.mustRun(t, appDir, "apply", "--skip-preflight")
 
-	rep := parseTestReport(t, e.mustRun(t, appDir, "test", "-o", "json"))
-	if !rep.Passed || rep.Summary.Skipped != 3 || rep.Summary.Passed+rep.Summary.Failed != 0 {
-		t.Fatalf("want 3 skipped and passed, got %+v", rep)
+	r := e.run(t, appDir, "test", "-o", "json")
+	rep := parseTestReport(t, r)
+	if r.code != 1 || rep.Passed || !rep.NothingToTest || rep.Summary.Skipped != 3 || rep.Summary.Passed+rep.Summary.Failed != 0 {
+		t.Fatalf("want exit 1, 3 skipped, nothing to test and not passed; got exit %d, %+v", r.code, rep)
+	}
+	if !strings.Contains(r.stderr, "nothing to test") || !strings.Contains(r.stderr, "--allow-nothing") {
+		t.Errorf("stderr does not say there was nothing to test and how to accept it: %s", r.stderr)
+	}
+	rep = parseTestReport(t, e.mustRun(t, appDir, "test", "--allow-nothing", "-o", "json"))
+	if !rep.Passed || !rep.NothingToTest {
+		t.Fatalf("--allow-nothing: want passed with nothing to test, got %+v", rep)
 	}
 	for _, r := range rep.Results {
 		if !strings.HasPrefix(r.Reason, "the app has no ") || r.Object != "" {
 			t.Errorf("%s: %+v", r.Workload, r)
 		}
 	}
-	text := e.mustRun(t, appDir, "test")
+	text := e.mustRun(t, appDir, "test", "--allow-nothing")
 	if !strings.Contains(text.stdout, "0 passed, 0 failed, 3 skipped") {
 		t.Errorf("text summary: %s", text.stdout)
 	}
