@@ -57,6 +57,9 @@
 #   to the kwok controller as a second --config: pods of TFJobs, PyTorchJobs,
 #   Trials and Workflows complete, and pods annotated
 #   harness.kfdeploy.dev/exit-code fail or restart (see that file).
+# * up installs the Gateway API standard channel and Traefik's CRDs (from the Go module
+#   cache, at the versions test/tools/traefik pins), as an operator would before applying an
+#   app with the `gateway` component.
 # * kwok is started with --manage-all-nodes=true: it keeps every Node Ready
 #   and runs every pod bound to one (Running/Ready); see scripts/lib/nodes.yaml.
 # * kwokctl has no per-component stop/start command; restart-apiserver sends
@@ -279,6 +282,34 @@ ensure_nodes() {
 	done
 }
 
+# module_dir MODULE: the directory of MODULE in the Go module cache, at the version that
+# test/tools/traefik requires (downloaded through the module proxy when missing).
+module_dir() {
+	local version
+	version=$(awk -v m="$1" '$1 == m {print $2; exit} $1 == "require" && $2 == m {print $3; exit}' "$TOOLS_DIR/traefik/go.mod")
+	[[ -n $version ]] || die "$TOOLS_DIR/traefik/go.mod requires no $1"
+	(cd /tmp && GOWORK=off GOFLAGS=-mod=mod go mod download -json "$1@$version") |
+		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'
+}
+
+# ensure_gateway_crds: what an operator installs on a cluster before an app with the `gateway`
+# component (the presets' gateway), as preflight asks: the Gateway API standard channel and
+# Traefik's CRDs, at the versions of the Traefik the conformance harness runs.
+ensure_gateway_crds() {
+	local gateway_api traefik
+	gateway_api=$(module_dir sigs.k8s.io/gateway-api) && [[ -d $gateway_api/config/crd/standard ]] ||
+		die "cannot download sigs.k8s.io/gateway-api (Go module proxy) for its CRDs"
+	traefik=$(module_dir github.com/traefik/traefik/v3) &&
+		[[ -f $traefik/docs/content/reference/dynamic-configuration/kubernetes-crd-definition-v1.yml ]] ||
+		die "cannot download github.com/traefik/traefik/v3 (Go module proxy) for its CRDs"
+	kc apply --server-side --force-conflicts --field-manager=kfdeploy-testcluster \
+		-f "$gateway_api/config/crd/standard/" \
+		-f "$traefik/docs/content/reference/dynamic-configuration/kubernetes-crd-definition-v1.yml" >/dev/null
+	kc wait --for=condition=Established --timeout=60s crd/httproutes.gateway.networking.k8s.io \
+		crd/grpcroutes.gateway.networking.k8s.io crd/middlewares.traefik.io >&2 ||
+		die "the Gateway API and Traefik CRDs were not established (kube-apiserver log: $CLUSTER_DIR/logs/kube-apiserver.log)"
+}
+
 # check_service_cidr: KFDEPLOY_SERVICE_CIDR is an IPv4 prefix inside
 # 127.0.0.0/8, so that nothing the API server dials can leave the machine.
 check_service_cidr() {
@@ -344,6 +375,7 @@ cmd_up() {
 	write_kubeconfig
 	wait_api 120
 	ensure_nodes
+	ensure_gateway_crds
 	log "cluster $CLUSTER is up ($((SECONDS - start))s): KUBECONFIG=$KUBECONFIG_FILE"
 	printf '%s\n' "$KUBECONFIG_FILE"
 }

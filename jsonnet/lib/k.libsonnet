@@ -264,8 +264,8 @@
   // idleTimeoutMs override these.
   //
   // Who may use a route, recorded for kfdeploy (hidden fields, so Emissary never sees them):
-  // signIn is what stands before it ('password', 'kubernetes-token', 'notebook-token', or
-  // 'none'), access what a user who got through may do ('read-only' or 'read-write'), and ui,
+  // signIn is what stands before it ('password', 'kubernetes-token', 'notebook-token', 'gateway'
+  // for a UI that takes the gateway's sign-in as its own, or 'none'), access what a user who got through may do ('read-only' or 'read-write'), and ui,
   // when set, the title of the UI whose entry point this is (kfdeploy lists its URL).
   //
   // allowed is who passes the sign-in of the `gateway` component (Gateway API, see httpRoutes):
@@ -274,7 +274,7 @@
   mapping(name, prefix, service, namespace, port, rewrite=null, websocket=false, timeoutMs=null, scheme='http', stream=false, idleTimeoutMs=null, signIn=null, access='read-write', ui=null, allowed='admins')::
     local longLived = websocket || stream;
     local idle = if idleTimeoutMs != null then idleTimeoutMs else if longLived then 3600000 else null;
-    assert signIn == null || std.member(['password', 'kubernetes-token', 'notebook-token', 'none'], signIn) : 'mapping %s: unknown signIn %s' % [name, signIn];
+    assert signIn == null || std.member(['password', 'kubernetes-token', 'notebook-token', 'gateway', 'none'], signIn) : 'mapping %s: unknown signIn %s' % [name, signIn];
     assert std.member(['read-only', 'read-write'], access) : 'mapping %s: access must be read-only or read-write' % name;
     assert std.member(['admins', 'signed-in'], allowed) : 'mapping %s: allowed must be admins or signed-in' % name;
     {
@@ -305,7 +305,7 @@
     {
       'getambassador.io/config': std.join('', ['---\n' + std.manifestYamlDoc(r, quote_keys=false) + '\n' for r in resources]),
       [if std.length(mappings) > 0 then 'kfdeploy.dev/routes']: std.manifestJsonMinified({
-        [m.name]: { prefix: m.prefix, access: m.access }
+        [m.name]: { prefix: m.prefix, access: m.access, allowed: m.allowed }
                   + (if m.signIn != null then { signIn: m.signIn } else {})
                   + (if m.ui != null then { ui: m.ui } else {})
         for m in mappings

@@ -27,6 +27,7 @@ import (
 const (
 	annGatewayScheme   = "kfdeploy.dev/gateway-scheme"
 	annGatewayHostname = "kfdeploy.dev/gateway-hostname"
+	annGatewaySignIn   = "kfdeploy.dev/gateway-sign-in" // the gateway signs users in first
 	annRoutes          = "kfdeploy.dev/routes"
 )
 
@@ -37,6 +38,8 @@ type Route struct {
 	SignIn string `json:"signIn"`
 	Access string `json:"access"`
 	UI     string `json:"ui,omitempty"`
+	// Allowed is who passes a gateway sign-in: "admins" (its admin group) or "signed-in".
+	Allowed string `json:"allowed,omitempty"`
 }
 
 // UIURL is where one UI of the app is reached.
@@ -198,12 +201,29 @@ func ComputeURLs(svcs []corev1.Service, nodes []corev1.Node) (*URLs, error) {
 	if err != nil {
 		return nil, err
 	}
+	_, gatewaySignIn := gw.Annotations[annGatewaySignIn]
 	for _, r := range routes {
 		if r.UI != "" {
-			u.UIs = append(u.UIs, UIURL{UI: r.UI, URL: u.Base + r.Prefix, SignIn: r.SignIn, Access: r.Access})
+			u.UIs = append(u.UIs, UIURL{UI: r.UI, URL: u.Base + r.Prefix, SignIn: signInOf(r, gatewaySignIn), Access: r.Access})
 		}
 	}
 	return u, nil
+}
+
+// signInOf says what a user passes to reach a route: the UI's own sign-in, after the gateway's
+// when the gateway signs users in ("gateway (admins), then kubernetes-token").
+func signInOf(r Route, gatewaySignIn bool) string {
+	if !gatewaySignIn {
+		return r.SignIn
+	}
+	s := "gateway"
+	if r.Allowed == "admins" {
+		s += " (admins)"
+	}
+	if r.SignIn != "none" && r.SignIn != "gateway" && r.SignIn != "" {
+		s += ", then " + r.SignIn
+	}
+	return s
 }
 
 // RoutesOf reads the kfdeploy.dev/routes annotations of Services, sorted by prefix.

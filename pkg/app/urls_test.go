@@ -69,3 +69,28 @@ func TestComputeURLs(t *testing.T) {
 		t.Errorf("without a gateway: %v, %v; want nothing", u, err)
 	}
 }
+
+// Behind a gateway that signs users in, each URL names that sign-in, who passes it, and the UI's
+// own sign-in after it.
+func TestComputeURLsGatewaySignIn(t *testing.T) {
+	routes := corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "ui", Annotations: map[string]string{
+		annRoutes: `{"hub":{"prefix":"/hub/","signIn":"gateway","access":"read-write","ui":"JupyterHub","allowed":"signed-in"},` +
+			`"home":{"prefix":"/","signIn":"none","access":"read-only","ui":"Central dashboard","allowed":"signed-in"},` +
+			`"argo":{"prefix":"/argo/","signIn":"kubernetes-token","access":"read-write","ui":"Argo","allowed":"admins"},` +
+			`"katib":{"prefix":"/katib/","signIn":"none","access":"read-write","ui":"Katib","allowed":"admins"}}`,
+	}}}
+	gw := gatewaySvc(corev1.ServiceTypeClusterIP, map[string]string{annGatewayScheme: "https", annGatewaySignIn: "oauth2-proxy"}, corev1.ServicePort{Name: "https", Port: 443})
+	u, err := ComputeURLs([]corev1.Service{routes, gw}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []UIURL{
+		{UI: "Central dashboard", URL: u.Base + "/", SignIn: "gateway", Access: "read-only"},
+		{UI: "Argo", URL: u.Base + "/argo/", SignIn: "gateway (admins), then kubernetes-token", Access: "read-write"},
+		{UI: "JupyterHub", URL: u.Base + "/hub/", SignIn: "gateway", Access: "read-write"},
+		{UI: "Katib", URL: u.Base + "/katib/", SignIn: "gateway (admins)", Access: "read-write"},
+	}
+	if !slices.Equal(u.UIs, want) {
+		t.Errorf("UIs %+v,\nwant %+v", u.UIs, want)
+	}
+}

@@ -33,14 +33,13 @@ var routedParams = map[string]map[string]any{
 	"modeldb": {"route": true},
 }
 
-// gatewayApp is the full preset with the gateway component instead of ambassador, plus the
-// jupyter component, each with every route switched on: component → objects.
+// gatewayApp is the full preset (whose gateway is the gateway component), plus the jupyter
+// component, each with every route switched on: component → objects.
 func gatewayApp(t *testing.T) map[string][]*unstructured.Unstructured {
 	t.Helper()
-	components := slices.DeleteFunc(slices.Clone(presets(t)["full"]), func(c string) bool { return c == "ambassador" })
-	components = append(components, "gateway", "jupyter")
-	if _, err := GatewayOf(components); err != nil {
-		t.Fatal(err)
+	components := append(slices.Clone(presets(t)["full"]), "jupyter")
+	if g, err := GatewayOf(components); err != nil || g != GatewayAPI {
+		t.Fatalf("the full preset's gateway is %q (%v), want %q: every route behind the sign-in", g, err, GatewayAPI)
 	}
 	out := map[string][]*unstructured.Unstructured{}
 	for _, c := range components {

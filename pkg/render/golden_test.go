@@ -804,9 +804,11 @@ func presets(t *testing.T) map[string][]string {
 
 func TestPresets(t *testing.T) {
 	p := presets(t)
-	v03 := []string{"ambassador", "argo", "centraldashboard", "jupyterhub", "katib", "modeldb", "tf-job-operator", "tf-job-dashboard", "k8s-dashboard", "spartakus"}
+	// Kubeflow v0.3's set, with the Gateway API gateway (Traefik, oauth2-proxy) in place of
+	// ambassador: one sign-in in front of every UI, and a data plane that runs in the tests.
+	v03 := []string{"gateway", "argo", "centraldashboard", "jupyterhub", "katib", "modeldb", "tf-job-operator", "tf-job-dashboard", "k8s-dashboard", "spartakus"}
 	want := map[string][]string{
-		"minimal":  {"core", "ambassador", "centraldashboard", "jupyterhub"},
+		"minimal":  {"core", "gateway", "centraldashboard", "jupyterhub"},
 		"standard": append([]string{"core"}, v03...),
 		"full":     append(append([]string{"core"}, v03...), "nvidia-device-plugin", "nfs-provisioner"),
 	}

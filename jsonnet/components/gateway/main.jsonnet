@@ -29,7 +29,7 @@ local k = import 'kfdeploy/k.libsonnet';
 local serviceTypes = ['ClusterIP', 'NodePort', 'LoadBalancer'];
 
 {
-  description: 'Gateway API gateway (Traefik) with one sign-in (oauth2-proxy: OIDC or static users) in front of every UI route, HTTPS with a certificate from the app CA, HTTP redirected; not in any preset yet',
+  description: 'Gateway API gateway (Traefik) with one sign-in (oauth2-proxy: OIDC or static users) in front of every UI route, HTTPS with a certificate from the app CA, HTTP redirected; the presets' gateway',
   params: {
     traefikImage: { default: images.traefik, description: 'Traefik image' },
     oauth2ProxyImage: { default: images.oauth2Proxy, description: 'oauth2-proxy image' },
@@ -170,6 +170,8 @@ local serviceTypes = ['ClusterIP', 'NodePort', 'LoadBalancer'];
         { name: 'http', port: 80, targetPort: 'web' },
       ], p.serviceType, labels, annotations={
         'kfdeploy.dev/gateway-scheme': 'https',
+        // Every route but the sign-in flow asks the gateway's sign-in first.
+        'kfdeploy.dev/gateway-sign-in': 'oauth2-proxy',
         [if p.hostname != '' then 'kfdeploy.dev/gateway-hostname']: p.hostname,
       }) + {
         spec+: { [if std.length(p.externalIPs) > 0 then 'externalIPs']: p.externalIPs },

@@ -63,14 +63,15 @@ local spawnerImage(p) =
     local proxySelector = k.selector('jupyterhub', 'tf-hub-proxy');
     // The hub serves /hub/ and the notebook servers /user/<name>/: forwarded unchanged. Every
     // signed-in user may reach the hub, which decides whose server is whose.
+    // Behind the gateway's sign-in the hub has no password of its own.
+    local gatewaySignIn = std.get(env, 'gateway', '') == 'gateway-api';
+    local signIn = if gatewaySignIn then 'gateway' else 'password';
     local routes = [
-      k.mapping('jupyterhub-hub', '/hub/', 'tf-hub-lb', ns, 80, rewrite='', websocket=true, signIn='password', ui='JupyterHub', allowed='signed-in'),
-      k.mapping('jupyterhub-user', '/user/', 'tf-hub-lb', ns, 80, rewrite='', websocket=true, timeoutMs=300000, signIn='password', allowed='signed-in'),
+      k.mapping('jupyterhub-hub', '/hub/', 'tf-hub-lb', ns, 80, rewrite='', websocket=true, signIn=signIn, ui='JupyterHub', allowed='signed-in'),
+      k.mapping('jupyterhub-user', '/user/', 'tf-hub-lb', ns, 80, rewrite='', websocket=true, timeoutMs=300000, signIn=signIn, allowed='signed-in'),
     ];
     local configDir = '/usr/local/etc/jupyterhub/kfdeploy';
     local hubURL = 'http://tf-hub.' + ns + '.svc:8081';
-    // Behind the gateway's sign-in the hub has no password of its own.
-    local gatewaySignIn = std.get(env, 'gateway', '') == 'gateway-api';
     local signInProxy = k.gateway.signInProxy;
     local config = {
       'jupyterhub_config.py': importstr 'jupyterhub_config.py',
