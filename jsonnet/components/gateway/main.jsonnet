@@ -29,7 +29,7 @@ local k = import 'kfdeploy/k.libsonnet';
 local serviceTypes = ['ClusterIP', 'NodePort', 'LoadBalancer'];
 
 {
-  description: 'Gateway API gateway (Traefik) with one sign-in (oauth2-proxy: OIDC or static users) in front of every UI route, HTTPS with a certificate from the app CA, HTTP redirected; the presets' gateway',
+  description: 'Gateway API gateway (Traefik) with one sign-in (oauth2-proxy: OIDC or static users) in front of every UI route, HTTPS with a certificate from the app CA, HTTP redirected; the gateway of the presets',
   params: {
     traefikImage: { default: images.traefik, description: 'Traefik image' },
     oauth2ProxyImage: { default: images.oauth2Proxy, description: 'oauth2-proxy image' },
