@@ -228,4 +228,12 @@ func TestAdopt(t *testing.T) {
 	if _, ok := s.Adopt(tmpl, "postgres://x"); ok {
 		t.Error("a value of another shape was taken")
 	}
+	// A value of several lines (an htpasswd file, a PEM block).
+	file := "admin:$2a$10$abc\nalice:$2a$10$def\n"
+	if keys, ok := s.Adopt(Placeholder("gateway", "htpasswd"), file); !ok || len(keys) != 1 || s.values["gateway/htpasswd"] != file {
+		t.Errorf("lines: %v %v, stored %q", keys, ok, s.values["gateway/htpasswd"])
+	}
+	if keys, ok := s.Adopt("users:\n"+Placeholder("gateway", "list")+"\nend", "users:\na\nb\nend"); !ok || len(keys) != 1 || s.values["gateway/list"] != "a\nb" {
+		t.Errorf("lines inside a template: %v %v, stored %q", keys, ok, s.values["gateway/list"])
+	}
 }

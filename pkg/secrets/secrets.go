@@ -179,7 +179,7 @@ func (s *Store) Adopt(template, live string) ([]string, bool) {
 		return nil, true
 	}
 	var pattern strings.Builder
-	pattern.WriteString("^")
+	pattern.WriteString("(?s)^") // a value may span lines (an htpasswd file)
 	keys := make([]string, len(locs))
 	last := 0
 	for i, l := range locs {
