@@ -28,6 +28,7 @@ const (
 	annGatewayScheme   = "kfdeploy.dev/gateway-scheme"
 	annGatewayHostname = "kfdeploy.dev/gateway-hostname"
 	annGatewaySignIn   = "kfdeploy.dev/gateway-sign-in" // the gateway signs users in first
+	annSignInNote      = "kfdeploy.dev/gateway-sign-in-note"
 	annRoutes          = "kfdeploy.dev/routes"
 )
 
@@ -60,6 +61,8 @@ type URLs struct {
 	// address outside the cluster.
 	PortForward string  `json:"portForward,omitempty"`
 	UIs         []UIURL `json:"uis"`
+	// SignInNote says who signs in at the gateway and how, when it signs users in.
+	SignInNote string `json:"signInNote,omitempty"`
 }
 
 // maxOtherAddresses bounds the list of further gateway addresses (one per node otherwise).
@@ -202,6 +205,7 @@ func ComputeURLs(svcs []corev1.Service, nodes []corev1.Node) (*URLs, error) {
 		return nil, err
 	}
 	_, gatewaySignIn := gw.Annotations[annGatewaySignIn]
+	u.SignInNote = gw.Annotations[annSignInNote]
 	for _, r := range routes {
 		if r.UI != "" {
 			u.UIs = append(u.UIs, UIURL{UI: r.UI, URL: u.Base + r.Prefix, SignIn: signInOf(r, gatewaySignIn), Access: r.Access})

@@ -79,7 +79,8 @@ func TestComputeURLsGatewaySignIn(t *testing.T) {
 			`"argo":{"prefix":"/argo/","signIn":"kubernetes-token","access":"read-write","ui":"Argo","allowed":"admins"},` +
 			`"katib":{"prefix":"/katib/","signIn":"none","access":"read-write","ui":"Katib","allowed":"admins"}}`,
 	}}}
-	gw := gatewaySvc(corev1.ServiceTypeClusterIP, map[string]string{annGatewayScheme: "https", annGatewaySignIn: "oauth2-proxy"}, corev1.ServicePort{Name: "https", Port: 443})
+	note := "static users admin sign in with the passwords in secrets.yaml (gateway/htpasswd.password.NAME)"
+	gw := gatewaySvc(corev1.ServiceTypeClusterIP, map[string]string{annGatewayScheme: "https", annGatewaySignIn: "oauth2-proxy", annSignInNote: note}, corev1.ServicePort{Name: "https", Port: 443})
 	u, err := ComputeURLs([]corev1.Service{routes, gw}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -92,5 +93,8 @@ func TestComputeURLsGatewaySignIn(t *testing.T) {
 	}
 	if !slices.Equal(u.UIs, want) {
 		t.Errorf("UIs %+v,\nwant %+v", u.UIs, want)
+	}
+	if u.SignInNote != note {
+		t.Errorf("sign-in note %q, want the gateway Service's %q", u.SignInNote, note)
 	}
 }

@@ -22,6 +22,10 @@ func writeURLs(w io.Writer, u *app.URLs) error {
 		}
 		fmt.Fprintln(w)
 	}
+	if u.SignInNote != "" {
+		// Before the URLs, which stay the last lines.
+		fmt.Fprintf(w, "\nGateway sign-in: %s\n", u.SignInNote)
+	}
 	fmt.Fprintf(w, "\nUIs (gateway %s):\n", u.Base)
 	t := newTable(w)
 	for _, ui := range u.UIs {

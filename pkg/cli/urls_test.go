@@ -32,6 +32,17 @@ func TestWriteURLsLastLines(t *testing.T) {
 		t.Errorf("other addresses missing:\n%s", b.String())
 	}
 
+	// The gateway's sign-in note comes before the URLs, which stay the last lines.
+	b.Reset()
+	u.SignInNote = "static users admin sign in with the passwords in secrets.yaml"
+	if err := writeURLs(&b, u); err != nil {
+		t.Fatal(err)
+	}
+	lines = strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+	if !strings.Contains(b.String(), "Gateway sign-in: "+u.SignInNote) || !strings.Contains(lines[len(lines)-1], "JupyterHub") {
+		t.Errorf("sign-in note missing, or not before the URLs:\n%s", b.String())
+	}
+
 	b.Reset()
 	if err := writeURLs(&b, &app.URLs{Base: "https://localhost:8443", PortForward: "kubectl -n ml port-forward svc/ambassador 8443:443"}); err != nil {
 		t.Fatal(err)

@@ -114,3 +114,26 @@ func TestGatewayStaticUsersSignInPage(t *testing.T) {
 		}
 	}
 }
+
+// TestGatewaySignInNote: the gateway Service tells kfdeploy's URL list who signs in and how.
+func TestGatewaySignInNote(t *testing.T) {
+	for _, c := range []struct {
+		params map[string]any
+		want   []string
+	}{
+		{nil, []string{"static users admin sign in with the passwords in secrets.yaml (gateway/htpasswd.password.NAME)"}},
+		{map[string]any{"oidcIssuerURL": "https://idp.example.com", "staticUsers": []any{}}, []string{"users sign in at https://idp.example.com"}},
+		{map[string]any{"oidcIssuerURL": "https://idp.example.com", "staticUsers": []any{"ops", "root"}}, []string{"users sign in at https://idp.example.com", "static users ops, root sign in"}},
+	} {
+		svc := find(t, render(t, "gateway", c.params), "Service", "gateway")
+		a := svc.GetAnnotations()
+		if a["kfdeploy.dev/gateway-sign-in"] == "" {
+			t.Errorf("%v: gateway Service lacks kfdeploy.dev/gateway-sign-in", c.params)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(a["kfdeploy.dev/gateway-sign-in-note"], w) {
+				t.Errorf("%v: sign-in note %q lacks %q", c.params, a["kfdeploy.dev/gateway-sign-in-note"], w)
+			}
+		}
+	}
+}

@@ -170,8 +170,16 @@ local serviceTypes = ['ClusterIP', 'NodePort', 'LoadBalancer'];
         { name: 'http', port: 80, targetPort: 'web' },
       ], p.serviceType, labels, annotations={
         'kfdeploy.dev/gateway-scheme': 'https',
-        // Every route but the sign-in flow asks the gateway's sign-in first.
+        // Every route but the sign-in flow asks the gateway's sign-in first; the note tells users
+        // who signs in how (kfdeploy prints it under the URLs).
         'kfdeploy.dev/gateway-sign-in': 'oauth2-proxy',
+        'kfdeploy.dev/gateway-sign-in-note': std.join('; ', (
+          if oidc then ['users sign in at %s' % p.oidcIssuerURL] else []
+        ) + (
+          if std.length(p.staticUsers) > 0 then [
+            'static users %s sign in with the passwords in secrets.yaml (gateway/htpasswd.password.NAME)' % std.join(', ', p.staticUsers),
+          ] else []
+        )),
         [if p.hostname != '' then 'kfdeploy.dev/gateway-hostname']: p.hostname,
       }) + {
         spec+: { [if std.length(p.externalIPs) > 0 then 'externalIPs']: p.externalIPs },
