@@ -2,8 +2,10 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"sort"
 	"strings"
@@ -194,5 +196,61 @@ total          1.750
 `
 	if buf.String() != want {
 		t.Errorf("phases table:\n%s\nwant:\n%s", buf.String(), want)
+	}
+}
+
+func TestTopNodesDocument(t *testing.T) {
+	gpu := func(n int64) map[string]int64 { return map[string]int64{"nvidia.com/gpu": n} }
+	snap := &topnodes.Snapshot{ResourceNames: []string{"nvidia.com/gpu"}, Pods: 7, Unscheduled: gpu(1), Nodes: []topnodes.Node{
+		{Name: "g1", InternalIP: "10.0.0.2", Role: "worker", Ready: true, Allocatable: gpu(2), Allocated: gpu(1)},
+		{Name: "g2", InternalIP: "10.0.0.3", Role: "worker", Unschedulable: true, Allocatable: gpu(4), Allocated: gpu(2)},
+		{Name: "m1", InternalIP: "10.0.0.1", Role: "control-plane", Ready: true},
+	}}
+	doc, keys := jsonKeys(t, topNodesDoc(snap, time.Date(2026, 12, 8, 1, 2, 3, 0, time.UTC)))
+	if want := sortedCopy("time", "resourceNames", "nodes", "gpuTotal", "gpuAllocated", "gpuUnscheduled", "pods"); !reflect.DeepEqual(keys, want) {
+		t.Errorf("top nodes document keys %v, want %v", keys, want)
+	}
+	if doc["time"] != "2026-12-08T01:02:03Z" || doc["gpuTotal"] != 6.0 || doc["gpuAllocated"] != 3.0 || doc["gpuUnscheduled"] != 1.0 || doc["pods"] != 7.0 {
+		t.Errorf("sums: %v", doc)
+	}
+	nodes := doc["nodes"].([]any)
+	g2 := nodes[1].(map[string]any)
+	nodeKeys := make([]string, 0, len(g2))
+	for k := range g2 {
+		nodeKeys = append(nodeKeys, k)
+	}
+	sort.Strings(nodeKeys)
+	if want := sortedCopy("name", "internalIP", "role", "ready", "unschedulable", "gpuTotal", "gpuAllocated", "allocatable", "allocated"); !reflect.DeepEqual(nodeKeys, want) {
+		t.Errorf("node keys %v, want %v", nodeKeys, want)
+	}
+	if g2["name"] != "g2" || g2["unschedulable"] != true || g2["gpuTotal"] != 4.0 || g2["allocated"].(map[string]any)["nvidia.com/gpu"] != 2.0 {
+		t.Errorf("node g2: %v", g2)
+	}
+	if m1 := nodes[2].(map[string]any); m1["allocatable"] == nil || len(m1["allocatable"].(map[string]any)) != 0 {
+		t.Errorf("a node without GPUs has an empty allocatable map, not null: %v", m1)
+	}
+}
+
+// With --watch, -o json prints one compact document per refresh and line.
+func TestWatchJSONLines(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	n := 0
+	var buf bytes.Buffer
+	err := watchJSON(ctx, &buf, time.Millisecond, func() ([]byte, error) {
+		n++
+		if n == 3 {
+			cancel()
+		}
+		return []byte(fmt.Sprintf("{\n  \"n\": %d\n}\n", n)), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimRight(buf.String(), "\n"), "\n")
+	if len(lines) != 2 || lines[0] != `{"n":1}` || lines[1] != `{"n":2}` {
+		t.Errorf("lines %q, want one compact document per refresh until interrupted", lines)
+	}
+	if err := watchJSON(context.Background(), &buf, time.Millisecond, func() ([]byte, error) { return nil, errors.New("boom") }); err == nil || err.Error() != "boom" {
+		t.Errorf("a failed refresh: %v, want its error", err)
 	}
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -33,6 +34,7 @@ type topNodesOptions struct {
 	resources []string
 	watch     bool
 	interval  time.Duration
+	output    string
 	app       app.TopNodesOptions
 }
 
@@ -47,12 +49,16 @@ non-terminated pods request, then the sum over the cluster, like 'arena top node
 no app directory; an app.yaml in --app-dir names the GPU resources (spec.gpu.resourceNames).`,
 		Example: `  kfdeploy top nodes
   kfdeploy top nodes --gpu-resource amd.com/gpu
-  kfdeploy top nodes --watch --interval 5s`,
+  kfdeploy top nodes --watch --interval 5s
+  kfdeploy top nodes -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.app = app.TopNodesOptions{AppDir: g.appDir, Cluster: g.kube, ResourceNames: o.resources}
 			if o.interval <= 0 {
 				return fmt.Errorf("--interval must be positive, got %s", o.interval)
+			}
+			if err := validateOutput(o.output); err != nil {
+				return err
 			}
 			return o.run(cmd.Context(), g.streams)
 		},
@@ -60,7 +66,55 @@ no app directory; an app.yaml in --app-dir names the GPU resources (spec.gpu.res
 	cmd.Flags().StringSliceVar(&o.resources, "gpu-resource", nil, "extended resource counted as GPUs, repeatable (default: spec.gpu.resourceNames of an app.yaml in --app-dir, else nvidia.com/gpu)")
 	cmd.Flags().BoolVarP(&o.watch, "watch", "w", false, "refresh every --interval until interrupted")
 	cmd.Flags().DurationVar(&o.interval, "interval", 2*time.Second, "refresh interval with --watch")
+	cmd.Flags().StringVarP(&o.output, "output", "o", "", "output format: text or json (with --watch, one document per line and refresh)")
 	return cmd
+}
+
+// topNodesDocument is the -o json document of top nodes.
+type topNodesDocument struct {
+	// Time is when the cluster was read (RFC 3339).
+	Time          string        `json:"time"`
+	ResourceNames []string      `json:"resourceNames"`
+	Nodes         []topNodeJSON `json:"nodes"`
+	// GPUTotal and GPUAllocated sum every node's, over every resource name; GPUUnscheduled is
+	// what pods without a node request.
+	GPUTotal       int64 `json:"gpuTotal"`
+	GPUAllocated   int64 `json:"gpuAllocated"`
+	GPUUnscheduled int64 `json:"gpuUnscheduled"`
+	Pods           int   `json:"pods"`
+}
+
+// topNodeJSON is one node of topNodesDocument; allocatable and allocated are per resource name.
+type topNodeJSON struct {
+	Name          string           `json:"name"`
+	InternalIP    string           `json:"internalIP"`
+	Role          string           `json:"role"`
+	Ready         bool             `json:"ready"`
+	Unschedulable bool             `json:"unschedulable"`
+	GPUTotal      int64            `json:"gpuTotal"`
+	GPUAllocated  int64            `json:"gpuAllocated"`
+	Allocatable   map[string]int64 `json:"allocatable"`
+	Allocated     map[string]int64 `json:"allocated"`
+}
+
+func topNodesDoc(snap *topnodes.Snapshot, at time.Time) topNodesDocument {
+	doc := topNodesDocument{Time: at.UTC().Format(time.RFC3339), ResourceNames: snap.ResourceNames, Nodes: []topNodeJSON{},
+		GPUUnscheduled: topnodes.Total(snap.Unscheduled), Pods: snap.Pods}
+	for _, n := range snap.Nodes {
+		t, a := topnodes.Total(n.Allocatable), topnodes.Total(n.Allocated)
+		doc.GPUTotal += t
+		doc.GPUAllocated += a
+		doc.Nodes = append(doc.Nodes, topNodeJSON{Name: n.Name, InternalIP: n.InternalIP, Role: n.Role, Ready: n.Ready,
+			Unschedulable: n.Unschedulable, GPUTotal: t, GPUAllocated: a, Allocatable: orZero(n.Allocatable), Allocated: orZero(n.Allocated)})
+	}
+	return doc
+}
+
+func orZero(m map[string]int64) map[string]int64 {
+	if m == nil {
+		return map[string]int64{}
+	}
+	return m
 }
 
 func (o *topNodesOptions) run(ctx context.Context, streams ioStreams) error {
@@ -74,10 +128,18 @@ func (o *topNodesOptions) run(ctx context.Context, streams ioStreams) error {
 			return nil, err
 		}
 		var buf bytes.Buffer
-		if err := writeTopNodes(&buf, snap); err != nil {
+		if o.output == outputJSON {
+			err = printJSON(&buf, topNodesDoc(snap, time.Now()))
+		} else {
+			err = writeTopNodes(&buf, snap)
+		}
+		if err != nil {
 			return nil, err
 		}
 		return buf.Bytes(), nil
+	}
+	if o.watch && o.output == outputJSON {
+		return watchJSON(ctx, streams.Out, o.interval, table)
 	}
 	if !o.watch {
 		out, err := table()
@@ -119,6 +181,35 @@ func percent(part, whole int64) string {
 		return "0%"
 	}
 	return fmt.Sprintf("%d%%", part*100/whole)
+}
+
+// watchJSON prints a document every interval, each on one line (JSON lines), so that a program
+// reads one refresh per line. A failed refresh ends the watch with its error.
+func watchJSON(ctx context.Context, w io.Writer, interval time.Duration, render func() ([]byte, error)) error {
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		out, err := render()
+		if ctx.Err() != nil {
+			return nil // interrupted: a normal end of --watch
+		}
+		if err != nil {
+			return err
+		}
+		var line bytes.Buffer
+		if err := json.Compact(&line, out); err != nil {
+			return fmt.Errorf("write JSON: %w", err)
+		}
+		line.WriteByte('\n')
+		if _, err := w.Write(line.Bytes()); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		}
+	}
 }
 
 // watchTop redraws the table every interval: in place on a terminal, as a new table with a
