@@ -70,13 +70,18 @@ func describeCondition(c condition) string {
 }
 
 // judgeTFJob: Succeeded or Failed conditions of the training operator; the worker's termination
-// message says what it saw.
+// message says what it saw. Succeeded passes only with the worker's report of the GPU it saw:
+// without it nothing shows that the check ran (a pod gone, an image that ignored the command).
 func judgeTFJob(obj *unstructured.Unstructured, pods []corev1.Pod) Verdict {
 	conds := conditions(obj)
 	if _, ok := trueCondition(conds, "Succeeded"); ok {
 		msg := terminationMessages(pods, true)
-		if msg == "" {
-			msg = "the worker finished"
+		if !strings.Contains(msg, gpuVisible) {
+			reason := "the TFJob succeeded, but its worker reported no GPU (no termination message \"" + gpuVisible + " ...\")"
+			if msg != "" {
+				reason += "; it said: " + oneLine(msg)
+			}
+			return Verdict{Done: true, Reason: reason + ": was its pod deleted, or does the image run another command?"}
 		}
 		return Verdict{Done: true, Pass: true, Reason: msg}
 	}

@@ -566,3 +566,41 @@ func TestWorkloadsCarryThePullSecrets(t *testing.T) {
 		}
 	}
 }
+
+// A TFJob that succeeds without its worker's report of a GPU fails: nothing shows that the check
+// ran (the pod was deleted, or the image ran another command).
+func TestRunFailsWithoutGPUReport(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		pod    bool
+		msg    string
+		reason []string
+	}{
+		{"no pod", false, "", []string{"the TFJob succeeded, but its worker reported no GPU"}},
+		{"no message", true, "", []string{"reported no GPU", "was its pod deleted"}},
+		{"another message", true, "hello", []string{"reported no GPU", "it said: hello"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFakeCluster(t, katibLabels)
+			f.control(t, map[string]behaviour{"TFJob": func(t *testing.T, f *fakeCluster, obj *unstructured.Unstructured) map[string]any {
+				if c.pod {
+					f.createPod(t, obj.GetName()+"-worker-0", tfJobPodLabels(obj), terminated("tensorflow", 0, c.msg))
+				}
+				return map[string]any{"conditions": condition1("Succeeded", "TFJobSucceeded", "TFJob kf/x successfully completed.")}
+			}})
+			rep, err := Run(context.Background(), f.clients, options("tf-job-operator"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := result(t, rep, "tfjob")
+			if rep.Passed || r.Status != Failed {
+				t.Fatalf("want failed, got %+v", r)
+			}
+			for _, w := range c.reason {
+				if !strings.Contains(r.Reason, w) {
+					t.Errorf("reason %q lacks %q", r.Reason, w)
+				}
+			}
+		})
+	}
+}

@@ -150,6 +150,10 @@ func gpuDevices(resource string) string {
 	return "/dev/nvidia[0-9]* /dev/dri/renderD*"
 }
 
+// gpuVisible starts the worker's report of the GPU it saw (its termination message), which the
+// judge requires: a worker that exits 0 without it has not shown a GPU.
+const gpuVisible = "GPU visible:"
+
 // gpuCheckScript passes when the container sees a GPU: its device files, and nvidia-smi's list
 // when the runtime put nvidia-smi into the container.
 func gpuCheckScript(resource string) string {
@@ -157,10 +161,10 @@ func gpuCheckScript(resource string) string {
 found=""
 for f in ` + gpuDevices(resource) + `; do [ -e "$f" ] && found="$found $f"; done
 if command -v nvidia-smi >/dev/null 2>&1; then
-  if out=$(nvidia-smi -L 2>&1); then found="$found; $(echo "$out" | head -n 1)"; else say "nvidia-smi failed: $out"; exit 1; fi
+  if out=$(nvidia-smi -L 2>&1); then found="${found:+$found;} $(echo "$out" | head -n 1)"; else say "nvidia-smi failed: $out"; exit 1; fi
 fi
 if [ -z "$found" ]; then say "no GPU visible in the container: no device file ` + gpuDevices(resource) + ` and no nvidia-smi"; exit 1; fi
-say "GPU visible:$found"`
+say "` + gpuVisible + `$found"`
 }
 
 // tfJob is a TFJob with one worker that requests the GPUs and checks that it sees one.
