@@ -358,7 +358,7 @@ func TestGatewaySignInProxy(t *testing.T) {
 	typed(t, oidc, "Deployment", "oauth2-proxy", &d)
 	args := d.Spec.Template.Spec.Containers[0].Args
 	for _, want := range []string{"--provider=oidc", "--oidc-issuer-url=https://idp.example.com", "--client-id=kubeflow", "--skip-jwt-bearer-tokens=true",
-		"--skip-provider-button=true", "--email-domain=*", "--allowed-group=ml", "--redirect-url=https://kf.example.com/oauth2/callback"} {
+		"--skip-provider-button=true", "--email-domain=*", "--allowed-group=ml", "--redirect-url=https://kf.example.com/oauth2/callback", "--code-challenge-method=S256"} {
 		if !slices.Contains(args, want) {
 			t.Errorf("OIDC: oauth2-proxy args %v lack %s", args, want)
 		}
@@ -380,7 +380,8 @@ func TestGatewayTraefik(t *testing.T) {
 	for _, want := range []string{
 		"--providers.kubernetesgateway=true", "--providers.kubernetesgateway.namespaces=kubeflow", "--providers.kubernetesgateway.nativeLBByDefault=true",
 		"--providers.kubernetescrd=true", "--providers.kubernetescrd.namespaces=kubeflow", "--providers.kubernetescrd.nativeLBByDefault=true",
-		"--providers.kubernetescrd.disableClusterScopeResources=true", "--global.sendAnonymousUsage=false",
+		"--providers.kubernetescrd.disableClusterScopeResources=true", "--providers.kubernetescrd.safeNaming=true", "--global.sendAnonymousUsage=false",
+		"--entryPoints.web.http.aliasHeadersStrategy=delete", "--entryPoints.websecure.http.aliasHeadersStrategy=delete",
 	} {
 		if !slices.Contains(args, want) {
 			t.Errorf("traefik args %v lack %s", args, want)
@@ -425,6 +426,9 @@ func TestGatewayTraefik(t *testing.T) {
 		if fa["address"] != "http://oauth2-proxy.kubeflow.svc:4180/"+query || fa["trustForwardHeader"] != false {
 			t.Errorf("Middleware %s: address %v, trustForwardHeader %v", name, fa["address"], fa["trustForwardHeader"])
 		}
+		if n, ok := fa["maxResponseBodySize"].(float64); !ok || n <= 0 {
+			t.Errorf("Middleware %s: maxResponseBodySize %v, want a limit", name, fa["maxResponseBodySize"])
+		}
 		headers, _, _ := unstructured.NestedStringSlice(fa, "authResponseHeaders")
 		if !slices.Equal(headers, []string{"X-Auth-Request-User", "X-Auth-Request-Email", "X-Auth-Request-Groups", "X-Auth-Request-Preferred-Username"}) {
 			t.Errorf("Middleware %s passes %v", name, headers)
@@ -453,6 +457,7 @@ func TestGatewayTraefik(t *testing.T) {
 		"adminGroup must be one group name": {"adminGroup": "a,b"},
 		"staticUsers must be names":         {"staticUsers": []any{"a:b"}},
 		"nodePort needs serviceType":        {"serviceType": "ClusterIP", "nodePort": 30443},
+		"oidcCodeChallengeMethod must be":   {"oidcCodeChallengeMethod": "S512"},
 	} {
 		if _, err := library().Render("gateway", params, goldenEnv(t, "gateway")); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("params %v: error %v, want one saying %q", params, err, want)
