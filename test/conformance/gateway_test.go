@@ -44,7 +44,7 @@ const gatewayHost = "kubeflow.example.test"
 
 // identityHeaders are what oauth2-proxy answers a signed-in request with and Traefik's
 // ForwardAuth copies onto it (the signin Middlewares' authResponseHeaders).
-var identityHeaders = []string{"X-Auth-Request-User", "X-Auth-Request-Email", "X-Auth-Request-Groups"}
+var identityHeaders = []string{"X-Auth-Request-User", "X-Auth-Request-Email", "X-Auth-Request-Groups", "X-Auth-Request-Preferred-Username"}
 
 var (
 	gatewaysGVR   = schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "gateways"}
@@ -93,7 +93,8 @@ func TestGateway(t *testing.T) {
 	bob := user{Email: "bob@example.com", Groups: []string{"ml", "admins"}}
 	bobClient := signIn(t, oidc, g.client, bob)
 	want := func(u user) map[string]string {
-		return map[string]string{"X-Auth-Request-User": u.Email, "X-Auth-Request-Email": u.Email, "X-Auth-Request-Groups": strings.Join(u.Groups, ",")}
+		// mockoidc's subject and preferred_username default to the email.
+		return map[string]string{"X-Auth-Request-User": u.Email, "X-Auth-Request-Email": u.Email, "X-Auth-Request-Groups": strings.Join(u.Groups, ","), "X-Auth-Request-Preferred-Username": u.Email}
 	}
 	for _, r := range g.routes {
 		t.Run("signed in "+r.prefix, func(t *testing.T) {
@@ -171,7 +172,8 @@ func TestGatewayStaticUsers(t *testing.T) {
 			t.Errorf("sign-in with a wrong password reached %s", resp.Request.URL)
 		}
 	})
-	// Static users have no e-mail address: oauth2-proxy sends none.
+	// Static users have no e-mail address nor preferred name: oauth2-proxy sends neither, and
+	// the client's are dropped all the same.
 	want := map[string]string{"X-Auth-Request-User": "admin", "X-Auth-Request-Email": "", "X-Auth-Request-Groups": "admins"}
 	t.Run("signed in with the form, every route", func(t *testing.T) {
 		c, resp := signInForm(t, password)
