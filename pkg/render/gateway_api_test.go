@@ -349,6 +349,14 @@ func TestGatewaySignInProxy(t *testing.T) {
 	if sec.StringData["cookie-secret"] != placeholder("gateway", "cookieSecret") || sec.StringData["client-secret"] != placeholder("gateway", "oidcClientSecret") {
 		t.Errorf("Secret oauth2-proxy holds %v, want the generated cookieSecret and oidcClientSecret", sec.StringData)
 	}
+	// Static users only: the sign-in page is ours, without the default provider's button.
+	if !slices.Contains(c.Args, "--custom-templates-dir=/etc/oauth2-proxy-templates") {
+		t.Errorf("static users only: oauth2-proxy args %v lack the template directory", c.Args)
+	}
+	page, _, _ := unstructured.NestedString(find(t, objs, "ConfigMap", "oauth2-proxy-templates").Object, "data", "sign_in.html")
+	if !strings.Contains(page, `action="{{.ProxyPrefix}}/sign_in"`) || strings.Contains(page, "{{.ProviderName}}") {
+		t.Errorf("static users only: sign_in.html has no form or still the provider's button:\n%s", page)
+	}
 	htpasswd := find(t, objs, "Secret", "oauth2-proxy-htpasswd").GetAnnotations()
 	if htpasswd["kfdeploy.dev/htpasswd"] != "gateway/htpasswd" || htpasswd["kfdeploy.dev/htpasswd-users"] != "admin" {
 		t.Errorf("Secret oauth2-proxy-htpasswd annotations %v, want generate to fill it for user admin", htpasswd)
@@ -362,6 +370,9 @@ func TestGatewaySignInProxy(t *testing.T) {
 		if !slices.Contains(args, want) {
 			t.Errorf("OIDC: oauth2-proxy args %v lack %s", args, want)
 		}
+	}
+	if slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--custom-templates-dir") }) || kinds(oidc)["ConfigMap"] != 0 {
+		t.Errorf("OIDC: oauth2-proxy's own page is replaced: %v", args)
 	}
 	if slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--htpasswd") }) || kinds(oidc)["Secret"] != 2 {
 		t.Errorf("OIDC without static users still has an htpasswd file: %v", args)

@@ -143,6 +143,10 @@ func TestGatewayStaticUsers(t *testing.T) {
 			if resp.Header.Get("X-Stand-In") != "" || !strings.Contains(resp.body, `name="password"`) {
 				t.Errorf("GET %s without a session: %d, want oauth2-proxy's sign-in form:\n%s", r.prefix, resp.StatusCode, resp.body)
 			}
+			// No button of the provider that oauth2-proxy configures by default (Google).
+			if strings.Contains(resp.body, "Sign in with") {
+				t.Errorf("GET %s without a session: the sign-in page offers a provider:\n%s", r.prefix, resp.body)
+			}
 		}
 	})
 

@@ -109,6 +109,11 @@ local serviceTypes = ['ClusterIP', 'NodePort', 'LoadBalancer'];
       } },
     };
     local secretDir = '/etc/oauth2-proxy';
+    // Static users only: oauth2-proxy still configures a provider (its default, google, with
+    // the client above), and its page offers that provider's button, which leads nowhere; the
+    // page comes from our copy of its template without the button (sign_in.html).
+    local ownPage = !oidc && std.length(p.staticUsers) > 0;
+    local templateDir = '/etc/oauth2-proxy-templates';
     [
       k.serviceAccount('traefik', ns, labels),
       // Namespaced where Traefik allows it (providers' `namespaces`): Gateway API objects and its
@@ -254,6 +259,8 @@ local serviceTypes = ['ClusterIP', 'NodePort', 'LoadBalancer'];
           'kfdeploy.dev/htpasswd-users': std.join(',', p.staticUsers),
         }) + { type: 'Opaque' },
       ] else []
+    ) + (
+      if ownPage then [k.configMap(proxyName + '-templates', ns, { 'sign_in.html': importstr 'sign_in.html' }, proxyLabels)] else []
     ) + [
       k.service(proxyName, ns, proxySelector, [{ name: 'http', port: proxyPort, targetPort: 'http' }], labels=proxyLabels),
       k.deployment(proxyName, ns, proxySelector, {
@@ -288,8 +295,7 @@ local serviceTypes = ['ClusterIP', 'NodePort', 'LoadBalancer'];
               if p.oidcCodeChallengeMethod != '' then ['--code-challenge-method=' + p.oidcCodeChallengeMethod] else []
             ) + ['--email-domain=' + d for d in p.emailDomains]
             + ['--allowed-group=' + g for g in p.allowedGroups]
-            // Static users only: oauth2-proxy still configures a provider (its default, google,
-            // with the client above), whose button leads nowhere; the page's form signs in.
+            // Static users only: no provider flags (see ownPage); the page's form signs in.
             else []
           ) + (
             // Straight to the provider, unless the page must offer the static users' form.
@@ -298,6 +304,8 @@ local serviceTypes = ['ClusterIP', 'NodePort', 'LoadBalancer'];
             if std.length(p.staticUsers) > 0 then
               ['--htpasswd-file=%s/htpasswd' % secretDir] + ['--htpasswd-user-group=' + g for g in staticGroups]
             else []
+          ) + (
+            if ownPage then ['--custom-templates-dir=' + templateDir] else []
           ) + (
             if p.hostname != '' then [
               '--redirect-url=https://%s%s/oauth2/callback' % [p.hostname, if p.redirectPort != null then ':' + p.redirectPort else ''],
@@ -310,14 +318,18 @@ local serviceTypes = ['ClusterIP', 'NodePort', 'LoadBalancer'];
           livenessProbe: k.httpProbe('/ping', 'http', initialDelaySeconds=10, periodSeconds=10),
           // The distroless image's nonroot user.
           securityContext: k.securityContext(runAsUser=65532, runAsGroup=65532),
-          volumeMounts: [{ name: 'secrets', mountPath: secretDir, readOnly: true }],
+          volumeMounts: [{ name: 'secrets', mountPath: secretDir, readOnly: true }] + (
+            if ownPage then [{ name: 'templates', mountPath: templateDir, readOnly: true }] else []
+          ),
         }],
         volumes: [{
           name: 'secrets',
           projected: { sources: [{ secret: { name: proxyName } }] + (
             if std.length(p.staticUsers) > 0 then [{ secret: { name: proxyName + '-htpasswd' } }] else []
           ) },
-        }],
+        }] + (
+          if ownPage then [{ name: 'templates', configMap: { name: proxyName + '-templates' } }] else []
+        ),
       }, replicas=p.signInReplicas, labels=proxyLabels),
     ],
 }
