@@ -348,6 +348,14 @@ func TestGatewaySignInProxy(t *testing.T) {
 	if sec.StringData["cookie-secret"] != placeholder("gateway", "cookieSecret") || sec.StringData["client-secret"] != placeholder("gateway", "oidcClientSecret") {
 		t.Errorf("Secret oauth2-proxy holds %v, want the generated cookieSecret and oidcClientSecret", sec.StringData)
 	}
+	// Static users only: the sign-in page is ours, without the default provider's button.
+	if !slices.Contains(c.Args, "--custom-templates-dir=/etc/oauth2-proxy-templates") {
+		t.Errorf("static users only: oauth2-proxy args %v lack the template directory", c.Args)
+	}
+	page, _, _ := unstructured.NestedString(find(t, objs, "ConfigMap", "oauth2-proxy-templates").Object, "data", "sign_in.html")
+	if !strings.Contains(page, `action="{{ .ProxyPrefix }}/sign_in"`) || strings.Contains(page, ".ProviderName") {
+		t.Errorf("static users only: sign_in.html has no form or still the provider's button:\n%s", page)
+	}
 	htpasswd := find(t, objs, "Secret", "oauth2-proxy-htpasswd").GetAnnotations()
 	if htpasswd["kfdeploy.dev/htpasswd"] != "gateway/htpasswd" || htpasswd["kfdeploy.dev/htpasswd-users"] != "admin" {
 		t.Errorf("Secret oauth2-proxy-htpasswd annotations %v, want generate to fill it for user admin", htpasswd)
@@ -357,10 +365,13 @@ func TestGatewaySignInProxy(t *testing.T) {
 	typed(t, oidc, "Deployment", "oauth2-proxy", &d)
 	args := d.Spec.Template.Spec.Containers[0].Args
 	for _, want := range []string{"--provider=oidc", "--oidc-issuer-url=https://idp.example.com", "--client-id=kubeflow", "--skip-jwt-bearer-tokens=true",
-		"--skip-provider-button=true", "--email-domain=*", "--allowed-group=ml", "--redirect-url=https://kf.example.com/oauth2/callback"} {
+		"--skip-provider-button=true", "--email-domain=*", "--allowed-group=ml", "--redirect-url=https://kf.example.com/oauth2/callback", "--code-challenge-method=S256"} {
 		if !slices.Contains(args, want) {
 			t.Errorf("OIDC: oauth2-proxy args %v lack %s", args, want)
 		}
+	}
+	if slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--custom-templates-dir") }) || kinds(oidc)["ConfigMap"] != 0 {
+		t.Errorf("OIDC: oauth2-proxy's own page is replaced: %v", args)
 	}
 	if slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--htpasswd") }) || kinds(oidc)["Secret"] != 2 {
 		t.Errorf("OIDC without static users still has an htpasswd file: %v", args)
@@ -379,7 +390,8 @@ func TestGatewayTraefik(t *testing.T) {
 	for _, want := range []string{
 		"--providers.kubernetesgateway=true", "--providers.kubernetesgateway.namespaces=kubeflow", "--providers.kubernetesgateway.nativeLBByDefault=true",
 		"--providers.kubernetescrd=true", "--providers.kubernetescrd.namespaces=kubeflow", "--providers.kubernetescrd.nativeLBByDefault=true",
-		"--providers.kubernetescrd.disableClusterScopeResources=true", "--global.sendAnonymousUsage=false",
+		"--providers.kubernetescrd.disableClusterScopeResources=true", "--providers.kubernetescrd.safeNaming=true", "--global.sendAnonymousUsage=false",
+		"--entryPoints.web.http.aliasHeadersStrategy=delete", "--entryPoints.websecure.http.aliasHeadersStrategy=delete",
 	} {
 		if !slices.Contains(args, want) {
 			t.Errorf("traefik args %v lack %s", args, want)
@@ -424,6 +436,9 @@ func TestGatewayTraefik(t *testing.T) {
 		if fa["address"] != "http://oauth2-proxy.kubeflow.svc:4180/"+query || fa["trustForwardHeader"] != false {
 			t.Errorf("Middleware %s: address %v, trustForwardHeader %v", name, fa["address"], fa["trustForwardHeader"])
 		}
+		if n, ok := fa["maxResponseBodySize"].(float64); !ok || n <= 0 {
+			t.Errorf("Middleware %s: maxResponseBodySize %v, want a limit", name, fa["maxResponseBodySize"])
+		}
 		headers, _, _ := unstructured.NestedStringSlice(fa, "authResponseHeaders")
 		if !slices.Equal(headers, []string{"X-Auth-Request-User", "X-Auth-Request-Email", "X-Auth-Request-Groups", "X-Auth-Request-Preferred-Username"}) {
 			t.Errorf("Middleware %s passes %v", name, headers)
@@ -452,6 +467,7 @@ func TestGatewayTraefik(t *testing.T) {
 		"adminGroup must be one group name": {"adminGroup": "a,b"},
 		"staticUsers must be names":         {"staticUsers": []any{"a:b"}},
 		"nodePort needs serviceType":        {"serviceType": "ClusterIP", "nodePort": 30443},
+		"oidcCodeChallengeMethod must be":   {"oidcCodeChallengeMethod": "S512"},
 	} {
 		if _, err := library().Render("gateway", params, goldenEnv(t, "gateway")); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("params %v: error %v, want one saying %q", params, err, want)

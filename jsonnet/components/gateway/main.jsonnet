@@ -47,6 +47,7 @@ local serviceTypes = ['ClusterIP', 'NodePort', 'LoadBalancer'];
     oidcClientID: { default: 'kubeflow', description: "The gateway's client ID at the identity provider (its secret: oidcClientSecret in secrets.yaml)" },
     oidcScope: { default: 'openid email profile groups', description: 'Scopes asked of the identity provider; groups must be among them for group checks' },
     oidcGroupsClaim: { default: 'groups', description: "Claim of the ID token that lists the user's groups" },
+    oidcCodeChallengeMethod: { default: 'S256', description: "PKCE method of the sign-in's authorization requests (S256 or plain); '' for a provider that refuses PKCE" },
     emailDomains: { default: ['*'], description: "E-mail domains of OIDC users who may sign in ('*': any)" },
     allowedGroups: { default: [], description: 'Groups of which an OIDC user must be in one to sign in at all ([]: any)' },
     adminGroup: { default: 'admins', description: 'Group whose members may use the UIs that administer (Katib, Model Registry, Argo, Headlamp, Kubernetes Dashboard)' },
@@ -70,6 +71,7 @@ local serviceTypes = ['ClusterIP', 'NodePort', 'LoadBalancer'];
     assert p.tlsSecretName == '' || p.tlsCertFile == '' : 'gateway: set tlsSecretName or tlsCertFile/tlsKeyFile, not both';
     assert p.oidcIssuerURL == '' || std.startsWith(p.oidcIssuerURL, 'https://') || std.startsWith(p.oidcIssuerURL, 'http://') : 'gateway: oidcIssuerURL must be an http(s) URL, got %s' % [p.oidcIssuerURL];
     assert p.oidcIssuerURL != '' || std.length(p.staticUsers) > 0 : 'gateway: set oidcIssuerURL or staticUsers, or nobody can sign in';
+    assert std.member(['', 'S256', 'plain'], p.oidcCodeChallengeMethod) : "gateway: oidcCodeChallengeMethod must be S256, plain or '', got %s" % [p.oidcCodeChallengeMethod];
     assert std.isString(p.adminGroup) && p.adminGroup != '' && std.length(std.findSubstr(',', p.adminGroup)) == 0 : 'gateway: adminGroup must be one group name, got %s' % [p.adminGroup];
     assert std.all([std.isString(u) && std.length(u) > 0 && std.length(std.findSubstr(':', u)) == 0 && std.length(std.findSubstr(',', u)) == 0 for u in p.staticUsers]) : 'gateway: staticUsers must be names without ":" or ","';
     local ns = env.namespace;
@@ -100,6 +102,9 @@ local serviceTypes = ['ClusterIP', 'NodePort', 'LoadBalancer'];
       spec: { forwardAuth: {
         address: 'http://%s.%s.svc:%d/%s' % [proxyName, ns, proxyPort, query],
         trustForwardHeader: false,
+        // oauth2-proxy's answers (202, its sign-in and error pages) are a few KiB; Traefik reads
+        // them whole into memory, without a limit unless one is set.
+        maxResponseBodySize: 1048576,
         authResponseHeaders: ['X-Auth-Request-User', 'X-Auth-Request-Email', 'X-Auth-Request-Groups', 'X-Auth-Request-Preferred-Username'],
       } },
     };
@@ -207,6 +212,14 @@ local serviceTypes = ['ClusterIP', 'NodePort', 'LoadBalancer'];
             '--entryPoints.web.address=:%d' % ports.web,
             '--entryPoints.websecure.address=:%d' % ports.websecure,
             '--entryPoints.traefik.address=:%d' % ports.traefik,
+          ] + [
+            // A header whose name aliases another one (X_Auth_Request_User or
+            // X.Auth.Request.User for X-Auth-Request-User) is forwarded as is by default, and
+            // backends that derive variable names from header names (WSGI, CGI) read it as the
+            // identity header: the sign-in's headers would be forgeable. Dropped before routing.
+            '--entryPoints.%s.http.aliasHeadersStrategy=delete' % ep
+            for ep in ['web', 'websecure', 'traefik']
+          ] + [
             '--ping=true',
             '--providers.kubernetesgateway=true',
             '--providers.kubernetesgateway.namespaces=' + ns,
@@ -218,6 +231,11 @@ local serviceTypes = ['ClusterIP', 'NodePort', 'LoadBalancer'];
             '--providers.kubernetescrd.namespaces=' + ns,
             '--providers.kubernetescrd.nativeLBByDefault=true',
             '--providers.kubernetescrd.disableClusterScopeResources=true',
+            // Collision-safe names of the Middlewares' routers and services; the Gateway
+            // provider's ExtensionRef filters follow it (crd/kubernetes.go
+            // FillExtensionBuilderRegistry). Unset, Traefik warns at start and uses the legacy
+            // names, which may collide across namespaces.
+            '--providers.kubernetescrd.safeNaming=true',
           ],
           ports: [
             { name: 'web', containerPort: ports.web },
@@ -294,10 +312,13 @@ local serviceTypes = ['ClusterIP', 'NodePort', 'LoadBalancer'];
               '--oidc-groups-claim=' + p.oidcGroupsClaim,
               // Programs send the provider's ID token as a bearer token instead of a cookie.
               '--skip-jwt-bearer-tokens=true',
-            ] + ['--email-domain=' + d for d in p.emailDomains]
+            ] + (
+              // PKCE, which oauth2-proxy leaves off unless asked (it warns at start when the
+              // provider's discovery offers it).
+              if p.oidcCodeChallengeMethod != '' then ['--code-challenge-method=' + p.oidcCodeChallengeMethod] else []
+            ) + ['--email-domain=' + d for d in p.emailDomains]
             + ['--allowed-group=' + g for g in p.allowedGroups]
-            // Static users only: oauth2-proxy still configures a provider (its default, google,
-            // with the client above), whose button leads nowhere; the page's form signs in.
+            // Static users only: no provider flags (see ownSignInPage); the page's form signs in.
             else []
           ) + (
             // Straight to the provider, unless the page must offer the static users' form.
