@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/kfdeploy/kfdeploy/test/harness"
 	"github.com/kfdeploy/kfdeploy/test/internal/e2eutil"
 )
 
@@ -70,9 +72,11 @@ func (r smokeReport) status(workload string) (string, string) {
 }
 
 // TestSmokeTestWithRealControllers: with the real programs of the components whose starters
-// exist (smokeStarters), `kfdeploy test` passes, the other components reported skipped; with a
-// GPU request larger than any node, its TFJob fails naming the scheduler's message while the
-// other workloads still pass; nothing is left behind.
+// exist (smokeStarters), `kfdeploy test` passes, the other components reported skipped; the
+// TFJob's worker script runs here (harness ScriptPods) and passes only with a GPU that a
+// stand-in nvidia-smi lists, and fails saying so without one; with a GPU request larger than
+// any node, its TFJob fails naming the scheduler's message while the other workloads still
+// pass; nothing is left behind.
 func TestSmokeTestWithRealControllers(t *testing.T) {
 	starters := smokeStarters()
 	var have, missing []string
@@ -97,10 +101,26 @@ func TestSmokeTestWithRealControllers(t *testing.T) {
 		starters[c](t, e, app)
 	}
 
+	// The worker's script sees a GPU through the stand-in nvidia-smi (no device file here).
+	const gpuLine = "GPU 0: NVIDIA A100-SXM4-40GB (UUID: GPU-5fd6bd5f-0000-4000-8000-000000000000)"
+	standIn := t.TempDir()
+	if err := os.WriteFile(filepath.Join(standIn, "nvidia-smi"), []byte("#!/bin/sh\necho '"+gpuLine+"'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var workers *harness.ScriptPods
+	if starters["tf-job-operator"] != nil {
+		workers = runWorkers(ctx, t, e, app.Namespace, standIn)
+	}
 	r := e.Run(t, app.Dir, "test", "--timeout", "5m", "-o", "json")
 	rep := parseSmokeReport(t, r)
 	if r.Code != 0 || !rep.Passed {
 		t.Fatalf("kfdeploy test with the real controllers: exit %d, %+v", r.Code, rep.Results)
+	}
+	if workers != nil {
+		stopWorkers(t, workers)
+		if _, reason := rep.status("tfjob"); !strings.Contains(reason, "GPU visible: "+gpuLine) {
+			t.Errorf("tfjob passed with %q, want the worker's report of the stand-in's GPU", reason)
+		}
 	}
 	for i, c := range smokeComponents {
 		want := "skipped"
@@ -129,6 +149,17 @@ func TestSmokeTestWithRealControllers(t *testing.T) {
 				t.Errorf("%s: %s (%s), want passed beside the failing TFJob", smokeWorkloads[i+1], s, reason)
 			}
 		}
+
+		// No GPU in the worker's container (no stand-in, no device file): the TFJob fails with
+		// the script's own words.
+		workers = runWorkers(ctx, t, e, app.Namespace)
+		r = e.Run(t, app.Dir, "test", "--timeout", "3m", "-o", "json")
+		stopWorkers(t, workers)
+		rep = parseSmokeReport(t, r)
+		s, reason = rep.status("tfjob")
+		if r.Code != 1 || s != "failed" || !strings.Contains(reason, "no GPU visible in the container") {
+			t.Errorf("tfjob without a GPU: exit %d, %s (%s), want failed with the worker's message", r.Code, s, reason)
+		}
 	}
 
 	// Every run cleaned up after itself.
@@ -142,6 +173,30 @@ func TestSmokeTestWithRealControllers(t *testing.T) {
 				t.Errorf("left behind: %s %s", gvr.Resource, o.GetName())
 			}
 		}
+	}
+}
+
+// runWorkers runs the scripts of the training operator's pods in ns as their kubelet would
+// (harness ScriptPods), with binDirs first on their PATH.
+func runWorkers(ctx context.Context, t *testing.T, e *env, ns string, binDirs ...string) *harness.ScriptPods {
+	t.Helper()
+	w, err := e.h.RunScriptPods(ctx, ns, "training.kubeflow.org/job-name", binDirs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	return w
+}
+
+// stopWorkers stops w and fails the test for what went wrong running the pods.
+func stopWorkers(t *testing.T, w *harness.ScriptPods) {
+	t.Helper()
+	w.Stop()
+	for _, err := range w.Errors() {
+		t.Error(err)
+	}
+	if early := w.CompletedEarly(); len(early) > 0 {
+		t.Errorf("kwok ended pods %v before the harness held them: their status says nothing of their script", early)
 	}
 }
 
