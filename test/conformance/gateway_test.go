@@ -111,6 +111,10 @@ func TestGateway(t *testing.T) {
 		})
 	}
 
+	t.Run("JupyterHub's sign-in asks oauth2-proxy about the request's own cookie, never trusts its headers", func(t *testing.T) {
+		g.checkHubIdentitySource(t, aliceClient, alice.Email)
+	})
+
 	t.Run("a bearer token from the provider gets in without the cookie flow", func(t *testing.T) {
 		carol := user{Email: "carol@example.com", Groups: []string{"ml", "admins"}}
 		token := idToken(t, oidc, carol, clientSecret)
@@ -200,6 +204,8 @@ type gatewayApp struct {
 	routes   []route
 	backends map[string]*standIn
 	client   func(jar http.CookieJar, follow bool) *http.Client
+	e        *env
+	ns, dir  string
 }
 
 // startGateway applies an app of the gateway and UIs whose routes it fronts (the central
@@ -309,11 +315,70 @@ func startGateway(t *testing.T, prefix string, params [][3]string, beforeSignIn 
 	if !ca.AppendCertsFromPEM([]byte(e.MustRun(t, dir, "ca").Stdout)) {
 		t.Fatal("kfdeploy ca printed no PEM certificate")
 	}
-	g := &gatewayApp{routes: routes, backends: backends, client: func(jar http.CookieJar, follow bool) *http.Client {
+	g := &gatewayApp{routes: routes, backends: backends, e: e, ns: ns, dir: dir, client: func(jar http.CookieJar, follow bool) *http.Client {
 		return gatewayClient(ca, gw.Spec.ClusterIP, jar, follow)
 	}}
 	g.waitServing(t, traefik)
 	return g
+}
+
+// checkHubIdentitySource makes the requests JupyterHub's authenticator makes
+// (jsonnet/components/jupyterhub/kfdeploy_gateway_auth.py), to the address the rendered hub
+// configuration names, against the real oauth2-proxy: the signed-in client's session cookie
+// alone yields the user; identity headers without a session yield nobody.
+func (g *gatewayApp) checkHubIdentitySource(t *testing.T, signedIn *http.Client, email string) {
+	t.Helper()
+	ctx := context.Background()
+	cm, err := g.e.Kube.CoreV1().ConfigMaps(g.ns).Get(ctx, "jupyterhub-config", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var settings struct {
+		SignIn struct {
+			Mode    string `json:"mode"`
+			AuthURL string `json:"authURL"`
+		} `json:"signIn"`
+	}
+	if err := json.Unmarshal([]byte(cm.Data["settings.json"]), &settings); err != nil || settings.SignIn.Mode != "gateway" {
+		t.Fatalf("hub settings: sign-in %+v (%v), want the gateway's", settings.SignIn, err)
+	}
+	// No cluster DNS here: the Service's name is dialled at its ClusterIP (the harness forwards it).
+	u, err := url.Parse(settings.SignIn.AuthURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svcName, _, _ := strings.Cut(u.Hostname(), ".")
+	svc, err := g.e.Kube.CoreV1().Services(g.ns).Get(ctx, svcName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the hub's sign-in address %s names no Service of the app: %v", settings.SignIn.AuthURL, err)
+	}
+	u.Host = net.JoinHostPort(svc.Spec.ClusterIP, u.Port())
+	ask := func(h http.Header) (int, http.Header) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header = h
+		resp, err := (&http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header
+	}
+	var cookies []string
+	for _, c := range signedIn.Jar.Cookies(&url.URL{Scheme: "https", Host: gatewayHost, Path: "/hub/"}) {
+		cookies = append(cookies, c.Name+"="+c.Value)
+	}
+	if len(cookies) == 0 {
+		t.Fatal("the signed-in client holds no cookie for /hub/")
+	}
+	if code, h := ask(http.Header{"Cookie": {strings.Join(cookies, "; ")}}); code != http.StatusAccepted || h.Get("X-Auth-Request-Email") != email {
+		t.Errorf("%s with the session cookie: %d, X-Auth-Request-Email %q; want 202 and %s", u, code, h.Get("X-Auth-Request-Email"), email)
+	}
+	if code, h := ask(forgedIdentity()); code != http.StatusUnauthorized || h.Get("X-Auth-Request-Email") != "" {
+		t.Errorf("%s with identity headers and no session: %d, X-Auth-Request-Email %q; want 401 and nobody", u, code, h.Get("X-Auth-Request-Email"))
+	}
 }
 
 // waitServing waits until Traefik serves the app's certificate and every route. It writes the
