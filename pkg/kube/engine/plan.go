@@ -140,12 +140,8 @@ func fieldsFingerprint(hash string, fields []metav1.ManagedFieldsEntry) string {
 		if f.Manager != inventory.FieldManager || f.Operation != metav1.ManagedFieldsOperationApply || f.Subresource != "" || f.FieldsV1 == nil {
 			continue
 		}
-		var set any
-		if err := json.Unmarshal(f.FieldsV1.GetRawBytes(), &set); err != nil {
-			return ""
-		}
-		canonical, err := json.Marshal(set) // map keys sorted
-		if err != nil {
+		canonical, ok := canonicalFields(f.FieldsV1.GetRawBytes())
+		if !ok {
 			return ""
 		}
 		sum := sha256.Sum256([]byte(hash + "\n" + f.APIVersion + "\n" + string(canonical)))
