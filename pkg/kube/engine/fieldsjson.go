@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -13,6 +14,10 @@ import (
 // the fields' names and keys: those are re-encoded directly, a plan's fingerprints being one
 // per object; anything else takes the decode and encode themselves.
 func canonicalFields(raw []byte) ([]byte, bool) {
+	// Most often the API server has written it canonically already.
+	if c := (fieldsParser{in: raw}); c.canonicalObject() && c.i == len(raw) {
+		return raw, true
+	}
 	p := fieldsParser{in: raw}
 	p.space()
 	if out, ok := p.object(make([]byte, 0, len(raw))); ok {
@@ -40,6 +45,56 @@ func (p *fieldsParser) space() {
 	for p.i < len(p.in) && (p.in[p.i] == ' ' || p.in[p.i] == '\t' || p.in[p.i] == '\n' || p.in[p.i] == '\r') {
 		p.i++
 	}
+}
+
+// canonicalObject reports whether the object at p.i is written as it would be re-encoded: no
+// space, keys in order and each written as encoding/json writes it.
+func (p *fieldsParser) canonicalObject() bool {
+	if p.i >= len(p.in) || p.in[p.i] != '{' {
+		return false
+	}
+	p.i++
+	if p.i < len(p.in) && p.in[p.i] == '}' {
+		p.i++
+		return true
+	}
+	var prev []byte
+	for first := true; ; first = false {
+		start := p.i
+		key, ok := p.key()
+		if !ok || !canonicalKey(p.in[start:p.i]) || (!first && bytes.Compare(key, prev) <= 0) {
+			return false
+		}
+		prev = key
+		if p.i >= len(p.in) || p.in[p.i] != ':' {
+			return false
+		}
+		p.i++
+		if !p.canonicalObject() || p.i >= len(p.in) {
+			return false
+		}
+		switch p.in[p.i] {
+		case '}':
+			p.i++
+			return true
+		case ',':
+			p.i++
+		default:
+			return false
+		}
+	}
+}
+
+// canonicalKey reports whether a key's token is written as encoding/json writes its string:
+// printable ASCII but for HTML's <, > and &, with \" and \\ its only escapes (key has checked
+// those).
+func canonicalKey(token []byte) bool {
+	for _, c := range token {
+		if c < 0x20 || c >= utf8.RuneSelf || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }
 
 // member is one key of an object with its value, encoded.
@@ -76,7 +131,7 @@ func (p *fieldsParser) object(out []byte) ([]byte, bool) {
 		if !ok {
 			return nil, false
 		}
-		members = append(members, member{key: key, encoded: value})
+		members = append(members, member{key: string(key), encoded: value})
 		p.space()
 		if p.i >= len(p.in) {
 			return nil, false
@@ -107,10 +162,10 @@ func (p *fieldsParser) object(out []byte) ([]byte, bool) {
 }
 
 // key reads a string at p.i whose only escapes are \" and \\ and that is valid UTF-8 without
-// control characters.
-func (p *fieldsParser) key() (string, bool) {
+// control characters, and returns it decoded (a part of the input when it has no escape).
+func (p *fieldsParser) key() ([]byte, bool) {
 	if p.i >= len(p.in) || p.in[p.i] != '"' {
-		return "", false
+		return nil, false
 	}
 	p.i++
 	start := p.i
@@ -125,23 +180,23 @@ func (p *fieldsParser) key() (string, bool) {
 				s = append(b, s...)
 			}
 			if !utf8.Valid(s) {
-				return "", false
+				return nil, false
 			}
-			return string(s), true
+			return s, true
 		case c == '\\':
 			if p.i+1 >= len(p.in) || (p.in[p.i+1] != '"' && p.in[p.i+1] != '\\') {
-				return "", false
+				return nil, false
 			}
 			b = append(append(b, p.in[start:p.i]...), p.in[p.i+1])
 			p.i += 2
 			start = p.i
 		case c < 0x20:
-			return "", false
+			return nil, false
 		default:
 			p.i++
 		}
 	}
-	return "", false
+	return nil, false
 }
 
 // appendKey appends s as encoding/json writes a string: printable ASCII as it is but for the

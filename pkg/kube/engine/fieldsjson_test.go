@@ -21,6 +21,8 @@ func TestCanonicalFieldsIsTheDecodeAndEncode(t *testing.T) {
 		`{"f:spec":{"f:ports":{"k:{\"port\":80,\"protocol\":\"TCP\"}":{".":{},"f:port":{},"f:targetPort":{}}},"f:selector":{}}}`,
 		`{"f:spec":{"f:template":{"f:spec":{"f:containers":{"k:{\"name\":\"app\"}":{".":{},"f:image":{},"f:name":{}}}}}}}`,
 		`{"f:b":{},"f:a":{},"f:c":{"f:z":{},"f:y":{}}}`,
+		`{".":{},"f:a":{},"i:0":{},"k:{\"a\":1}":{},"v:x":{}}`,
+		`{"k:{\"port\":9}":{},"k:{\"port\":10}":{}}`,
 		` { "f:a" : { } , "f:b":{"f:c":{}} } `,
 		`{"f:<html>&":{},"f:é ✓":{},"f:\u2028":{},"f:\u00e9":{},"f:a\/b":{},"f:tab\t":{}}`,
 		`{"k:{\"x\":\"a\\\\b\"}":{}}`,
