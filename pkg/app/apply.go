@@ -36,6 +36,11 @@ type Loaded struct {
 	// Warnings are about the app directory itself (a secrets.yaml others may read), for the
 	// commands that read it to show.
 	Warnings []string
+	// generated are the manifests as generate wrote them (placeholders in): what the generated
+	// secrets are resolved from again once the cluster's values are known (adoptLiveSecrets),
+	// without reading and decoding the manifests a second time. Objects shares the objects it
+	// does not resolve; neither is changed in place.
+	generated []*unstructured.Unstructured
 }
 
 // ApplySet is the app's inventory in the cluster.
@@ -57,11 +62,11 @@ func Load(appDir string) (*Loaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	objs, err = store.Resolve(objs)
+	resolved, err := store.Resolve(objs)
 	if err != nil {
 		return nil, err
 	}
-	return &Loaded{Dir: appDir, App: app, Objects: objs, Files: files, Warnings: store.Warnings()}, nil
+	return &Loaded{Dir: appDir, App: app, Objects: resolved, Files: files, Warnings: store.Warnings(), generated: objs}, nil
 }
 
 // ApplyOptions are the resolved choices of an apply.

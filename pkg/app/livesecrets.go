@@ -73,10 +73,9 @@ type generatedSecret struct {
 func adoptLiveSecrets(ctx context.Context, snap *snapshot.Snapshot, loaded *Loaded, rot SecretRotation, dryRun bool) (*Loaded, *SecretsReport, error) {
 	c := snap.Client()
 	rep := &SecretsReport{}
-	objs, _, err := loadManifests(loaded.Dir)
-	if err != nil {
-		return nil, rep, err
-	}
+	// The webhook configurations get their caBundle below: copies, so that loaded's objects
+	// stay as they were read.
+	objs := withOwnCABundleTargets(loaded.generated)
 	store, err := secrets.Load(loaded.Dir)
 	if err != nil {
 		return nil, rep, err
@@ -144,6 +143,18 @@ func adoptLiveSecrets(ctx context.Context, snap *snapshot.Snapshot, loaded *Load
 	out := *loaded
 	out.Objects = resolved
 	return &out, rep, nil
+}
+
+// withOwnCABundleTargets is objs with a copy of each object setCABundles writes to.
+func withOwnCABundleTargets(objs []*unstructured.Unstructured) []*unstructured.Unstructured {
+	out := make([]*unstructured.Unstructured, len(objs))
+	for i, o := range objs {
+		out[i] = o
+		if _, ok := o.GetAnnotations()[annCABundle]; ok {
+			out[i] = o.DeepCopy()
+		}
+	}
+	return out
 }
 
 // generatedSecrets are the Secrets of objs whose data kfdeploy generates, in manifest order,

@@ -11,8 +11,12 @@ import (
 	"k8s.io/client-go/tools/pager"
 )
 
-// ListPageSize bounds each list response; large sets are read in pages.
+// ListPageSize bounds each list response of whole objects; large sets are read in pages.
 const ListPageSize = 500
+
+// MetadataPageSize bounds each list response of metadata only: an object's metadata is a small
+// part of it, and each page is a round trip (5,000 members of one kind: one page, not ten).
+const MetadataPageSize = 5000
 
 // EachMetadata calls fn for the metadata of every object of a resource in a namespace that
 // matches selector, reading pages with client-go's pager.
@@ -20,7 +24,7 @@ func (c *Client) EachMetadata(ctx context.Context, resource schema.GroupVersionR
 	p := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 		return c.Metadata.Resource(resource).Namespace(namespace).List(ctx, opts)
 	})
-	p.PageSize = ListPageSize
+	p.PageSize = MetadataPageSize
 	return p.EachListItem(ctx, metav1.ListOptions{LabelSelector: selector}, func(o runtime.Object) error {
 		m, ok := o.(*metav1.PartialObjectMetadata)
 		if !ok {

@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -98,5 +99,39 @@ func TestDecodeExpandsLists(t *testing.T) {
 	out, err := Decode("l.yaml", []byte("apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: a}}\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: b}}\n"))
 	if err != nil || len(out) != 2 {
 		t.Fatalf("got %d objects, %v", len(out), err)
+	}
+}
+
+// A stream long enough to be decoded by several workers keeps its order (empty documents and
+// lists included), and the error is the first failing document's, counted as read in order.
+func TestDecodeLargeStreamKeepsOrderAndFirstError(t *testing.T) {
+	var b strings.Builder
+	want := 0
+	for i := range 1000 {
+		switch {
+		case i%100 == 7:
+			b.WriteString("---\n# empty\n")
+		case i%100 == 9:
+			fmt.Fprintf(&b, "---\napiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: cm-%04d-a}}\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: cm-%04d-b}}\n", i, i)
+			want += 2
+		default:
+			fmt.Fprintf(&b, "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm-%04d}\n", i)
+			want++
+		}
+	}
+	good := b.String()
+	out, err := Decode("big.yaml", []byte(good))
+	if err != nil || len(out) != want {
+		t.Fatalf("got %d objects, %v; want %d", len(out), err, want)
+	}
+	for i := 1; i < len(out); i++ {
+		if out[i-1].GetName() >= out[i].GetName() {
+			t.Fatalf("object %d (%s) after %s: order not kept", i, out[i].GetName(), out[i-1].GetName())
+		}
+	}
+	bad := strings.Replace(good, "metadata: {name: cm-0612}", "metadata: {}", 1)
+	bad = strings.Replace(bad, "metadata: {name: cm-0904}", "metadata: [", 1)
+	if _, err := Decode("big.yaml", []byte(bad)); err == nil || !strings.Contains(err.Error(), "big.yaml: document 613:") {
+		t.Errorf("got %v, want the error of document 613", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -330,26 +331,33 @@ func (c client) prepare(s inventory.ApplySet, objs []*unstructured.Unstructured)
 	levels := manifest.ByLevel(d.all)
 	scopes := crdScopes(levels[manifest.LevelFoundation])
 	d.crdKinds = sets.KeySet(scopes)
-	var errs []error
 	var every []planned
-	for l, level := range levels {
+	var errs []error
+	mappings := map[schema.GroupVersionKind]mappingResult{}
+	for _, level := range levels {
 		for _, o := range level {
-			p, err := c.resolve(s, o, scopes)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			if p.id.IsNamespace() {
-				d.namespaces = append(d.namespaces, p)
-			} else {
-				d.levels[l] = append(d.levels[l], p)
-			}
-			d.ids.Insert(p.id)
+			p, err := c.resolve(s, o, scopes, mappings)
 			every = append(every, p)
+			errs = append(errs, err)
 		}
 	}
+	// Hashing is the bulk of the work for a large app: the objects are hashed concurrently.
+	forEachConcurrently(len(every), func(i int) {
+		if errs[i] == nil {
+			every[i].hash, errs[i] = stampHash(every[i].obj)
+		}
+	})
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
+	}
+	for _, p := range every {
+		l := manifest.Level(p.id.GroupKind())
+		if p.id.IsNamespace() {
+			d.namespaces = append(d.namespaces, p)
+		} else {
+			d.levels[l] = append(d.levels[l], p)
+		}
+		d.ids.Insert(p.id)
 	}
 	if err := duplicates(every); err != nil {
 		return nil, err
@@ -357,11 +365,40 @@ func (c client) prepare(s inventory.ApplySet, objs []*unstructured.Unstructured)
 	return d, nil
 }
 
-// resolve maps o (when its kind is served), fills in or clears its namespace by the kind's
-// scope, and stamps the hash of what will be sent.
-func (c client) resolve(s inventory.ApplySet, o *unstructured.Unstructured, crdScopes map[schema.GroupKind]bool) (planned, error) {
+// forEachConcurrently calls f for 0..n-1, in contiguous runs on GOMAXPROCS goroutines.
+func forEachConcurrently(n int, f func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), (n+minPerWorker-1)/minPerWorker)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w * n / workers; i < (w+1)*n/workers; i++ {
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// minPerWorker keeps small apps on one goroutine.
+const minPerWorker = 64
+
+// mappingResult is a kind's mapping, looked up once per prepare.
+type mappingResult struct {
+	m   *meta.RESTMapping
+	err error
+}
+
+// resolve maps o (when its kind is served) and fills in or clears its namespace by the kind's
+// scope; prepare then stamps the hash of what will be sent.
+func (c client) resolve(s inventory.ApplySet, o *unstructured.Unstructured, crdScopes map[schema.GroupKind]bool, mappings map[schema.GroupVersionKind]mappingResult) (planned, error) {
 	id := manifest.IDOf(o)
-	m, err := c.Mapping(o.GroupVersionKind())
+	gvk := o.GroupVersionKind()
+	r, ok := mappings[gvk]
+	if !ok {
+		r.m, r.err = c.Mapping(gvk)
+		mappings[gvk] = r
+	}
+	m, err := r.m, r.err
 	var namespaced bool
 	switch crdNamespaced, fromCRD := crdScopes[id.GroupKind()]; {
 	case err == nil:
@@ -373,11 +410,7 @@ func (c client) resolve(s inventory.ApplySet, o *unstructured.Unstructured, crdS
 	}
 	id = id.Scoped(namespaced, s.Namespace)
 	o.SetNamespace(id.Namespace)
-	hash, err := stampHash(o)
-	if err != nil {
-		return planned{}, err
-	}
-	return planned{obj: o, id: id, mapping: m, hash: hash}, nil
+	return planned{obj: o, id: id, mapping: m}, nil
 }
 
 // label returns a copy of o carrying the set's labels.

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"sort"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -81,18 +82,28 @@ func (p *Plan) Counts() map[Change]int {
 	return counts
 }
 
-// contentHash is the hash of what is sent for o, without the hash annotation itself.
+// contentHash is the hash of what is sent for o, without the hash annotation itself. o is not
+// changed: without that annotation, its own maps are encoded; with it, copies of the maps on
+// the way to the annotations.
 func contentHash(o *unstructured.Unstructured) (string, error) {
-	c := o.DeepCopy()
-	if ann := c.GetAnnotations(); ann != nil {
+	obj := o.Object
+	if ann := o.GetAnnotations(); ann != nil {
 		delete(ann, AnnotationAppliedHash)
+		obj = maps.Clone(o.Object)
+		md := maps.Clone(obj["metadata"].(map[string]any)) // a map: it holds the annotations
+		obj["metadata"] = md
 		if len(ann) == 0 {
-			ann = nil
+			delete(md, "annotations")
+		} else {
+			values := make(map[string]any, len(ann))
+			for k, v := range ann {
+				values[k] = v
+			}
+			md["annotations"] = values
 		}
-		c.SetAnnotations(ann)
 	}
 	// encoding/json writes map keys sorted: the same object gives the same bytes.
-	data, err := json.Marshal(c.Object)
+	data, err := json.Marshal(obj)
 	if err != nil {
 		return "", fmt.Errorf("hash %s: %w", manifest.IDOf(o), err)
 	}
@@ -129,12 +140,8 @@ func fieldsFingerprint(hash string, fields []metav1.ManagedFieldsEntry) string {
 		if f.Manager != inventory.FieldManager || f.Operation != metav1.ManagedFieldsOperationApply || f.Subresource != "" || f.FieldsV1 == nil {
 			continue
 		}
-		var set any
-		if err := json.Unmarshal(f.FieldsV1.GetRawBytes(), &set); err != nil {
-			return ""
-		}
-		canonical, err := json.Marshal(set) // map keys sorted
-		if err != nil {
+		canonical, ok := canonicalFields(f.FieldsV1.GetRawBytes())
+		if !ok {
 			return ""
 		}
 		sum := sha256.Sum256([]byte(hash + "\n" + f.APIVersion + "\n" + string(canonical)))
@@ -174,10 +181,12 @@ func decide(hash string, live *metav1.ObjectMeta, recorded string, sendAll bool)
 }
 
 // planSteps decides, per desired object, what to send, from the live members by ID and the
-// fingerprints the inventory recorded (by ID string).
+// fingerprints the inventory recorded (by ID string). The objects are decided concurrently
+// (each decision hashes kfdeploy's fields on the live object); the maps are only read.
 func planSteps(targets []planned, live map[manifest.ID]inventory.Member, recorded map[string]string, sendAll bool) []Step {
-	steps := make([]Step, 0, len(targets))
-	for _, t := range targets {
+	steps := make([]Step, len(targets))
+	forEachConcurrently(len(targets), func(i int) {
+		t := targets[i]
 		var meta *metav1.ObjectMeta
 		if m, ok := live[t.id]; ok {
 			meta = &m.Meta
@@ -190,8 +199,8 @@ func planSteps(targets []planned, live map[manifest.ID]inventory.Member, recorde
 		if change == ChangeNone {
 			st.fields = recorded[t.id.String()]
 		}
-		steps = append(steps, st)
-	}
+		steps[i] = st
+	})
 	return steps
 }
 
