@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -49,9 +48,6 @@ type Client struct {
 	// e.g. with --server).
 	Context string
 	probe   kubernetes.Interface // without retries, for the first contact
-	// rediscovered is set once Mapping has read discovery anew for a kind it did not find;
-	// shared by copies of the client (nil: Mapping never reads discovery anew).
-	rediscovered *atomic.Bool
 	// LockTiming paces the app's lock (see pkg/kube/lock); zero is DefaultLockTiming.
 	LockTiming LockTiming
 }
@@ -161,8 +157,7 @@ func NewClientFromConfig(cfg *rest.Config, disc discovery.CachedDiscoveryInterfa
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
-	return &Client{Config: cfg, Typed: typed, Fast: fast, Dynamic: dyn, Metadata: md, Discovery: disc, Mapper: mapper, probe: probeClient,
-		rediscovered: new(atomic.Bool)}, nil
+	return &Client{Config: cfg, Typed: typed, Fast: fast, Dynamic: dyn, Metadata: md, Discovery: disc, Mapper: mapper, probe: probeClient}, nil
 }
 
 // ServerVersion asks the API server for its version; a failure to connect becomes one line
@@ -203,19 +198,9 @@ func Unreachable(host string, err error) error {
 	return fmt.Errorf("cannot reach the Kubernetes API server at %s: %s (check --kubeconfig, --context or KUBECONFIG, and that the cluster is running)", host, reason)
 }
 
-// Mapping resolves a kind to its resource; unknown kinds get an error users can act on. A kind
-// that the cached discovery lacks is looked up once more from the server (once per client):
-// CRDs another tool installed since the cache was written (it lives up to hours on disk), or a
-// cache that preflight refreshed after the mapper had read the old one.
+// Mapping resolves a kind to its resource; unknown kinds get an error users can act on.
 func (c *Client) Mapping(gvk schema.GroupVersionKind) (*meta.RESTMapping, error) {
 	m, err := c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-	if meta.IsNoMatchError(err) && c.rediscovered != nil && c.rediscovered.CompareAndSwap(false, true) {
-		if c.Discovery != nil {
-			c.Discovery.Invalidate()
-		}
-		c.Mapper.Reset()
-		m, err = c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-	}
 	if err != nil {
 		if meta.IsNoMatchError(err) {
 			return nil, fmt.Errorf("the cluster does not serve kind %s (apiVersion %s): install its CustomResourceDefinition or fix apiVersion/kind", gvk.Kind, gvk.GroupVersion())
