@@ -27,8 +27,13 @@ func (c *apisCheck) Run(context.Context) []Finding {
 	}
 	served, failed, err := servedKinds(disc)
 	if err == nil && len(missingKinds(c.e.opts.Objects, served, failed)) > 0 {
-		// A cache written before another app installed its CRDs would name them missing.
+		// A cache written before another app (or tool) installed its CRDs would name them
+		// missing. The run's mapper may have read that cache already: it reads anew too, or
+		// the apply after this check would find the kinds missing that it found served.
 		disc.Invalidate()
+		if c.e.client.Mapper != nil {
+			c.e.client.Mapper.Reset()
+		}
 		served, failed, err = servedKinds(disc)
 	}
 	if err != nil {

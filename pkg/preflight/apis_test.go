@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/discovery/cached/memory"
 	fakediscovery "k8s.io/client-go/discovery/fake"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/restmapper"
 
 	"github.com/kfdeploy/kfdeploy/pkg/manifest"
 )
@@ -178,5 +179,30 @@ func wantFindings(t *testing.T, fs []Finding, want []string, remedy string) {
 	}
 	if remedy != "" && !strings.Contains(fs[0].Remedy, remedy) {
 		t.Errorf("remedy %q lacks %q", fs[0].Remedy, remedy)
+	}
+}
+
+// When the check finds the cached discovery stale, the run's mapper, which may have read that
+// cache already, reads anew too: the apply after preflight maps what preflight found served.
+func TestAPIsCheckRefreshesTheMapper(t *testing.T) {
+	fd := &fakediscovery.FakeDiscovery{Fake: &fake.NewClientset().Fake}
+	fd.Resources = []*metav1.APIResourceList{{GroupVersion: "v1", APIResources: []metav1.APIResource{{Name: "configmaps", Kind: "ConfigMap", Namespaced: true}}}}
+	cached := memory.NewMemCacheClient(fd)
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(cached)
+	route := schema.GroupVersionKind{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "HTTPRoute"}
+	if _, err := mapper.RESTMapping(route.GroupKind(), route.Version); err == nil {
+		t.Fatal("HTTPRoute mapped before its CRD exists")
+	}
+	// Another tool installs the CRD; the cache and the mapper still hold the old discovery.
+	fd.Resources = append(fd.Resources, &metav1.APIResourceList{GroupVersion: "gateway.networking.k8s.io/v1",
+		APIResources: []metav1.APIResource{{Name: "httproutes", Kind: "HTTPRoute", Namespaced: true}}})
+	e := testEnv(fake.NewClientset(), obj("gateway.networking.k8s.io/v1", "HTTPRoute", "kf", "r"))
+	e.client.Discovery, e.client.Mapper = cached, mapper
+	fs := (&apisCheck{e}).Run(context.Background())
+	if len(fs) != 1 || fs[0].Status != OK {
+		t.Fatalf("findings %+v, want the kind served", fs)
+	}
+	if m, err := mapper.RESTMapping(route.GroupKind(), route.Version); err != nil || m.Resource.Resource != "httproutes" {
+		t.Errorf("the run's mapper after the check: %v, %v; want HTTPRoute mapped", m, err)
 	}
 }
