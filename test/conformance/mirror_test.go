@@ -186,7 +186,10 @@ func TestMirroredPyTorchInitImage(t *testing.T) {
 	t.Logf("worker pods: %v", images)
 
 	// kfdeploy test's TFJob, kept to read its pods: the operator's pods carry the pull secret.
+	// Its worker's script runs here, seeing the stand-in's GPU.
+	workers := runWorkers(ctx, t, e, ns, gpuStandIn(t))
 	r := e.Run(t, appDir, "test", "--keep", "--timeout", "3m", "-o", "json")
+	stopWorkers(t, workers)
 	if r.Code != 0 {
 		t.Fatalf("kfdeploy test --keep: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}

@@ -101,12 +101,7 @@ func TestSmokeTestWithRealControllers(t *testing.T) {
 		starters[c](t, e, app)
 	}
 
-	// The worker's script sees a GPU through the stand-in nvidia-smi (no device file here).
-	const gpuLine = "GPU 0: NVIDIA A100-SXM4-40GB (UUID: GPU-5fd6bd5f-0000-4000-8000-000000000000)"
-	standIn := t.TempDir()
-	if err := os.WriteFile(filepath.Join(standIn, "nvidia-smi"), []byte("#!/bin/sh\necho '"+gpuLine+"'\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	standIn := gpuStandIn(t)
 	var workers *harness.ScriptPods
 	if starters["tf-job-operator"] != nil {
 		workers = runWorkers(ctx, t, e, app.Namespace, standIn)
@@ -176,11 +171,25 @@ func TestSmokeTestWithRealControllers(t *testing.T) {
 	}
 }
 
-// runWorkers runs the scripts of the training operator's pods in ns as their kubelet would
-// (harness ScriptPods), with binDirs first on their PATH.
+// gpuLine is what the stand-in nvidia-smi of gpuStandIn lists.
+const gpuLine = "GPU 0: NVIDIA A100-SXM4-40GB (UUID: GPU-5fd6bd5f-0000-4000-8000-000000000000)"
+
+// gpuStandIn is a directory with an nvidia-smi that lists one GPU, for the worker's script to
+// see a GPU here (no device file).
+func gpuStandIn(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "nvidia-smi"), []byte("#!/bin/sh\necho '"+gpuLine+"'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// runWorkers runs the scripts of the pods of kfdeploy test's TFJob in ns as their kubelet
+// would (harness ScriptPods), with binDirs first on their PATH.
 func runWorkers(ctx context.Context, t *testing.T, e *env, ns string, binDirs ...string) *harness.ScriptPods {
 	t.Helper()
-	w, err := e.h.RunScriptPods(ctx, ns, "training.kubeflow.org/job-name", binDirs...)
+	w, err := e.h.RunScriptPods(ctx, ns, "kfdeploy.dev/test-workload=tfjob,training.kubeflow.org/job-name", binDirs...)
 	if err != nil {
 		t.Fatal(err)
 	}
